@@ -1,0 +1,42 @@
+"""Build of the compiled core, fastevlog._core.
+
+Switches (environment variables, read at build time):
+    FASTEVLOG_DEBUG=1      -O0 -g, Cython line tracing off, asserts on
+    FASTEVLOG_SANITIZE=1   -fsanitize=address,undefined (run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
+"""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extra_compile_args = ["-std=c11"]
+extra_link_args = []
+if os.environ.get("FASTEVLOG_DEBUG"):
+    extra_compile_args += ["-O0", "-g3", "-UNDEBUG"]
+if os.environ.get("FASTEVLOG_SANITIZE"):
+    flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+    extra_compile_args += flags
+    extra_link_args += flags
+
+core = Extension(
+    "fastevlog._core",
+    sources=["src/_core.pyx"],
+    include_dirs=["src"],
+    extra_compile_args=extra_compile_args,
+    extra_link_args=extra_link_args,
+)
+
+setup(
+    ext_modules=cythonize(
+        [core],
+        include_path=["src"],
+        compiler_directives={
+            # The one place for directives beyond each .pyx header.
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+)

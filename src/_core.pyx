@@ -1,0 +1,27 @@
+# cython: language_level=3, embedsignature=True
+"""fastevlog._core: the compiled half of fastevlog.
+
+The event buffer (a memory-mapped ring of segments) and the JSON-lines
+serializer that log() runs; everything else is Python in fastevlog/.
+"""
+
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsLongLongAndOverflow
+from cpython.number cimport PyNumber_Index
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.unicode cimport PyUnicode_Substring
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcmp, memcpy, memset, strlen
+from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
+from posix.unistd cimport getpid, write
+
+include "layout.pxi"
+include "serializer.pxi"
+include "event_ids.pxi"
+include "buffer.pxi"

@@ -1,0 +1,479 @@
+# EventBuffer: log() encodes each event as one JSON line straight into the
+# active segment of a memory-mapped ring; the Python layer takes sealed
+# segments to the writers and hands them back once written.
+#
+# Concurrency.  Every method runs with the GIL held, and log() never lets it go
+# between reserving room in a segment and committing the line: it calls no
+# Python code there (str() of odd field values happens before the reservation)
+# and the only blocking wait (a full ring, on_full="block") happens before it
+# too, with the GIL released and no native lock held.  So on CPython with a GIL
+# reservation is a plain pointer bump and no native lock exists at all.
+#
+# Without the GIL (free-threaded CPython) this module is not declared
+# freethreading_compatible, so importing it re-enables the GIL and all of the
+# above still holds.  Dropping that requirement means: reserve with an atomic
+# fetch-add on the active segment's cursor, count committed bytes with a second
+# atomic so a segment is sealed only once reserved == committed, and move the
+# free list, the sealed list and the counters behind atomics or a mutex taken
+# only with the GIL-equivalent released.
+
+cdef extern from "<unistd.h>" nogil:
+    int usleep(unsigned int usec)
+
+cdef enum:
+    LEVEL_COUNT = 5
+    SMALL_LINE = 4096        # below this, sealing a segment early wastes little
+
+LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVEL_VALUES = (10, 20, 30, 40, 50)
+
+# ',"level":"INFO","event_id":' and the like, one per level.
+cdef bytes _level_infix(str name):
+    return ('","level":"' + name + '","event_id":').encode()
+
+cdef tuple LEVEL_INFIXES = tuple(_level_infix(name) for name in LEVEL_NAMES)
+cdef const char *MESSAGE_KEY = b',"message":'
+
+_LEVEL_BY_NAME = {name: i for i, name in enumerate(LEVEL_NAMES)}
+_LEVEL_BY_NAME["WARN"] = 2   # the stdlib's aliases
+_LEVEL_BY_NAME["FATAL"] = 4
+
+
+cpdef int level_index(object level) except -1:
+    """0..4 for DEBUG..CRITICAL, from a name (any case) or a stdlib int."""
+    # Literal names are interned, so the common call is one pointer compare.
+    if level is "INFO":
+        return 1
+    if level is "ERROR":
+        return 3
+    if level is "DEBUG":
+        return 0
+    if level is "WARNING":
+        return 2
+    if level is "CRITICAL":
+        return 4
+    cdef object index = None
+    if isinstance(level, str):
+        index = _LEVEL_BY_NAME.get(level.upper())
+    elif isinstance(level, int) and not isinstance(level, bool):
+        if level in LEVEL_VALUES:
+            index = LEVEL_VALUES.index(level)
+    if index is None:
+        raise ValueError(
+            f"unknown level {level!r}: valid levels are DEBUG, INFO, WARNING, ERROR, "
+            "CRITICAL (any case) or the stdlib's 10, 20, 30, 40, 50")
+    return index
+
+
+cdef inline object exact_event_id(object event_id):
+    """event_id as an exact str or int, so counting never runs Python code."""
+    if type(event_id) is str or (type(event_id) is int):
+        return event_id
+    if isinstance(event_id, str):
+        return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
+    if isinstance(event_id, int) and not isinstance(event_id, bool):
+        return PyNumber_Index(event_id)
+    raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
+
+
+def _noop(level, event_id, message=None):
+    """Does nothing: the cost of calling into this module with log()'s arguments."""
+    return None
+
+
+cdef class EventBuffer:
+    """The ring of segments that log() writes JSON lines into.
+
+    Inert until _attach() gives it a mapping; the Python layer
+    (fastevlog.EventLogCounter) owns the mapping, scheduling and writing.
+    """
+    cdef Py_buffer _mapping          # the buffer file's mmap, held while attached
+    cdef bint _attached
+    cdef FileHeader *_header
+    cdef unsigned char *_data        # first byte of segment 0
+    cdef Py_ssize_t _segment_size
+    cdef int _segment_count
+    cdef int _active                 # segment taking lines, -1 for none
+    cdef unsigned char *_cursor      # next byte to write in the active segment
+    cdef unsigned char *_limit       # end of the active segment
+    cdef int _free[MAX_SEGMENTS]     # FIFO of free segment indices
+    cdef int _free_head
+    cdef int _free_count
+    cdef list _sealed                # segment indices (int) and oversized lines (bytes), in seal order
+    cdef uint64_t _sealed_total      # entries ever put in _sealed
+    cdef uint64_t _next_seq
+    cdef int _wake_fd                # written to on seal, so the scheduler wakes
+    cdef int _min_level
+    cdef bint _block_when_full
+    cdef uint64_t _seal_after_events
+    cdef bint _closed
+    cdef uint64_t _level_counts[LEVEL_COUNT]
+    cdef EventIdCounts _event_ids
+    cdef uint64_t _logged
+    cdef uint64_t _dropped
+    cdef TimestampCache _clock
+
+    def __cinit__(self, *args, **kwargs):
+        self._closed = True
+        self._active = -1
+        self._wake_fd = -1
+        self._sealed = []
+        self._event_ids = EventIdCounts()
+
+    def __dealloc__(self):
+        if self._attached:
+            PyBuffer_Release(&self._mapping)
+
+    def _attach(self, mapping, int segment_count, Py_ssize_t segment_size, int wake_fd,
+                int min_level, bint block_when_full, uint64_t seal_after_events):
+        """Start logging into ``mapping`` (a writable mmap of the buffer file)."""
+        if self._attached:
+            raise RuntimeError("buffer already attached")
+        if not MIN_SEGMENTS <= segment_count <= MAX_SEGMENTS:
+            raise ValueError(f"segment_count must be in [{MIN_SEGMENTS}, {MAX_SEGMENTS}]")
+        PyObject_GetBuffer(mapping, &self._mapping, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        if self._mapping.len < HEADER_BYTES + segment_count * segment_size:
+            PyBuffer_Release(&self._mapping)
+            raise ValueError("mapping is smaller than the ring")
+        self._attached = True
+        self._header = <FileHeader *> self._mapping.buf
+        self._data = <unsigned char *> self._mapping.buf + HEADER_BYTES
+        memset(self._header, 0, sizeof(FileHeader))
+        memcpy(self._header.magic, BUFFER_MAGIC, 8)
+        self._header.segment_count = segment_count
+        self._header.segment_size = segment_size
+        self._header.pid = getpid()
+        fevl_store_release_u32(&self._header.version, FORMAT_VERSION)
+        self._segment_count = segment_count
+        self._segment_size = segment_size
+        for i in range(segment_count):
+            self._free[i] = i
+        self._free_head = 0
+        self._free_count = segment_count
+        self._wake_fd = wake_fd
+        self._min_level = min_level
+        self._block_when_full = block_when_full
+        self._seal_after_events = seal_after_events
+        self._closed = False
+
+    def _detach(self):
+        """Let go of the mapping so it can be closed.  log() raises from now on."""
+        self._closed = True
+        self._active = -1
+        if self._attached:
+            self._attached = False
+            PyBuffer_Release(&self._mapping)
+
+    # -- the hot path -------------------------------------------------------
+
+    def log(self, level, event_id, message=None, **fields):
+        """Log one event; see fastevlog.EventLogCounter.log."""
+        self._log(level_index(level), event_id, message, fields)
+
+    def debug(self, event_id, message=None, **fields):
+        self._log(0, event_id, message, fields)
+
+    def info(self, event_id, message=None, **fields):
+        self._log(1, event_id, message, fields)
+
+    def warning(self, event_id, message=None, **fields):
+        self._log(2, event_id, message, fields)
+
+    def error(self, event_id, message=None, **fields):
+        self._log(3, event_id, message, fields)
+
+    def critical(self, event_id, message=None, **fields):
+        self._log(4, event_id, message, fields)
+
+    cdef int _log(self, int level, object event_id, object message, dict fields) except -1:
+        if self._closed:
+            raise RuntimeError("this logger is stopped; log() needs a running logger")
+        cdef object key = exact_event_id(event_id)   # what counts() shows
+        if level < self._min_level:
+            return 0
+        cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
+        cdef int overflow
+        event_id = key                                  # what the line shows
+        if type(key) is str:
+            bound += STR_BOUND(PyUnicode_GET_LENGTH(key))
+        else:
+            PyLong_AsLongLongAndOverflow(key, &overflow)
+            if overflow:
+                event_id = str(key).encode()   # digits of a big int, written as they are
+                bound += len(event_id)
+            else:
+                bound += INT_BOUND
+        if message is not None:
+            if not isinstance(message, str):
+                message = str(message)
+            bound += STR_BOUND(PyUnicode_GET_LENGTH(message))
+        cdef list pairs = None
+        if fields:
+            pairs = []
+            bound += _prepare_fields(fields, pairs)
+
+        cdef unsigned char *p
+        cdef unsigned char *line
+        cdef Py_ssize_t length
+        if bound <= self._limit - self._cursor:
+            p = self._cursor                            # fast path: room in the active segment
+        elif bound <= SMALL_LINE:
+            p = self._reserve(bound)
+            if p == NULL:
+                self._dropped += 1
+                return 0
+        else:
+            # A large line: encode it off to the side, then place its exact size.
+            line = <unsigned char *> malloc(bound)
+            if line == NULL:
+                raise MemoryError()
+            try:
+                length = self._encode(line, level, event_id, message, pairs) - line
+                self._place_large(line, length)
+            finally:
+                free(line)
+            self._count(level, key)
+            return 0
+        self._commit(self._encode(p, level, event_id, message, pairs))
+        self._count(level, key)
+        return 0
+
+    cdef inline void _count(self, int level, object event_id) except *:
+        self._logged += 1
+        self._level_counts[level] += 1
+        self._event_ids.add(event_id)
+
+    cdef unsigned char *_encode(self, unsigned char *p, int level, object event_id, object message,
+                                list pairs) except NULL:
+        """Write the line; p has room for the bound _log computed."""
+        p = put_raw(p, b'{"timestamp":"', 14)
+        p = put_timestamp(p, &self._clock)
+        cdef bytes infix = <bytes> PyTuple_GET_ITEM(LEVEL_INFIXES, level)
+        p = put_raw(p, PyBytes_AS_STRING(infix), PyBytes_GET_SIZE(infix))
+        p = _put_value(p, event_id)
+        if message is not None:
+            p = put_raw(p, MESSAGE_KEY, 11)
+            p = put_str(p, message)
+        if pairs is not None:
+            p = _put_fields(p, pairs)
+        p[0] = b'}'
+        p[1] = b'\n'
+        return p + 2
+
+    cdef inline void _commit(self, unsigned char *end) noexcept:
+        cdef SegmentHeader *seg = &self._header.segments[self._active]
+        self._cursor = end
+        seg.events += 1
+        # Publish the length after the bytes: recovery trusts everything below it.
+        fevl_store_release_u64(&seg.length, <uint64_t> (end - (self._data + self._active * self._segment_size)))
+        if seg.events >= self._seal_after_events:
+            self._seal_active()
+
+    cdef unsigned char *_reserve(self, Py_ssize_t size) except? NULL:
+        """Room for size bytes (at most a segment) in the active segment.
+
+        Seals the active segment and activates a free one when it lacks room.
+        NULL when the ring is full and on_full is "drop"; with "block" waits,
+        GIL released, until the writers hand a segment back.
+        """
+        while True:
+            if self._active >= 0:
+                if self._limit - self._cursor >= size:
+                    return self._cursor
+                self._seal_active()
+            if self._free_count:
+                self._activate()
+                continue
+            if not self._block_when_full:
+                return NULL
+            self._wake()
+            with nogil:
+                usleep(200)
+            if self._closed:
+                raise RuntimeError("this logger was stopped while log() waited for buffer space")
+
+    cdef int _place_large(self, const unsigned char *line, Py_ssize_t length) except -1:
+        cdef unsigned char *p
+        if length <= self._segment_size:
+            p = self._reserve(length)
+            if p == NULL:
+                self._dropped += 1
+                return 0
+            memcpy(p, line, length)
+            self._commit(p + length)
+            return 0
+        # Longer than a segment: it travels on its own, in order, outside the
+        # ring (and so outside crash recovery).
+        self._seal_active()
+        self._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
+        self._sealed_total += 1
+        self._wake()
+        return 0
+
+    cdef void _activate(self) noexcept:
+        cdef int index = self._free[self._free_head]
+        self._free_head = (self._free_head + 1) % MAX_SEGMENTS
+        self._free_count -= 1
+        cdef SegmentHeader *seg = &self._header.segments[index]
+        seg.seq = self._next_seq
+        self._next_seq += 1
+        seg.events = 0
+        seg.length = 0
+        fevl_store_release_u32(&seg.state, SEG_ACTIVE)
+        self._active = index
+        self._cursor = self._data + index * self._segment_size
+        self._limit = self._cursor + self._segment_size
+
+    cdef int _seal_active(self) except -1:
+        if self._active < 0:
+            return 0
+        cdef int index = self._active
+        self._active = -1
+        self._cursor = self._limit = NULL
+        cdef SegmentHeader *seg = &self._header.segments[index]
+        if seg.length == 0:
+            seg.state = SEG_FREE
+            self._push_free(index)
+            return 0
+        fevl_store_release_u32(&seg.state, SEG_SEALED)
+        self._sealed.append(index)
+        self._sealed_total += 1
+        self._wake()
+        return 0
+
+    cdef void _push_free(self, int index) noexcept:
+        self._free[(self._free_head + self._free_count) % MAX_SEGMENTS] = index
+        self._free_count += 1
+
+    cdef void _wake(self) noexcept:
+        if self._wake_fd >= 0:
+            # A full pipe means a wake-up is already pending; that is enough.
+            write(self._wake_fd, b"s", 1)
+
+    # -- the scheduler's side --------------------------------------------------
+
+    def seal(self):
+        """Seal the active segment; returns how many entries were ever sealed.
+
+        Every event logged before the call lies in one of those entries.
+        """
+        self._seal_active()
+        return self._sealed_total
+
+    def take_sealed(self):
+        """The sealed entries not taken yet, oldest first.
+
+        Each is a segment index (int; see segment()) or, for a line longer than
+        a segment, the line itself (bytes).
+        """
+        taken = self._sealed
+        self._sealed = []
+        return taken
+
+    def segment(self, int index):
+        """(start, end, events) of a sealed segment, as offsets into the mapping."""
+        if not 0 <= index < self._segment_count:
+            raise IndexError(index)
+        cdef SegmentHeader *seg = &self._header.segments[index]
+        start = HEADER_BYTES + index * self._segment_size
+        return start, start + seg.length, seg.events
+
+    def release(self, int index):
+        """A sealed segment has reached its log file: reuse it."""
+        if not 0 <= index < self._segment_count:
+            raise IndexError(index)
+        cdef SegmentHeader *seg = &self._header.segments[index]
+        if seg.state != SEG_SEALED:
+            raise RuntimeError(f"segment {index} is not sealed")
+        fevl_store_release_u32(&seg.state, SEG_FREE)
+        seg.length = 0
+        seg.events = 0
+        self._push_free(index)
+
+    def _close(self):
+        """Refuse further log() calls; already logged events stay in the ring."""
+        self._closed = True
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def counts(self):
+        """{"levels": {name: n}, "event_ids": {id: n}} of the events accepted."""
+        levels = {LEVEL_NAMES[i]: self._level_counts[i]
+                  for i in range(LEVEL_COUNT) if self._level_counts[i]}
+        return {"levels": levels, "event_ids": self._event_ids.as_dict()}
+
+    def _buffer_metrics(self):
+        """The counters the buffer owns, for EventLogCounter.metrics()."""
+        cdef Py_ssize_t in_use = 0
+        cdef int i
+        if self._attached:
+            for i in range(self._segment_count):
+                in_use += self._header.segments[i].length
+        return {"events_logged": self._logged, "dropped": self._dropped,
+                "buffer_bytes_in_use": in_use}
+
+
+cdef Py_ssize_t _prepare_fields(dict fields, list out) except -1:
+    """Flatten fields into out as key, value pairs ready to write; returns their bound.
+
+    Values that are not written as themselves are converted here, before any
+    buffer space is reserved, because str() may run arbitrary Python code.
+    """
+    cdef Py_ssize_t bound = 0
+    cdef int overflow
+    for key, value in fields.items():
+        if key == "timestamp":
+            raise ValueError('"timestamp" is written by the logger and cannot be a field')
+        bound += STR_BOUND(PyUnicode_GET_LENGTH(key)) + 2
+        if value is None or value is True or value is False:
+            bound += 5
+        elif isinstance(value, str):
+            bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
+        elif isinstance(value, int):
+            PyLong_AsLongLongAndOverflow(value, &overflow)
+            if overflow:
+                value = str(PyNumber_Index(value)).encode()  # digits, written as they are
+                bound += len(value)
+            else:
+                value = PyNumber_Index(value)
+                bound += INT_BOUND
+        elif isinstance(value, float):
+            bound += FLOAT_BOUND
+        else:
+            value = str(value)
+            bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
+        out.append(key)
+        out.append(value)
+    return bound
+
+
+cdef unsigned char *_put_fields(unsigned char *p, list pairs) except NULL:
+    cdef Py_ssize_t i
+    cdef object value
+    for i in range(0, len(pairs), 2):
+        p[0] = b','
+        p = put_str(p + 1, pairs[i])
+        p[0] = b':'
+        p += 1
+        value = pairs[i + 1]
+        p = _put_value(p, value)
+    return p
+
+
+cdef inline unsigned char *_put_value(unsigned char *p, object value) except NULL:
+    """A value _prepare_fields or _log normalized: written as JSON."""
+    if value is None:
+        return put_raw(p, b"null", 4)
+    if value is True:
+        return put_raw(p, b"true", 4)
+    if value is False:
+        return put_raw(p, b"false", 5)
+    if type(value) is int:
+        return put_int64(p, PyLong_AsLongLong(value))
+    if isinstance(value, str):
+        return put_str(p, value)
+    if type(value) is bytes:
+        return put_raw(p, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+    return put_double(p, PyFloat_AS_DOUBLE(value))

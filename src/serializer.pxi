@@ -1,0 +1,217 @@
+# JSON encoding primitives: each writes at p and returns the byte after.
+#
+# Callers reserve room first; the bound for a string of n code points is
+# STR_BOUND(n) bytes (6 bytes, "\u00XX", is the most one code point can take),
+# so no primitive ever checks space.  None of them touches Python objects
+# beyond reading immutable str data, so they need no GIL of their own.
+
+cdef extern from "Python.h":
+    int PyUnicode_IS_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+    char *PyOS_double_to_string(double val, char format_code, int precision,
+                                int flags, int *ptype) except NULL
+    int Py_DTSF_ADD_DOT_0
+    void PyMem_Free(void *p)
+
+cdef extern from "<time.h>" nogil:
+    struct tm:
+        int tm_sec
+        int tm_min
+        int tm_hour
+        int tm_mday
+        int tm_mon
+        int tm_year
+    tm *gmtime_r(const time_t *timep, tm *result)
+
+cdef enum:
+    INT_BOUND = 20           # "-9223372036854775808"
+    FLOAT_BOUND = 32         # repr() of a double is at most 24 bytes
+    TIMESTAMP_BYTES = 27     # 2026-11-28T16:03:05.123456Z
+
+cdef inline Py_ssize_t STR_BOUND(Py_ssize_t n) noexcept nogil:
+    return 6 * n + 2
+
+cdef const char *HEX_DIGITS = b"0123456789abcdef"
+
+# 48 is ord("0") below: a char literal in arithmetic would become a Python object.
+
+# ESCAPE[c] for c < 0x80: 0 when c goes out as itself, else the character
+# after the backslash ('u' meaning \u00XX).
+cdef unsigned char ESCAPE[128]
+
+cdef void _init_escape_table() noexcept:
+    cdef int c
+    for c in range(128):
+        ESCAPE[c] = b'u' if c < 0x20 else 0
+    ESCAPE[b'"'] = b'"'
+    ESCAPE[b'\\'] = b'\\'
+    ESCAPE[b'\n'] = b'n'
+    ESCAPE[b'\r'] = b'r'
+    ESCAPE[b'\t'] = b't'
+    ESCAPE[0x08] = b'b'
+    ESCAPE[0x0c] = b'f'
+
+_init_escape_table()
+
+
+cdef inline unsigned char *put_ascii_escape(unsigned char *p, uint32_t c) noexcept nogil:
+    p[0] = b'\\'
+    cdef unsigned char e = ESCAPE[c]
+    if e != b'u':
+        p[1] = e
+        return p + 2
+    p[1] = b'u'
+    p[2] = b'0'
+    p[3] = b'0'
+    p[4] = HEX_DIGITS[c >> 4]
+    p[5] = HEX_DIGITS[c & 15]
+    return p + 6
+
+
+cdef inline unsigned char *put_code_point(unsigned char *p, uint32_t c) noexcept nogil:
+    """Any code point: escaped per RFC 8259 (plus U+2028/9), else UTF-8."""
+    if c < 0x80:
+        if ESCAPE[c]:
+            return put_ascii_escape(p, c)
+        p[0] = <unsigned char> c
+        return p + 1
+    if c < 0x800:
+        p[0] = <unsigned char> (0xC0 | (c >> 6))
+        p[1] = <unsigned char> (0x80 | (c & 0x3F))
+        return p + 2
+    if c < 0x10000:
+        if c == 0x2028 or c == 0x2029:
+            # Valid JSON, but JavaScript parsers before ES2019 end a line there.
+            memcpy(p, b"\\u202", 5)
+            p[5] = b'8' if c == 0x2028 else b'9'
+            return p + 6
+        if 0xD800 <= c <= 0xDFFF:
+            c = 0xFFFD  # a lone surrogate has no UTF-8 form
+        p[0] = <unsigned char> (0xE0 | (c >> 12))
+        p[1] = <unsigned char> (0x80 | ((c >> 6) & 0x3F))
+        p[2] = <unsigned char> (0x80 | (c & 0x3F))
+        return p + 3
+    p[0] = <unsigned char> (0xF0 | (c >> 18))
+    p[1] = <unsigned char> (0x80 | ((c >> 12) & 0x3F))
+    p[2] = <unsigned char> (0x80 | ((c >> 6) & 0x3F))
+    p[3] = <unsigned char> (0x80 | (c & 0x3F))
+    return p + 4
+
+
+cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data,
+                                    Py_ssize_t n, bint ascii) noexcept nogil:
+    """The characters of a PEP 393 string, escaped, without quotes."""
+    cdef Py_ssize_t i
+    cdef const unsigned char *b
+    cdef unsigned char c
+    if ascii:
+        # The common case: copy byte by byte, escaping the few that need it.
+        b = <const unsigned char *> data
+        for i in range(n):
+            c = b[i]
+            if ESCAPE[c]:
+                p = put_ascii_escape(p, c)
+            else:
+                p[0] = c
+                p += 1
+    elif kind == 1:
+        for i in range(n):
+            p = put_code_point(p, (<const uint8_t *> data)[i])
+    elif kind == 2:
+        for i in range(n):
+            p = put_code_point(p, (<const uint16_t *> data)[i])
+    else:
+        for i in range(n):
+            p = put_code_point(p, (<const uint32_t *> data)[i])
+    return p
+
+
+cdef inline unsigned char *put_str(unsigned char *p, str s) noexcept:
+    """A str as a quoted JSON string."""
+    p[0] = b'"'
+    p = put_text(p + 1, PyUnicode_KIND(s), PyUnicode_DATA(s),
+                 PyUnicode_GET_LENGTH(s), PyUnicode_IS_ASCII(s))
+    p[0] = b'"'
+    return p + 1
+
+
+cdef inline unsigned char *put_raw(unsigned char *p, const char *s, Py_ssize_t n) noexcept nogil:
+    memcpy(p, s, n)
+    return p + n
+
+
+cdef inline unsigned char *put_int64(unsigned char *p, int64_t v) noexcept nogil:
+    cdef char digits[INT_BOUND]
+    cdef int n = 0
+    # Work on the magnitude as unsigned so INT64_MIN does not overflow.
+    cdef uint64_t u = <uint64_t> v
+    if v < 0:
+        p[0] = b'-'
+        p += 1
+        u = (~u) + 1
+    while True:
+        digits[n] = <char> (48 + u % 10)
+        n += 1
+        u //= 10
+        if u == 0:
+            break
+    while n:
+        n -= 1
+        p[0] = digits[n]
+        p += 1
+    return p
+
+
+cdef inline unsigned char *put_double(unsigned char *p, double v) except NULL:
+    """repr() of a finite double, which is valid JSON; null otherwise."""
+    if not isfinite(v):
+        return put_raw(p, b"null", 4)
+    cdef char *text = PyOS_double_to_string(v, b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
+    cdef size_t n = strlen(text)
+    memcpy(p, text, n)
+    PyMem_Free(text)
+    return p + n
+
+
+cdef struct TimestampCache:
+    time_t second            # the second `text` spells
+    char text[20]            # "YYYY-MM-DDTHH:MM:SS."
+
+
+cdef inline void put_two(char *p, int v) noexcept nogil:
+    p[0] = <char> (48 + v // 10)
+    p[1] = <char> (48 + v % 10)
+
+
+cdef inline unsigned char *put_timestamp(unsigned char *p, TimestampCache *cache) noexcept nogil:
+    """The current UTC time, RFC 3339 with microseconds, quoted digits only."""
+    cdef timespec now
+    cdef tm t
+    clock_gettime(CLOCK_REALTIME, &now)
+    if now.tv_sec != cache.second:
+        # Formatting a date costs far more than a line; do it once a second.
+        gmtime_r(&now.tv_sec, &t)
+        put_two(cache.text, (t.tm_year + 1900) // 100)
+        put_two(cache.text + 2, (t.tm_year + 1900) % 100)
+        cache.text[4] = b'-'
+        put_two(cache.text + 5, t.tm_mon + 1)
+        cache.text[7] = b'-'
+        put_two(cache.text + 8, t.tm_mday)
+        cache.text[10] = b'T'
+        put_two(cache.text + 11, t.tm_hour)
+        cache.text[13] = b':'
+        put_two(cache.text + 14, t.tm_min)
+        cache.text[16] = b':'
+        put_two(cache.text + 17, t.tm_sec)
+        cache.text[19] = b'.'
+        cache.second = now.tv_sec
+    memcpy(p, cache.text, 20)
+    cdef long us = now.tv_nsec // 1000
+    cdef int i
+    for i in range(25, 19, -1):
+        p[i] = <unsigned char> (48 + us % 10)
+        us //= 10
+    p[26] = b'Z'
+    return p + TIMESTAMP_BYTES
