@@ -54,6 +54,10 @@ def read_buffer_file(buffer):
     if size < HEADER_BYTES:
         raise ValueError(f"not a fastevlog buffer file: {size} bytes is shorter than the header")
     cdef const FileHeader *header = <const FileHeader *> &view[0]
+    cdef char unset[8]
+    memset(unset, 0, 8)
+    if memcmp(header.magic, unset, 8) == 0:
+        return []  # created, but its process ended before logging into it
     if memcmp(header.magic, BUFFER_MAGIC, 8) != 0:
         raise ValueError("not a fastevlog buffer file: bad magic")
     if header.version != FORMAT_VERSION:
@@ -75,3 +79,6 @@ def read_buffer_file(buffer):
         found.append((seg.seq, start, start + seg.length, seg.events))
     found.sort()
     return [(start, end, events) for _, start, end, events in found]
+
+
+SEGMENT_COUNT_RANGE = (MIN_SEGMENTS, MAX_SEGMENTS)   # what _attach accepts

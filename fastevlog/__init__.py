@@ -1,0 +1,90 @@
+"""fastevlog: an asynchronous, buffered, thread-safe structured event logger.
+
+    import fastevlog
+    with fastevlog.EventLogCounter(directory="logs") as events:
+        events.info("user_login", "User logged in.", user_id=42)
+        print(events.counts())
+
+or, through the process-wide default logger:
+
+    fastevlog.configure(directory="logs")
+    fastevlog.log("INFO", "user_login", "User logged in.", user_id=42)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any, Optional
+
+from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID
+from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers
+from ._scheduler import WriteError
+
+__all__ = [
+    "LEVEL_NAMES",
+    "MIN_BUFFER_BYTES",
+    "OVERFLOW_EVENT_ID",
+    "EventLogCounter",
+    "WriteError",
+    "configure",
+    "flush",
+    "get_logger",
+    "log",
+    "stop",
+]
+
+__version__ = "0.1.0"
+
+_default: Optional[EventLogCounter] = None
+_default_lock = threading.Lock()
+
+
+def configure(**parameters: Any) -> EventLogCounter:
+    """Replace the default logger with one built from EventLogCounter's parameters."""
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+        if old is not None:
+            old.stop()
+        _default = EventLogCounter(**parameters)
+        return _default
+
+
+def get_logger() -> EventLogCounter:
+    """The default logger, started with the default parameters on first use."""
+    global _default
+    logger = _default
+    if logger is None:
+        with _default_lock:
+            if _default is None:
+                _default = EventLogCounter()
+            logger = _default
+    return logger
+
+
+def log(level, event_id, message=None, **fields) -> None:
+    """Log one event on the default logger; see EventLogCounter.log."""
+    (_default or get_logger()).log(level, event_id, message, **fields)
+
+
+def flush() -> None:
+    """Flush the default logger, if there is one."""
+    if _default is not None:
+        _default.flush()
+
+
+def stop() -> None:
+    """Stop the default logger; log() raises until configure() is called again."""
+    if _default is not None:
+        _default.stop()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    for logger in list(live_loggers):
+        try:
+            logger.stop()
+        except Exception:  # keep stopping the others; the failure is reported
+            logging.getLogger("fastevlog").exception("stopping a logger at exit failed")

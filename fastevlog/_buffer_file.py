@@ -1,0 +1,63 @@
+"""The buffer file: this process's memory-mapped ring, on disk beside its log files.
+
+Lines logged but not yet written survive a crash of the process here;
+_recovery.py replays the files of dead processes.  A live owner holds an
+exclusive flock on its file, which is how recovery tells live from dead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import re
+
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def buffer_file_pattern(log_file: str) -> "re.Pattern[str]":
+    """Names of the buffer files that belong to ``log_file``: {log_file}.{pid}-{n}.buffer."""
+    return re.compile(re.escape(log_file) + r"\.\d+-\d+\.buffer")
+
+
+class BufferFile:
+    """Created exclusively, allocated up front, locked and mapped."""
+
+    def __init__(self, directory: str, log_file: str, size: int, mode: int) -> None:
+        n = 0
+        while True:
+            path = os.path.join(directory, f"{log_file}.{os.getpid()}-{n}.buffer")
+            try:
+                fd = os.open(path, _CREATE_FLAGS, mode)
+            except FileExistsError:  # another logger of this process, or a planted file
+                n += 1
+                continue
+            # Recovery may have locked it between open and here and seen an empty,
+            # dead file; then the name no longer points at our file: start over.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self.path = path
+        self._fd = fd
+        try:
+            # Reserve the disk blocks now: a sparse mapping hit by a full disk
+            # would kill the process with SIGBUS on first touch instead.
+            os.posix_fallocate(fd, 0, size)
+            self.mapping = mmap.mmap(fd, size)
+        except BaseException:
+            self.close(remove=True)
+            raise
+
+    def close(self, remove: bool) -> None:
+        """Unmap and close; ``remove`` once every line in it reached a log file."""
+        mapping = getattr(self, "mapping", None)
+        if mapping is not None:
+            mapping.close()
+        if remove:
+            os.unlink(self.path)
+        os.close(self._fd)  # releases the lock: a kept file is now recoverable

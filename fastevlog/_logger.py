@@ -1,0 +1,180 @@
+"""EventLogCounter: the logger users hold, wiring the buffer to the scheduler and the files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, Optional, Union
+
+from . import _core
+from ._buffer_file import BufferFile
+from ._recovery import recover
+from ._rotation import ROTATE_PERIODS, LogFiles
+from ._scheduler import FlushScheduler, WriteError
+
+_log = logging.getLogger("fastevlog")
+
+MIN_BUFFER_BYTES = 64 * 1024
+_SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
+_PAGE = 4096
+ON_FULL_POLICIES = ("block", "drop")
+
+# Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
+live_loggers: "weakref.WeakSet[EventLogCounter]" = weakref.WeakSet()
+
+
+def ring_geometry(buffer_bytes: int):
+    """(segment_count, segment_size) for a buffer of at most buffer_bytes.
+
+    Segments are about 1 MiB, at least 4 so writers and producers overlap,
+    at most 64 (the header's table), page-aligned.
+    """
+    fewest, most = _core.SEGMENT_COUNT_RANGE
+    count = min(most, max(fewest, buffer_bytes // _SEGMENT_TARGET))
+    return count, buffer_bytes // count // _PAGE * _PAGE
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+class EventLogCounter(_core.EventBuffer):
+    """An asynchronous, buffered, thread-safe JSON-lines event logger that counts what it logs.
+
+    log() and the level methods (debug, info, warning, error, critical) come
+    from the compiled core: they encode the event into a memory-mapped buffer
+    and return; background threads write it to ``{log_file}_{YYYYMMDD_HHMMSS}.log``
+    files in ``directory``.
+
+    Args:
+        log_file: base name of the log files (no directory part).
+        directory: where log files and the buffer file live; created if missing.
+        buffer_size: pending events in the active segment that trigger a flush.
+        buffer_bytes: capacity of the preallocated buffer (at least 64 KiB).
+        flush_interval: seconds between flushes of whatever is pending.
+        max_file_size: a file is rotated before it would exceed this many bytes.
+        rotate_every: None, "hourly" or "daily" (UTC), on top of size rotation.
+        num_workers: writer threads.
+        max_retries: retries of a failed write before it is reported CRITICAL and held.
+        on_full: "block" waits (GIL released) for the writers when the buffer is
+            full; "drop" drops the event and counts it in metrics()["dropped"].
+        level: minimum level written, a name or the stdlib's int.
+        file_mode: permission bits of new files.
+        clock: seconds since the epoch, for file names and time rotation (tests
+            inject one; event timestamps always come from the system clock).
+    """
+
+    def __init__(
+        self,
+        log_file: str = "async_buffered_logs",
+        directory: Union[str, "os.PathLike[str]"] = ".",
+        buffer_size: int = 1_000_000,
+        buffer_bytes: int = 32 * 1024 * 1024,
+        flush_interval: float = 1.0,
+        max_file_size: int = 10 * 1024 * 1024,
+        rotate_every: Optional[str] = None,
+        num_workers: int = 4,
+        max_retries: int = 3,
+        on_full: str = "block",
+        level: Union[str, int] = "DEBUG",
+        file_mode: int = 0o640,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(log_file, str) or not log_file or os.sep in log_file or log_file in (".", ".."):
+            raise ValueError(f"log_file must be a plain file name (use directory= for the folder), not {log_file!r}")
+        buffer_size = _positive_int("buffer_size", buffer_size)
+        buffer_bytes = _positive_int("buffer_bytes", buffer_bytes, MIN_BUFFER_BYTES)
+        max_file_size = _positive_int("max_file_size", max_file_size)
+        num_workers = _positive_int("num_workers", num_workers)
+        max_retries = _positive_int("max_retries", max_retries, 0)
+        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) \
+                or not 0 < flush_interval < float("inf"):
+            raise ValueError(f"flush_interval must be a positive number of seconds, not {flush_interval!r}")
+        if rotate_every not in ROTATE_PERIODS:
+            raise ValueError(f"rotate_every must be None, 'hourly' or 'daily', not {rotate_every!r}")
+        if on_full not in ON_FULL_POLICIES:
+            raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
+        min_level = _core.level_index(level)
+
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        segment_count, segment_size = ring_geometry(buffer_bytes)
+        self._files = LogFiles(directory, log_file, max_file_size, rotate_every, file_mode, clock)
+        self.recovered_events = recover(self._files)
+        self._buffer_file = BufferFile(directory, log_file,
+                                       _core.buffer_file_size(segment_count, segment_size), file_mode)
+        self._scheduler = FlushScheduler(self, self._buffer_file.mapping, self._files,
+                                         num_workers, max_retries, flush_interval)
+        self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
+                     min_level, on_full == "block", buffer_size)
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self._scheduler.start()
+        live_loggers.add(self)
+
+    def flush(self) -> None:
+        """Return once every event logged before the call is written to its file.
+
+        Raises fastevlog.WriteError if some of it failed every retry; those
+        events are kept and retried on the next flush.
+        """
+        if not self._stopped:
+            self._scheduler.flush()
+
+    def stop(self) -> None:
+        """Flush, stop the threads and close the files.  Idempotent; log() raises afterwards.
+
+        If events could not be written, the buffer file is kept so that the
+        next logger on this directory and log_file recovers them.
+        """
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._close()
+            keep = False
+            try:
+                self._scheduler.flush()
+            except (WriteError, RuntimeError) as error:
+                keep = True
+                _log.critical("stopping with unwritten events (%s); they stay in %s for recovery",
+                              error, self._buffer_file.path)
+            self._scheduler.stop()
+            self._files.close()
+            self._detach()
+            self._buffer_file.close(remove=not keep)
+            live_loggers.discard(self)
+
+    def metrics(self) -> Dict[str, int]:
+        """Counters of what the logger did so far (see the README for each key)."""
+        scheduler = self._scheduler
+        result = self._buffer_metrics()
+        result.update(
+            events_written=scheduler.events_written,
+            bytes_written=scheduler.bytes_written,
+            flushes=scheduler.flushes,
+            rotations=self._files.rotations,
+            write_failures=scheduler.write_failures,
+            retries=scheduler.retries,
+            files_written=self._files.files_created,
+            recovered_events=self.recovered_events,
+        )
+        return result
+
+    @property
+    def buffer_path(self) -> str:
+        """The buffer file holding this logger's unwritten events."""
+        return self._buffer_file.path
+
+    def __enter__(self) -> "EventLogCounter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,147 @@
+"""Log files: unique time-stamped names, safe creation, rotation by size and time."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import datetime, timezone
+from typing import Callable, List, Optional, Tuple
+
+_log = logging.getLogger("fastevlog")
+
+ROTATE_PERIODS = {None: None, "hourly": 3600, "daily": 86400}
+
+# Never follow a planted symlink, never reuse a file, never leak the fd to a child.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class LogFile:
+    """One log file: the size handed out so far and the pieces still being written."""
+
+    __slots__ = ("path", "fd", "size", "pending", "retired", "rotate_at")
+
+    def __init__(self, path: str, fd: int, rotate_at: Optional[float]) -> None:
+        self.path = path
+        self.fd = fd
+        self.size = 0  # bytes assigned; equals the file's size once pending == 0
+        self.pending = 0  # pieces assigned but not written yet
+        self.retired = False  # rotated away from: closed once pending reaches 0
+        self.rotate_at = rotate_at  # clock() time after which no more data goes here
+
+
+Placement = Tuple[LogFile, int, int, int]  # file, offset in it, start, end in the source
+
+
+class LogFiles:
+    """Gives every byte of the output a place in ``{log_file}_{YYYYMMDD_HHMMSS}.log`` files.
+
+    place() is called from one thread at a time (the scheduler, or recovery
+    before the scheduler starts); piece_done() from any writer thread.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        log_file: str,
+        max_file_size: int,
+        rotate_every: Optional[str],
+        file_mode: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.directory = directory
+        self.log_file = log_file
+        self.max_file_size = max_file_size
+        self.period = ROTATE_PERIODS[rotate_every]
+        self.file_mode = file_mode
+        self.clock = clock
+        self.files_created = 0
+        self.rotations = 0
+        self._current: Optional[LogFile] = None
+        self._lock = threading.Lock()  # guards pending/retired and closing
+
+    def place(self, source, start: int, end: int) -> List[Placement]:
+        """Where source[start:end] (whole lines) goes: one or more pieces, in order.
+
+        ``source`` is anything with bytes-like find/rfind (an mmap, bytes).  A
+        file never grows past max_file_size, except to hold one line that is
+        larger on its own.
+        """
+        placements = []
+        while start < end:
+            file = self._current_file()
+            room = self.max_file_size - file.size
+            if end - start <= room:
+                cut = end
+            else:
+                cut = source.rfind(b"\n", start, start + room) + 1
+                if cut <= start:  # not one whole line fits in what is left
+                    if file.size:
+                        self._retire("size")
+                        continue
+                    cut = source.find(b"\n", start, end) + 1 or end  # an oversized line, alone
+            with self._lock:
+                file.pending += 1
+            placements.append((file, file.size, start, cut))
+            file.size += cut - start
+            start = cut
+            if file.size >= self.max_file_size:
+                self._retire("size")
+        return placements
+
+    def piece_done(self, file: LogFile) -> None:
+        """A piece placed in ``file`` is written; close the file when it was the last."""
+        with self._lock:
+            file.pending -= 1
+            close = file.retired and file.pending == 0
+        if close:
+            os.close(file.fd)
+
+    def close(self) -> None:
+        """Stop writing to the current file (all its pieces must be done)."""
+        if self._current is not None:
+            self._retire(None)
+
+    def _current_file(self) -> LogFile:
+        file = self._current
+        if file is not None and file.rotate_at is not None and self.clock() >= file.rotate_at:
+            self._retire("time")
+            file = None
+        if file is None:
+            file = self._current = self._open_new()
+        return file
+
+    def _retire(self, reason: Optional[str]) -> None:
+        file = self._current
+        self._current = None
+        if reason is not None:
+            self.rotations += 1
+            _log.info("rotated %s (%s, %d bytes)", file.path, reason, file.size)
+        with self._lock:
+            file.retired = True
+            close = file.pending == 0
+        if close:
+            os.close(file.fd)
+
+    def _open_new(self) -> LogFile:
+        now = self.clock()
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
+        base = os.path.join(self.directory, f"{self.log_file}_{stamp}")
+        # Same second, or another process: a zero-padded suffix keeps names
+        # unique and still sorting in time order ("." < "_" puts the bare name first).
+        suffix = 0
+        while True:
+            path = f"{base}.log" if suffix == 0 else f"{base}_{suffix:06d}.log"
+            try:
+                fd = os.open(path, _CREATE_FLAGS, self.file_mode)
+                break
+            except FileExistsError:
+                if os.path.islink(path):
+                    _log.error("refusing to write through the symlink %s; using another name", path)
+                suffix += 1
+        rotate_at = None
+        if self.period:
+            rotate_at = (now // self.period + 1) * self.period
+        self.files_created += 1
+        _log.info("opened %s", path)
+        return LogFile(path, fd, rotate_at)

@@ -1,0 +1,191 @@
+"""Flush scheduling: seal the buffer on time, place sealed data in files, track what is written."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import select
+import threading
+import time
+from typing import List, Optional
+
+from ._rotation import LogFiles
+from ._writer import Piece, WriterPool
+
+_log = logging.getLogger("fastevlog")
+
+
+class WriteError(OSError):
+    """Events could not be written after every retry; they are kept and retried later."""
+
+
+class Chunk:
+    """One sealed entry of the buffer (a segment, or one oversized line)."""
+
+    __slots__ = ("number", "segment", "events", "pieces_left")
+
+    def __init__(self, number: int, segment: Optional[int], events: int, pieces: int) -> None:
+        self.number = number  # 1-based position among all entries ever sealed
+        self.segment = segment  # index to release once written; None for an oversized line
+        self.events = events
+        self.pieces_left = pieces
+
+
+class FlushScheduler:
+    """The thread between the buffer and the writers.
+
+    It seals the active segment every flush_interval (or when asked), takes
+    sealed entries in seal order, gives each its file and offset (so order in
+    the files is seal order whatever the number of writers), and hands
+    segments back to the buffer once all their bytes are written.
+    """
+
+    def __init__(self, buffer, mapping, files: LogFiles, num_workers: int, max_retries: int,
+                 flush_interval: float) -> None:
+        self._buffer = buffer
+        self._mapping = mapping
+        self._view = memoryview(mapping)
+        self._files = files
+        self._interval = flush_interval
+        self.pool = WriterPool(num_workers, max_retries, self._piece_done)
+        # The buffer writes a byte here when it seals a segment; flush() and stop() too.
+        self._wake_r, self.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._thread = threading.Thread(target=self._run, name="fastevlog-scheduler", daemon=True)
+
+        self._cond = threading.Condition()  # guards every attribute below
+        self._taken = 0  # entries taken from the buffer so far
+        self._written = 0  # entries 1.._written are entirely in their files
+        self._completed: set = set()  # entries written beyond _written
+        self._held: List[Piece] = []  # pieces that failed every retry, for the next flush
+        self._failed = collections.deque(maxlen=4096)  # (failure number, entry number)
+        self._failure_count = 0
+        self._flush_requested = False
+        self._stopping = False
+        self.flushes = 0
+        self.bytes_written = 0
+        self.events_written = 0
+        self.write_failures = 0
+        self.retries = 0
+
+    def start(self) -> None:
+        self.pool.start()
+        self._thread.start()
+
+    def flush(self) -> None:
+        """Return once everything logged before the call is in its file.
+
+        Raises WriteError when part of it failed every retry (it stays in the
+        buffer and is retried on the next flush).
+        """
+        target = self._buffer.seal()
+        with self._cond:
+            failures_before = self._failure_count
+            self._flush_requested = True
+        self._wake()
+        with self._cond:
+            while self._written < target:
+                failed = [n for k, n in self._failed if k > failures_before and n <= target]
+                if failed:
+                    raise WriteError(
+                        f"{len(failed)} write(s) of logged events failed after every retry; "
+                        "the events are kept and retried on the next flush")
+                if not self._thread.is_alive():
+                    raise RuntimeError("the fastevlog scheduler thread is not running")
+                self._cond.wait(0.5)
+
+    def stop(self) -> None:
+        """End the thread and the writers; call flush() first to write what is pending."""
+        with self._cond:
+            self._stopping = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.pool.stop()
+        self._view.release()
+        os.close(self._wake_r)
+        os.close(self.wake_fd)
+
+    @property
+    def pending_failures(self) -> int:
+        """Pieces that failed every retry and wait for the next flush."""
+        with self._cond:
+            return len(self._held)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_fd, b"w")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._interval
+        while True:
+            timeout = deadline - time.monotonic()
+            if timeout > 0:
+                select.select([self._wake_r], [], [], timeout)
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+            with self._cond:
+                flush_now, self._flush_requested = self._flush_requested, False
+                stopping = self._stopping
+            if flush_now or time.monotonic() >= deadline:
+                self._buffer.seal()
+                deadline = time.monotonic() + self._interval
+                self._retry_held()
+            self._dispatch(self._buffer.take_sealed())
+            if stopping:
+                return
+
+    def _retry_held(self) -> None:
+        with self._cond:
+            held, self._held = self._held, []
+        for piece in held:
+            self.pool.submit(piece)
+
+    def _dispatch(self, entries: list) -> None:
+        for entry in entries:
+            if type(entry) is int:
+                start, end, events = self._buffer.segment(entry)
+                source, view, segment = self._mapping, self._view, entry
+            else:  # a line longer than a segment
+                start, end, events = 0, len(entry), 1
+                source, view, segment = entry, memoryview(entry), None
+            placements = self._files.place(source, start, end)
+            with self._cond:
+                self._taken += 1
+                chunk = Chunk(self._taken, segment, events, len(placements))
+                self.flushes += 1
+            for file, offset, piece_start, piece_end in placements:
+                self.pool.submit(Piece(chunk, file, offset, view[piece_start:piece_end]))
+            _log.info("flushed %d events (%d bytes) to %s", events, end - start,
+                      ", ".join(sorted({file.path for file, *_ in placements})))
+
+    def _piece_done(self, piece: Piece, ok: bool, retries: int, failures: int) -> None:
+        if ok:
+            self._files.piece_done(piece.file)
+        with self._cond:
+            self.retries += retries
+            self.write_failures += failures
+            if not ok:
+                self._held.append(piece)
+                self._failure_count += 1
+                self._failed.append((self._failure_count, piece.chunk.number))
+                self._cond.notify_all()
+                return
+            self.bytes_written += len(piece.data)
+            piece.data.release()
+            chunk = piece.chunk
+            chunk.pieces_left -= 1
+            if chunk.pieces_left:
+                return
+            self.events_written += chunk.events
+            if chunk.segment is not None:
+                self._buffer.release(chunk.segment)
+            self._completed.add(chunk.number)
+            while self._written + 1 in self._completed:
+                self._written += 1
+                self._completed.remove(self._written)
+            self._cond.notify_all()

@@ -1,0 +1,99 @@
+"""The writer pool: threads that pwrite pieces of the buffer into log files, with retries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Callable, List, Optional
+
+from ._rotation import LogFile
+
+_log = logging.getLogger("fastevlog")
+
+
+class Piece:
+    """Bytes bound for one place in one log file."""
+
+    __slots__ = ("chunk", "file", "offset", "data", "written")
+
+    def __init__(self, chunk, file: LogFile, offset: int, data: memoryview) -> None:
+        self.chunk = chunk  # what the scheduler tracks completion by
+        self.file = file
+        self.offset = offset
+        self.data = data
+        self.written = 0  # bytes already in the file, kept across retries
+
+
+# done(piece, ok, retries, failures): called from a writer thread after each piece.
+DoneCallback = Callable[[Piece, bool, int, int], None]
+
+
+class WriterPool:
+    """num_workers threads writing pieces at their assigned offsets.
+
+    Pieces for one file may be written in any order and in parallel: each has
+    its own offset, so the file ends up in the order the scheduler assigned.
+    os.pwrite releases the GIL, so producers keep running meanwhile.
+    """
+
+    def __init__(self, num_workers: int, max_retries: int, done: DoneCallback,
+                 retry_delay: float = 0.01) -> None:
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay  # doubles on each retry of a piece
+        # The one call that puts bytes in a file; tests swap it to inject faults.
+        self.pwrite: Callable[[int, memoryview, int], int] = os.pwrite
+        self._done = done
+        self._jobs: "queue.SimpleQueue[Optional[Piece]]" = queue.SimpleQueue()
+        self._threads: List[threading.Thread] = [
+            threading.Thread(target=self._run, name=f"fastevlog-writer-{i}", daemon=True)
+            for i in range(num_workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, piece: Piece) -> None:
+        self._jobs.put(piece)
+
+    def stop(self) -> None:
+        """Finish the queued pieces, then end the threads."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            piece = self._jobs.get()
+            if piece is None:
+                return
+            ok, retries, failures = self._write(piece)
+            self._done(piece, ok, retries, failures)
+
+    def _write(self, piece: Piece):
+        """Write piece whole; returns (ok, retries made, failed attempts)."""
+        failures = 0
+        while True:
+            try:
+                while piece.written < len(piece.data):
+                    n = self.pwrite(piece.file.fd, piece.data[piece.written:], piece.offset + piece.written)
+                    if n <= 0:
+                        raise OSError(f"pwrite wrote {n} bytes")
+                    piece.written += n
+                return True, failures, failures  # every failure so far was followed by a retry
+            except OSError as error:
+                failures += 1
+                if failures > self.max_retries:
+                    _log.critical(
+                        "giving up on %d bytes for %s at offset %d after %d retries (%s); "
+                        "the data is kept in the buffer and retried on the next flush",
+                        len(piece.data) - piece.written, piece.file.path, piece.offset,
+                        self.max_retries, error)
+                    return False, self.max_retries, failures
+                _log.error("write to %s failed (%s); retry %d of %d",
+                           piece.file.path, error, failures, self.max_retries)
+                time.sleep(self.retry_delay * 2 ** (failures - 1))
