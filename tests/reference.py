@@ -1,0 +1,169 @@
+"""A plain-Python reference for the JSON lines fastevlog writes.
+
+This is a separate implementation, written from the spec rather than from
+the Cython serializer, so the tests can compare the two byte for byte.  It
+does not use json.dumps for strings.  The timestamp is the only part it
+cannot predict: reference lines hold TIMESTAMP_PLACEHOLDER there, and
+normalize_timestamp() puts the same placeholder into a real line.
+"""
+
+import math
+import re
+from typing import Any, Dict, Optional
+
+LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVEL_INTS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+TIMESTAMP_RE = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)"')
+TIMESTAMP_PLACEHOLDER = b"0000-00-00T00:00:00.000000Z"  # 27 bytes, same shape as a real one
+
+_SHORT_ESCAPES = {
+    0x22: "\\\"",
+    0x5C: "\\\\",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x08: "\\b",
+    0x0C: "\\f",
+}
+
+
+def canonical_level(level) -> str:
+    """The level name the logger writes for ``level`` (a name in any case or 10..50)."""
+    if isinstance(level, str) and level.upper() in LEVEL_NAMES:
+        return level.upper()
+    if isinstance(level, int) and not isinstance(level, bool) and level in LEVEL_INTS:
+        return LEVEL_INTS[level]
+    raise ValueError(f"not a level: {level!r}")
+
+
+def plain_str(s: str) -> str:
+    """The base str value of a str or str subclass (ignores overridden __str__)."""
+    return str.__str__(s)
+
+
+def replace_surrogates(s: str) -> str:
+    """Every code point in U+D800..U+DFFF (paired or not) replaced by U+FFFD."""
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in s)
+
+
+def escape_char(ch: str) -> bytes:
+    """The bytes one code point takes inside a JSON string."""
+    cp = ord(ch)
+    if cp in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[cp].encode("ascii")
+    if cp < 0x20:
+        return ("\\u%04x" % cp).encode("ascii")
+    if cp == 0x2028:
+        return b"\\u2028"
+    if cp == 0x2029:
+        return b"\\u2029"
+    if 0xD800 <= cp <= 0xDFFF:
+        return "\ufffd".encode("utf-8")
+    return ch.encode("utf-8")
+
+
+def json_string(s: str) -> bytes:
+    """s (a str or subclass) as a quoted JSON string."""
+    return b'"' + b"".join(escape_char(ch) for ch in plain_str(s)) + b'"'
+
+
+def json_value(value: Any) -> bytes:
+    """A field value as the logger writes it."""
+    if value is None:
+        return b"null"
+    if value is True:
+        return b"true"
+    if value is False:
+        return b"false"
+    if isinstance(value, str):
+        return json_string(value)
+    if isinstance(value, int):
+        return int.__repr__(value).encode("ascii")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return b"null"
+        return float.__repr__(value).encode("ascii")
+    return json_string(str(value))
+
+
+def json_event_id(event_id: Any) -> bytes:
+    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+        raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
+    return json_value(event_id)
+
+
+def reference_line(level_name: str, event_id: Any, message: Any, fields: Dict[str, Any]) -> bytes:
+    """The line the logger should write, with TIMESTAMP_PLACEHOLDER as the timestamp."""
+    if level_name not in LEVEL_NAMES:
+        raise ValueError(f"not a canonical level name: {level_name!r}")
+    if "timestamp" in fields:
+        raise ValueError("timestamp cannot be a field")
+    parts = [
+        b'{"timestamp":"' + TIMESTAMP_PLACEHOLDER + b'"',
+        b'"level":' + json_string(level_name),
+        b'"event_id":' + json_event_id(event_id),
+    ]
+    if message is not None:
+        parts.append(b'"message":' + json_string(message if isinstance(message, str) else str(message)))
+    for key, value in fields.items():
+        parts.append(json_string(key) + b":" + json_value(value))
+    return b",".join(parts) + b"}\n"
+
+
+def normalize_timestamp(line: bytes) -> bytes:
+    """line with its timestamp value replaced by TIMESTAMP_PLACEHOLDER.
+
+    Fails unless the line starts with a timestamp of the exact RFC 3339 shape.
+    """
+    match = TIMESTAMP_RE.match(line, 1)
+    assert line.startswith(b"{") and match is not None, f"no well-formed timestamp first in {line[:80]!r}"
+    return line[: match.start(1)] + TIMESTAMP_PLACEHOLDER + line[match.end(1):]
+
+
+def timestamp_of(line: bytes) -> str:
+    """The timestamp value of a line (asserting its shape)."""
+    match = TIMESTAMP_RE.match(line, 1)
+    assert match is not None, f"no well-formed timestamp in {line[:80]!r}"
+    return match.group(1).decode("ascii")
+
+
+def same_line(actual: bytes, reference: bytes) -> bool:
+    """Whether actual equals reference but for the (well-formed) timestamp value."""
+    return normalize_timestamp(actual) == reference
+
+
+def assert_same_line(actual: bytes, reference: bytes) -> None:
+    normalized = normalize_timestamp(actual)
+    if normalized != reference:
+        # Point at the first difference; whole lines may be megabytes.
+        i = next((k for k, (a, b) in enumerate(zip(normalized, reference)) if a != b),
+                 min(len(normalized), len(reference)))
+        raise AssertionError(
+            f"line differs from the reference at byte {i} (lengths {len(normalized)} vs {len(reference)}):\n"
+            f"  actual:    {normalized[max(0, i - 40):i + 40]!r}\n"
+            f"  reference: {reference[max(0, i - 40):i + 40]!r}")
+
+
+def expected_value(value: Any) -> Any:
+    """What json.loads should give for a written field value."""
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        return replace_surrogates(plain_str(value))
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    return replace_surrogates(plain_str(str(value)))
+
+
+def expected_object(level_name: str, event_id: Any, message: Any, fields: Dict[str, Any],
+                    timestamp: Optional[str] = None) -> Dict[str, Any]:
+    """What json.loads should give for the whole line (timestamp as given)."""
+    obj: Dict[str, Any] = {"timestamp": timestamp, "level": level_name, "event_id": expected_value(event_id)}
+    if message is not None:
+        obj["message"] = expected_value(message if isinstance(message, str) else str(message))
+    for key, value in fields.items():
+        obj[replace_surrogates(plain_str(key))] = expected_value(value)
+    return obj
