@@ -15,7 +15,7 @@ import re
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def buffer_file_pattern(log_file: str) -> "re.Pattern[str]":
+def buffer_file_pattern(log_file: str) -> re.Pattern[str]:
     """Names of the buffer files that belong to ``log_file``: {log_file}.{pid}-{n}.buffer."""
     return re.compile(re.escape(log_file) + r"\.\d+-\d+\.buffer")
 

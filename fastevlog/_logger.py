@@ -23,7 +23,7 @@ _PAGE = 4096
 ON_FULL_POLICIES = ("block", "drop")
 
 # Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
-live_loggers: "weakref.WeakSet[EventLogCounter]" = weakref.WeakSet()
+live_loggers: weakref.WeakSet[EventLogCounter] = weakref.WeakSet()
 
 
 def ring_geometry(buffer_bytes: int):
@@ -74,7 +74,7 @@ class EventLogCounter(_core.EventBuffer):
     def __init__(
         self,
         log_file: str = "async_buffered_logs",
-        directory: Union[str, "os.PathLike[str]"] = ".",
+        directory: Union[str, os.PathLike[str]] = ".",
         buffer_size: int = 1_000_000,
         buffer_bytes: int = 32 * 1024 * 1024,
         flush_interval: float = 1.0,
@@ -88,7 +88,7 @@ class EventLogCounter(_core.EventBuffer):
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(log_file, str) or not log_file or os.sep in log_file or log_file in (".", ".."):
-            raise ValueError(f"log_file must be a plain file name (use directory= for the folder), not {log_file!r}")
+            raise ValueError(f"log_file must be a plain file name (directory= is the folder): {log_file!r}")
         buffer_size = _positive_int("buffer_size", buffer_size)
         buffer_bytes = _positive_int("buffer_bytes", buffer_bytes, MIN_BUFFER_BYTES)
         max_file_size = _positive_int("max_file_size", max_file_size)
@@ -173,7 +173,7 @@ class EventLogCounter(_core.EventBuffer):
         """The buffer file holding this logger's unwritten events."""
         return self._buffer_file.path
 
-    def __enter__(self) -> "EventLogCounter":
+    def __enter__(self) -> EventLogCounter:
         return self
 
     def __exit__(self, *exc_info) -> None:

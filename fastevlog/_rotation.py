@@ -113,6 +113,7 @@ class LogFiles:
 
     def _retire(self, reason: Optional[str]) -> None:
         file = self._current
+        assert file is not None
         self._current = None
         if reason is not None:
             self.rotations += 1

@@ -8,7 +8,7 @@ import os
 import select
 import threading
 import time
-from typing import List, Optional
+from typing import Deque, List, Optional, Tuple
 
 from ._rotation import LogFiles
 from ._writer import Piece, WriterPool
@@ -58,7 +58,7 @@ class FlushScheduler:
         self._written = 0  # entries 1.._written are entirely in their files
         self._completed: set = set()  # entries written beyond _written
         self._held: List[Piece] = []  # pieces that failed every retry, for the next flush
-        self._failed = collections.deque(maxlen=4096)  # (failure number, entry number)
+        self._failed: Deque[Tuple[int, int]] = collections.deque(maxlen=4096)  # (failure no., entry no.)
         self._failure_count = 0
         self._flush_requested = False
         self._stopping = False

@@ -46,7 +46,7 @@ class WriterPool:
         # The one call that puts bytes in a file; tests swap it to inject faults.
         self.pwrite: Callable[[int, memoryview, int], int] = os.pwrite
         self._done = done
-        self._jobs: "queue.SimpleQueue[Optional[Piece]]" = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Optional[Piece]] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = [
             threading.Thread(target=self._run, name=f"fastevlog-writer-{i}", daemon=True)
             for i in range(num_workers)

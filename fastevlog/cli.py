@@ -64,7 +64,7 @@ class _Progress:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fastevlog-progress", daemon=True)
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         self._thread.start()
         return self
 
@@ -74,7 +74,7 @@ class _Progress:
 
     def _run(self) -> None:
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
         except ImportError:  # the [cli] extra is not installed: plain lines
             tqdm = None
         bar = tqdm(total=self._total, unit="ev", unit_scale=True, file=sys.stderr) if tqdm else None

@@ -265,7 +265,8 @@ cdef class EventBuffer:
         self._cursor = end
         seg.events += 1
         # Publish the length after the bytes: recovery trusts everything below it.
-        fevl_store_release_u64(&seg.length, <uint64_t> (end - (self._data + self._active * self._segment_size)))
+        cdef unsigned char *start = self._data + self._active * self._segment_size
+        fevl_store_release_u64(&seg.length, <uint64_t> (end - start))
         if seg.events >= self._seal_after_events:
             self._seal_active()
 

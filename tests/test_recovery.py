@@ -35,10 +35,10 @@ class TestRecovery:
         _log_then_die(tmp_path, 5000)
         assert read_events(tmp_path) == []
         assert len(list(tmp_path.glob("*.buffer"))) == 1
-        with caplog.at_level(logging.WARNING, logger="fastevlog"):
-            with EventLogCounter(directory=tmp_path) as logger:
-                assert logger.recovered_events == 5000
-                logger.info("after", seq=5000)
+        caplog.set_level(logging.WARNING, logger="fastevlog")
+        with EventLogCounter(directory=tmp_path) as logger:
+            assert logger.recovered_events == 5000
+            logger.info("after", seq=5000)
         assert [e["seq"] for e in read_events(tmp_path)] == list(range(5001))
         assert logger.metrics()["recovered_events"] == 5000
         assert "recovered 5000 events" in caplog.text
