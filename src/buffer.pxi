@@ -54,7 +54,8 @@ cpdef int level_index(object level) except -1:
         return 4
     cdef object index = None
     if isinstance(level, str):
-        index = _LEVEL_BY_NAME.get(level.upper())
+        if level.isascii():  # str.upper() would map e.g. a dotless "ı" to "I"
+            index = _LEVEL_BY_NAME.get(level.upper())
     elif isinstance(level, int) and not isinstance(level, bool):
         if level in LEVEL_VALUES:
             index = LEVEL_VALUES.index(level)

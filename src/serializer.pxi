@@ -128,8 +128,8 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
     return p
 
 
-cdef inline unsigned char *put_str(unsigned char *p, str s) noexcept:
-    """A str as a quoted JSON string."""
+cdef inline unsigned char *put_str(unsigned char *p, object s) noexcept:
+    """A str (or subclass: callers check) as a quoted JSON string."""
     p[0] = b'"'
     p = put_text(p + 1, PyUnicode_KIND(s), PyUnicode_DATA(s),
                  PyUnicode_GET_LENGTH(s), PyUnicode_IS_ASCII(s))

@@ -53,7 +53,7 @@ def escape_char(ch: str) -> bytes:
     if cp in _SHORT_ESCAPES:
         return _SHORT_ESCAPES[cp].encode("ascii")
     if cp < 0x20:
-        return ("\\u%04x" % cp).encode("ascii")
+        return f"\\u{cp:04x}".encode("ascii")
     if cp == 0x2028:
         return b"\\u2028"
     if cp == 0x2029:
