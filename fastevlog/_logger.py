@@ -146,6 +146,9 @@ class EventLogCounter(_core.EventBuffer):
                 keep = True
                 _log.critical("stopping with unwritten events (%s); they stay in %s for recovery",
                               error, self._buffer_file.path)
+            lost = self._scheduler.unwritten_oversized_lines()
+            if lost:
+                _log.critical("%d lines longer than a buffer segment could not be written and are lost", lost)
             self._scheduler.stop()
             self._files.close()
             self._detach()

@@ -57,9 +57,12 @@ class FlushScheduler:
         self._taken = 0  # entries taken from the buffer so far
         self._written = 0  # entries 1.._written are entirely in their files
         self._completed: set = set()  # entries written beyond _written
-        self._held: List[Piece] = []  # pieces that failed every retry, for the next flush
-        self._failed: Deque[Tuple[int, int]] = collections.deque(maxlen=4096)  # (failure no., entry no.)
-        self._failure_count = 0
+        self._held: List[Piece] = []  # pieces that failed every retry, for the next round
+        # A round is one chance for every held piece: each flush() and each
+        # flush_interval tick starts one.  Failures are remembered by round so
+        # that flush() only blames attempts it started.
+        self._round = 0
+        self._failed: Deque[Tuple[int, int]] = collections.deque(maxlen=4096)  # (round, entry no.)
         self._flush_requested = False
         self._stopping = False
         self.flushes = 0
@@ -79,13 +82,13 @@ class FlushScheduler:
         buffer and is retried on the next flush).
         """
         target = self._buffer.seal()
+        flush_round = self._retry_held()
         with self._cond:
-            failures_before = self._failure_count
             self._flush_requested = True
         self._wake()
         with self._cond:
             while self._written < target:
-                failed = [n for k, n in self._failed if k > failures_before and n <= target]
+                failed = [n for r, n in self._failed if r >= flush_round and n <= target]
                 if failed:
                     raise WriteError(
                         f"{len(failed)} write(s) of logged events failed after every retry; "
@@ -102,15 +105,23 @@ class FlushScheduler:
         if self._thread.is_alive():
             self._thread.join()
         self.pool.stop()
+        with self._cond:
+            for piece in self._held:  # unwritten; their bytes stay in the buffer file
+                piece.data.release()
         self._view.release()
         os.close(self._wake_r)
         os.close(self.wake_fd)
 
     @property
     def pending_failures(self) -> int:
-        """Pieces that failed every retry and wait for the next flush."""
+        """Pieces that failed every retry and wait for the next round."""
         with self._cond:
             return len(self._held)
+
+    def unwritten_oversized_lines(self) -> int:
+        """Held lines longer than a segment: they live outside the buffer file."""
+        with self._cond:
+            return sum(piece.chunk.segment is None for piece in self._held)
 
     def _wake(self) -> None:
         try:
@@ -131,19 +142,25 @@ class FlushScheduler:
             with self._cond:
                 flush_now, self._flush_requested = self._flush_requested, False
                 stopping = self._stopping
-            if flush_now or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 self._buffer.seal()
                 deadline = time.monotonic() + self._interval
                 self._retry_held()
+            elif flush_now:
+                pass  # flush() sealed and retried already; dispatch below
             self._dispatch(self._buffer.take_sealed())
             if stopping:
                 return
 
-    def _retry_held(self) -> None:
+    def _retry_held(self) -> int:
+        """Start a new round: resubmit every held piece.  Returns the round."""
         with self._cond:
+            self._round += 1
             held, self._held = self._held, []
-        for piece in held:
-            self.pool.submit(piece)
+            for piece in held:
+                piece.round = self._round
+                self.pool.submit(piece)
+            return self._round
 
     def _dispatch(self, entries: list) -> None:
         for entry in entries:
@@ -158,8 +175,10 @@ class FlushScheduler:
                 self._taken += 1
                 chunk = Chunk(self._taken, segment, events, len(placements))
                 self.flushes += 1
-            for file, offset, piece_start, piece_end in placements:
-                self.pool.submit(Piece(chunk, file, offset, view[piece_start:piece_end]))
+                pieces = [Piece(chunk, file, offset, view[piece_start:piece_end], self._round)
+                          for file, offset, piece_start, piece_end in placements]
+            for piece in pieces:
+                self.pool.submit(piece)
             _log.info("flushed %d events (%d bytes) to %s", events, end - start,
                       ", ".join(sorted({file.path for file, *_ in placements})))
 
@@ -170,9 +189,14 @@ class FlushScheduler:
             self.retries += retries
             self.write_failures += failures
             if not ok:
+                if piece.round < self._round:
+                    # Its attempt began before the current round: this round's
+                    # chance is still owed to it.
+                    piece.round = self._round
+                    self.pool.submit(piece)
+                    return
                 self._held.append(piece)
-                self._failure_count += 1
-                self._failed.append((self._failure_count, piece.chunk.number))
+                self._failed.append((piece.round, piece.chunk.number))
                 self._cond.notify_all()
                 return
             self.bytes_written += len(piece.data)

@@ -17,14 +17,15 @@ _log = logging.getLogger("fastevlog")
 class Piece:
     """Bytes bound for one place in one log file."""
 
-    __slots__ = ("chunk", "file", "offset", "data", "written")
+    __slots__ = ("chunk", "file", "offset", "data", "written", "round")
 
-    def __init__(self, chunk, file: LogFile, offset: int, data: memoryview) -> None:
+    def __init__(self, chunk, file: LogFile, offset: int, data: memoryview, round: int) -> None:
         self.chunk = chunk  # what the scheduler tracks completion by
         self.file = file
         self.offset = offset
         self.data = data
         self.written = 0  # bytes already in the file, kept across retries
+        self.round = round  # the scheduler's retry round this attempt belongs to
 
 
 # done(piece, ok, retries, failures): called from a writer thread after each piece.
@@ -85,13 +86,16 @@ class WriterPool:
                         raise OSError(f"pwrite wrote {n} bytes")
                     piece.written += n
                 return True, failures, failures  # every failure so far was followed by a retry
-            except OSError as error:
+            except OSError as exception:
+                # Log the text only: a kept record holding the exception would hold its
+                # traceback, the frame, and so a view of the buffer that must be released.
+                error = str(exception)
                 failures += 1
                 if failures > self.max_retries:
                     _log.critical(
                         "giving up on %d bytes for %s at offset %d after %d retries (%s); "
                         "the data is kept in the buffer and retried on the next flush",
-                        len(piece.data) - piece.written, piece.file.path, piece.offset,
+                        len(piece.data) - piece.written, piece.file.path, piece.offset + piece.written,
                         self.max_retries, error)
                     return False, self.max_retries, failures
                 _log.error("write to %s failed (%s); retry %d of %d",

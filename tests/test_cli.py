@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from .conftest import child_env, read_events
+from support import child_env, read_events
 
 
 def _fastevlog(*args, cwd):

@@ -9,11 +9,10 @@ import textwrap
 import threading
 
 import pytest
+from support import child_env, log_paths, read_events
 
 import fastevlog
 from fastevlog import EventLogCounter
-
-from .conftest import child_env, log_paths, read_events
 
 
 class TestExactness:

@@ -6,9 +6,9 @@ import subprocess
 import sys
 import textwrap
 
-from fastevlog import EventLogCounter
+from support import child_env, read_events
 
-from .conftest import child_env, read_events
+from fastevlog import EventLogCounter
 
 
 def _log_then_die(directory, events, log_file="async_buffered_logs", flush_every=None,

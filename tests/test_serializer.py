@@ -14,10 +14,7 @@ from typing import Any, Dict, List
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import fastevlog
-
-from .reference import (
+from reference import (
     TIMESTAMP_PLACEHOLDER,
     assert_same_line,
     canonical_level,
@@ -30,6 +27,8 @@ from .reference import (
     replace_surrogates,
     timestamp_of,
 )
+
+import fastevlog
 
 LOG_GLOB = "async_buffered_logs_*.log"
 VALID_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -1,0 +1,38 @@
+"""Shared helpers for the tests: reading back what a logger wrote, running a child Python."""
+
+import json
+import os
+from pathlib import Path
+from typing import List
+
+import fastevlog
+
+
+def log_paths(directory, log_file: str = "async_buffered_logs") -> List[Path]:
+    """The log files of ``log_file`` in ``directory``, in name (= time) order."""
+    return sorted(Path(directory).glob(f"{log_file}_*.log"))
+
+
+def lines_of(path: Path) -> List[dict]:
+    """Parsed lines of one log file; fails on a torn line, a NUL byte or bad JSON."""
+    data = path.read_bytes()
+    assert b"\0" not in data, f"{path.name} holds NUL bytes"
+    assert data == b"" or data.endswith(b"\n"), f"{path.name} ends in a torn line"
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def read_events(directory, log_file: str = "async_buffered_logs", exclude=()) -> List[dict]:
+    """Every line of the log files (but those named in ``exclude``), parsed, in file order."""
+    events = []
+    for path in log_paths(directory, log_file):
+        if path.name not in exclude:
+            events.extend(lines_of(path))
+    return events
+
+
+def child_env() -> dict:
+    """Environment for a child Python that imports the same fastevlog as this test run."""
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastevlog.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    return env
