@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import List
 
@@ -31,8 +33,17 @@ def read_events(directory, log_file: str = "async_buffered_logs", exclude=()) ->
 
 
 def child_env() -> dict:
-    """Environment for a child Python that imports the same fastevlog as this test run."""
+    """Environment for a child Python that imports the same fastevlog as this test run.
+
+    Run the child outside the repository too (cwd=): ``python -c`` puts the
+    working directory first on sys.path, where the uncompiled source tree would win.
+    """
     env = dict(os.environ)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastevlog.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     return env
+
+
+def run_python(code: str, cwd, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child Python that imports the same fastevlog, in ``cwd``."""
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=child_env(), **kwargs)

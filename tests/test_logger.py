@@ -3,13 +3,11 @@
 import collections
 import math
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 
 import pytest
-from support import child_env, log_paths, read_events
+from support import log_paths, read_events, run_python
 
 import fastevlog
 from fastevlog import EventLogCounter
@@ -308,7 +306,7 @@ class TestDefaultLogger:
                 fastevlog.log("INFO", "e", seq=i)
                 other.info("e", seq=i)
         """)
-        subprocess.run([sys.executable, "-c", script], check=True, timeout=60, env=child_env())
+        run_python(script, tmp_path, check=True, timeout=60)
         for name in ("default", "other"):
             assert [e["seq"] for e in read_events(tmp_path, name)] == list(range(1000))
         assert not list(tmp_path.glob("*.buffer"))

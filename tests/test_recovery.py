@@ -2,11 +2,9 @@
 
 import logging
 import os
-import subprocess
-import sys
 import textwrap
 
-from support import child_env, read_events
+from support import read_events, run_python
 
 from fastevlog import EventLogCounter
 
@@ -25,7 +23,7 @@ def _log_then_die(directory, events, log_file="async_buffered_logs", flush_every
                 logger.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    child = subprocess.run([sys.executable, "-c", script], timeout=60, env=child_env())
+    child = run_python(script, directory, timeout=60)
     assert child.returncode == -9
 
 

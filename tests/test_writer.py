@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import random
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -453,8 +451,7 @@ class TestStopWhileFailing:
                 print("stop raised", repr(error))
             print("buffer", c.buffer_path, os.path.exists(c.buffer_path))
         """)
-        child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-                               env=support.child_env())
+        child = support.run_python(script, tmp_path, capture_output=True, text=True, timeout=30)
         assert child.returncode == 0, child.stderr
         assert "buffer" in child.stdout and child.stdout.rstrip().endswith("True"), child.stdout
         assert any(p.stat().st_size for p in log_paths(tmp_path)), "the disk took some bytes first"
