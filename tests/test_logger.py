@@ -107,6 +107,18 @@ class TestFlushAndStop:
                 threading.Event().wait(0.01)
             assert logger.metrics()["events_written"] == 1
 
+    def test_buffer_size_events_trigger_a_flush(self, tmp_path):
+        """buffer_size pending events seal the segment: they are written without flush()."""
+        with EventLogCounter(directory=tmp_path, buffer_size=10, flush_interval=3600) as logger:
+            for i in range(25):
+                logger.info("e", seq=i)
+            for _ in range(500):
+                if logger.metrics()["events_written"] == 20:
+                    break
+                threading.Event().wait(0.01)
+            assert logger.metrics()["events_written"] == 20
+            assert [e["seq"] for e in read_events(tmp_path)] == list(range(20))
+
     def test_stop_is_idempotent_and_final(self, tmp_path):
         """stop() twice is fine; afterwards log() raises and counts/metrics still answer."""
         logger = EventLogCounter(directory=tmp_path)
