@@ -12,7 +12,8 @@ from cpython.long cimport PyLong_AsLongLong, PyLong_AsLongLongAndOverflow
 from cpython.number cimport PyNumber_Index
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.dict cimport PyDict_SetItem
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Substring
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -25,3 +26,4 @@ include "layout.pxi"
 include "serializer.pxi"
 include "event_ids.pxi"
 include "buffer.pxi"
+include "calls.pxi"

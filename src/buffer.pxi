@@ -20,6 +20,12 @@
 cdef extern from "<unistd.h>" nogil:
     int usleep(unsigned int usec)
 
+cdef struct Fields:
+    PyObject **values            # the call's keyword values
+    PyObject *names              # the call's keyword names (a tuple), or NULL
+    Py_ssize_t count             # keywords in names; those naming a parameter are skipped
+
+
 cdef enum:
     LEVEL_COUNT = 5
     SMALL_LINE = 4096        # below this, sealing a segment early wastes little
@@ -165,33 +171,11 @@ cdef class EventBuffer:
             self._attached = False
             PyBuffer_Release(&self._mapping)
 
-    # -- the hot path -------------------------------------------------------
+    # -- the hot path: log() and the level methods (see calls.pxi) ----------
 
-    def log(self, level, event_id, message=None, **fields):
-        """Log one event; see fastevlog.EventLogCounter.log."""
-        self._log(level_index(level), event_id, message, fields)
-
-    def debug(self, event_id, message=None, **fields):
-        self._log(0, event_id, message, fields)
-
-    def info(self, event_id, message=None, **fields):
-        self._log(1, event_id, message, fields)
-
-    def warning(self, event_id, message=None, **fields):
-        self._log(2, event_id, message, fields)
-
-    def error(self, event_id, message=None, **fields):
-        self._log(3, event_id, message, fields)
-
-    def critical(self, event_id, message=None, **fields):
-        self._log(4, event_id, message, fields)
-
-    cdef int _log(self, int level, object event_id, object message, dict fields) except -1:
-        if self._closed:
-            raise RuntimeError("this logger is stopped; log() needs a running logger")
+    cdef int _log(self, int level, object event_id, object message, const Fields *fields) except -1:
+        """Encode one event into the ring; level is already checked against _min_level."""
         cdef object key = exact_event_id(event_id)   # what counts() shows
-        if level < self._min_level:
-            return 0
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
         cdef int overflow
         event_id = key                                  # what the line shows
@@ -208,10 +192,15 @@ cdef class EventBuffer:
             if not isinstance(message, str):
                 message = str(message)
             bound += STR_BOUND(PyUnicode_GET_LENGTH(message))
-        cdef list pairs = None
-        if fields:
-            pairs = []
-            bound += _prepare_fields(fields, pairs)
+        cdef list converted = None
+        cdef Py_ssize_t fields_bound
+        if fields.count:
+            fields_bound = _fields_bound(fields, None)
+            if fields_bound < 0:
+                # str() may run any Python code: do it before reserving space.
+                converted = _convert_fields(fields)
+                fields_bound = _fields_bound(fields, converted)
+            bound += fields_bound
 
         cdef unsigned char *p
         cdef unsigned char *line
@@ -229,13 +218,13 @@ cdef class EventBuffer:
             if line == NULL:
                 raise MemoryError()
             try:
-                length = self._encode(line, level, event_id, message, pairs) - line
+                length = self._encode(line, level, event_id, message, fields, converted) - line
                 self._place_large(line, length)
             finally:
                 free(line)
             self._count(level, key)
             return 0
-        self._commit(self._encode(p, level, event_id, message, pairs))
+        self._commit(self._encode(p, level, event_id, message, fields, converted))
         self._count(level, key)
         return 0
 
@@ -245,7 +234,7 @@ cdef class EventBuffer:
         self._event_ids.add(event_id)
 
     cdef unsigned char *_encode(self, unsigned char *p, int level, object event_id, object message,
-                                list pairs) except NULL:
+                                const Fields *fields, list converted) except NULL:
         """Write the line; p has room for the bound _log computed."""
         p = put_raw(p, b'{"timestamp":"', 14)
         p = put_timestamp(p, &self._clock)
@@ -255,8 +244,8 @@ cdef class EventBuffer:
         if message is not None:
             p = put_raw(p, MESSAGE_KEY, 11)
             p = put_str(p, message)
-        if pairs is not None:
-            p = _put_fields(p, pairs)
+        if fields.count:
+            p = _put_fields(p, fields, converted)
         p[0] = b'}'
         p[1] = b'\n'
         return p + 2
@@ -417,18 +406,25 @@ cdef class EventBuffer:
                 "buffer_bytes_in_use": in_use}
 
 
-cdef Py_ssize_t _prepare_fields(dict fields, list out) except -1:
-    """Flatten fields into out as key, value pairs ready to write; returns their bound.
+cdef inline bint _is_field(PyObject *name) noexcept:
+    return parameter_slot(name) < 0
 
-    Values that are not written as themselves are converted here, before any
-    buffer space is reserved, because str() may run arbitrary Python code.
-    """
-    cdef Py_ssize_t bound = 0
+
+cdef Py_ssize_t _fields_bound(const Fields *fields, list converted) except -2:
+    """Bytes the fields can take, or -1 when a value needs _convert_fields() first."""
+    cdef Py_ssize_t bound = 0, i
+    cdef object value
     cdef int overflow
-    for key, value in fields.items():
-        if key == "timestamp":
-            raise ValueError('"timestamp" is written by the logger and cannot be a field')
-        bound += STR_BOUND(PyUnicode_GET_LENGTH(key)) + 2
+    for i in range(fields.count):
+        name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
+        if not _is_field(name):
+            continue
+        bound += STR_BOUND(PyUnicode_GET_LENGTH(<object> name)) + 2
+        if converted is not None and converted[i] is not None:
+            value = converted[i]
+            bound += PyBytes_GET_SIZE(value) if type(value) is bytes else STR_BOUND(PyUnicode_GET_LENGTH(value))
+            continue
+        value = <object> fields.values[i]
         if value is None or value is True or value is False:
             bound += 5
         elif isinstance(value, str):
@@ -436,46 +432,63 @@ cdef Py_ssize_t _prepare_fields(dict fields, list out) except -1:
         elif isinstance(value, int):
             PyLong_AsLongLongAndOverflow(value, &overflow)
             if overflow:
-                value = str(PyNumber_Index(value)).encode()  # digits, written as they are
-                bound += len(value)
-            else:
-                value = PyNumber_Index(value)
-                bound += INT_BOUND
+                return -1
+            bound += INT_BOUND
         elif isinstance(value, float):
             bound += FLOAT_BOUND
         else:
-            value = str(value)
-            bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
-        out.append(key)
-        out.append(value)
+            return -1
     return bound
 
 
-cdef unsigned char *_put_fields(unsigned char *p, list pairs) except NULL:
+cdef list _convert_fields(const Fields *fields):
+    """Replacements for the values that are not written as themselves, by position."""
+    cdef list converted = [None] * fields.count
     cdef Py_ssize_t i
     cdef object value
-    for i in range(0, len(pairs), 2):
+    cdef int overflow
+    for i in range(fields.count):
+        value = <object> fields.values[i]
+        if value is None or isinstance(value, (str, float)):
+            continue
+        if isinstance(value, int):
+            PyLong_AsLongLongAndOverflow(value, &overflow)
+            if overflow:
+                converted[i] = str(PyNumber_Index(value)).encode()  # digits, written as they are
+        else:
+            converted[i] = str(value)
+    return converted
+
+
+cdef unsigned char *_put_fields(unsigned char *p, const Fields *fields, list converted) except NULL:
+    cdef Py_ssize_t i
+    cdef PyObject *name
+    for i in range(fields.count):
+        name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
+        if not _is_field(name):
+            continue
         p[0] = b','
-        p = put_str(p + 1, pairs[i])
+        p = put_str(p + 1, <object> name)
         p[0] = b':'
-        p += 1
-        value = pairs[i + 1]
-        p = _put_value(p, value)
+        if converted is not None and converted[i] is not None:
+            p = _put_value(p + 1, converted[i])
+        else:
+            p = _put_value(p + 1, <object> fields.values[i])
     return p
 
 
 cdef inline unsigned char *_put_value(unsigned char *p, object value) except NULL:
-    """A value _prepare_fields or _log normalized: written as JSON."""
+    """A value _fields_bound accepted: written as JSON."""
     if value is None:
         return put_raw(p, b"null", 4)
     if value is True:
         return put_raw(p, b"true", 4)
     if value is False:
         return put_raw(p, b"false", 5)
-    if type(value) is int:
-        return put_int64(p, PyLong_AsLongLong(value))
     if isinstance(value, str):
         return put_str(p, value)
+    if isinstance(value, int):
+        return put_int64(p, PyLong_AsLongLong(value))
     if type(value) is bytes:
         return put_raw(p, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
     return put_double(p, PyFloat_AS_DOUBLE(value))

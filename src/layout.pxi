@@ -4,7 +4,7 @@
 # the process being killed; recovery (fastevlog/_recovery.py) reads it through
 # read_buffer_file() below, so the layout is defined in this one place.
 
-cdef extern from "atomics.h":
+cdef extern from "fevl.h":
     void fevl_store_release_u64(uint64_t *p, uint64_t v) nogil
     void fevl_store_release_u32(uint32_t *p, uint32_t v) nogil
 
