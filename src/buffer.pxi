@@ -20,10 +20,17 @@
 cdef extern from "<unistd.h>" nogil:
     int usleep(unsigned int usec)
 
+cdef struct IdJson:
+    const char *json             # the encoded id from its IdSlot, or NULL to encode key
+    Py_ssize_t length
+    PyObject *key                # exact str, exact int, or bytes (digits of a big int)
+
+
 cdef struct Fields:
     PyObject **values            # the call's keyword values
     PyObject *names              # the call's keyword names (a tuple), or NULL
     Py_ssize_t count             # keywords in names; those naming a parameter are skipped
+    bint has_parameters          # whether any does (rare: log("INFO", event_id="e"))
 
 
 cdef enum:
@@ -177,17 +184,25 @@ cdef class EventBuffer:
         """Encode one event into the ring; level is already checked against _min_level."""
         cdef object key = exact_event_id(event_id)   # what counts() shows
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
+        cdef IdSlot *slot = self._event_ids.slot_for(key)
+        cdef uint64_t generation = self._event_ids.generation
         cdef int overflow
-        event_id = key                                  # what the line shows
-        if type(key) is str:
+        cdef IdJson id_json
+        id_json.json = slot.json
+        id_json.length = slot.json_length
+        cdef object written_key = key                  # what the line shows when not from the slot
+        if id_json.json != NULL:
+            bound += id_json.length
+        elif type(key) is str:                          # past the distinct-id bound: encode it
             bound += STR_BOUND(PyUnicode_GET_LENGTH(key))
         else:
             PyLong_AsLongLongAndOverflow(key, &overflow)
             if overflow:
-                event_id = str(key).encode()   # digits of a big int, written as they are
-                bound += len(event_id)
+                written_key = str(key).encode()   # digits of a big int, written as they are
+                bound += len(written_key)
             else:
                 bound += INT_BOUND
+        id_json.key = <PyObject *> written_key
         if message is not None:
             if not isinstance(message, str):
                 message = str(message)
@@ -205,42 +220,48 @@ cdef class EventBuffer:
         cdef unsigned char *p
         cdef unsigned char *line
         cdef Py_ssize_t length
+        cdef bint placed
         if bound <= self._limit - self._cursor:
             p = self._cursor                            # fast path: room in the active segment
         elif bound <= SMALL_LINE:
             p = self._reserve(bound)
-            if p == NULL:
-                self._dropped += 1
-                return 0
+        else:
+            p = NULL
+        if p != NULL:
+            self._commit(self._encode(p, level, &id_json, message, fields, converted))
+        elif bound <= SMALL_LINE:
+            self._dropped += 1                          # the ring is full and on_full is "drop"
+            return 0
         else:
             # A large line: encode it off to the side, then place its exact size.
             line = <unsigned char *> malloc(bound)
             if line == NULL:
                 raise MemoryError()
             try:
-                length = self._encode(line, level, event_id, message, fields, converted) - line
-                self._place_large(line, length)
+                length = self._encode(line, level, &id_json, message, fields, converted) - line
+                placed = self._place_large(line, length)
             finally:
                 free(line)
-            self._count(level, key)
-            return 0
-        self._commit(self._encode(p, level, event_id, message, fields, converted))
-        self._count(level, key)
-        return 0
-
-    cdef inline void _count(self, int level, object event_id) except *:
+            if not placed:
+                return 0
+        if self._event_ids.generation != generation:  # a wait in _reserve let other ids in
+            slot = self._event_ids.slot_for(key)
+        slot.count += 1
         self._logged += 1
         self._level_counts[level] += 1
-        self._event_ids.add(event_id)
+        return 0
 
-    cdef unsigned char *_encode(self, unsigned char *p, int level, object event_id, object message,
-                                const Fields *fields, list converted) except NULL:
+    cdef unsigned char *_encode(self, unsigned char *p, int level, const IdJson *event_id,
+                                object message, const Fields *fields, list converted) except NULL:
         """Write the line; p has room for the bound _log computed."""
         p = put_raw(p, b'{"timestamp":"', 14)
         p = put_timestamp(p, &self._clock)
         cdef bytes infix = <bytes> PyTuple_GET_ITEM(LEVEL_INFIXES, level)
         p = put_raw(p, PyBytes_AS_STRING(infix), PyBytes_GET_SIZE(infix))
-        p = _put_value(p, event_id)
+        if event_id.json != NULL:
+            p = put_raw(p, event_id.json, event_id.length)
+        else:
+            p = _put_value(p, <object> event_id.key)
         if message is not None:
             p = put_raw(p, MESSAGE_KEY, 11)
             p = put_str(p, message)
@@ -284,6 +305,7 @@ cdef class EventBuffer:
                 raise RuntimeError("this logger was stopped while log() waited for buffer space")
 
     cdef int _place_large(self, const unsigned char *line, Py_ssize_t length) except -1:
+        """Put an encoded line in the ring; 0 when it was dropped (ring full), else 1."""
         cdef unsigned char *p
         if length <= self._segment_size:
             p = self._reserve(length)
@@ -292,14 +314,14 @@ cdef class EventBuffer:
                 return 0
             memcpy(p, line, length)
             self._commit(p + length)
-            return 0
+            return 1
         # Longer than a segment: it travels on its own, in order, outside the
         # ring (and so outside crash recovery).
         self._seal_active()
         self._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
         self._sealed_total += 1
         self._wake()
-        return 0
+        return 1
 
     cdef void _activate(self) noexcept:
         cdef int index = self._free[self._free_head]
@@ -406,8 +428,8 @@ cdef class EventBuffer:
                 "buffer_bytes_in_use": in_use}
 
 
-cdef inline bint _is_field(PyObject *name) noexcept:
-    return parameter_slot(name) < 0
+cdef inline bint _is_field(const Fields *fields, PyObject *name) noexcept:
+    return not fields.has_parameters or parameter_slot(name) < 0
 
 
 cdef Py_ssize_t _fields_bound(const Fields *fields, list converted) except -2:
@@ -417,12 +439,15 @@ cdef Py_ssize_t _fields_bound(const Fields *fields, list converted) except -2:
     cdef int overflow
     for i in range(fields.count):
         name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
-        if not _is_field(name):
+        if not _is_field(fields, name):
             continue
         bound += STR_BOUND(PyUnicode_GET_LENGTH(<object> name)) + 2
         if converted is not None and converted[i] is not None:
             value = converted[i]
-            bound += PyBytes_GET_SIZE(value) if type(value) is bytes else STR_BOUND(PyUnicode_GET_LENGTH(value))
+            if type(value) is bytes:
+                bound += PyBytes_GET_SIZE(value)
+            else:
+                bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
             continue
         value = <object> fields.values[i]
         if value is None or value is True or value is False:
@@ -465,7 +490,7 @@ cdef unsigned char *_put_fields(unsigned char *p, const Fields *fields, list con
     cdef PyObject *name
     for i in range(fields.count):
         name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
-        if not _is_field(name):
+        if not _is_field(fields, name):
             continue
         p[0] = b','
         p = put_str(p + 1, <object> name)

@@ -19,6 +19,10 @@ cdef extern from "Python.h":
 cdef extern from "fevl.h":
     PyObject *fevl_type_dict(type cls)
 
+cdef extern from "Python.h":
+    unsigned int PyUnicode_CHECK_INTERNED(object o)
+    int PyUnicode_Compare(object left, object right) except? -1
+
 cdef enum:
     SLOT_LEVEL = 0
     SLOT_EVENT_ID = 1
@@ -32,15 +36,16 @@ cdef tuple PARAMETER_NAMES = ("level", "event_id", "message", "timestamp")
 cdef int parameter_slot(PyObject *name) noexcept:
     """SLOT_* for a keyword naming a parameter (or "timestamp"), -1 for a field."""
     cdef int slot
-    # Keyword names at a call site are interned: the pointer compare decides.
     for slot in range(4):
         if name == PyTuple_GET_ITEM(PARAMETER_NAMES, slot):
             return slot
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(<object> name)
-    if 5 <= n <= 9:  # len("level") .. len("timestamp")
-        for slot in range(4):
-            if <object> name == <object> PyTuple_GET_ITEM(PARAMETER_NAMES, slot):
-                return slot
+    # Keyword names at a call site are interned, and so are ours: for an
+    # interned name the pointer compares above were conclusive.
+    if PyUnicode_CHECK_INTERNED(<object> name):
+        return -1
+    for slot in range(4):
+        if PyUnicode_Compare(<object> name, <object> PyTuple_GET_ITEM(PARAMETER_NAMES, slot)) == 0:
+            return slot
     return -1
 
 
@@ -59,11 +64,13 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
     fields.values = args + nargs
     fields.names = kwnames
     fields.count = 0 if kwnames == NULL else PyTuple_GET_SIZE(<object> kwnames)
+    fields.has_parameters = False
     cdef int slot
     for i in range(fields.count):
         slot = parameter_slot(<PyObject *> PyTuple_GET_ITEM(<object> kwnames, i))
         if slot < 0:
             continue
+        fields.has_parameters = True
         if slot == SLOT_TIMESTAMP or slot < first:
             raise ValueError(f'"{PARAMETER_NAMES[slot]}" is written by the logger and cannot be a field')
         if params[slot] != NULL:

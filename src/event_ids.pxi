@@ -3,6 +3,8 @@
 # A dict of Python ints would allocate on every increment past 256; this table
 # allocates only when a new id arrives.  Keys are exact str or exact int (the
 # caller normalizes subclasses), so hashing and comparing never run Python code.
+# Each slot also keeps the id as the line writes it, so a known id is one
+# lookup and one memcpy per event, however it has to be escaped.
 
 cdef extern from "Python.h":
     Py_hash_t PyObject_Hash(object o) except? -1
@@ -15,7 +17,9 @@ OVERFLOW_EVENT_ID = "__overflow__"
 cdef struct IdSlot:
     PyObject *key            # owned reference; NULL for an empty slot
     Py_hash_t hash
-    uint64_t count
+    uint64_t count           # events accepted; 0 while the first one is being written
+    char *json               # the id as written in a line (quoted and escaped, or digits)
+    Py_ssize_t json_length
 
 
 cdef class EventIdCounts:
@@ -23,7 +27,8 @@ cdef class EventIdCounts:
     cdef IdSlot *slots
     cdef size_t mask         # capacity - 1; capacity is a power of two
     cdef size_t used
-    cdef uint64_t overflow   # events whose id arrived after the table was full
+    cdef uint64_t generation  # bumped when slots move: slot pointers taken before are stale
+    cdef IdSlot overflow     # stands for every id that arrived after the table was full
 
     def __cinit__(self):
         self.mask = 1023
@@ -36,6 +41,7 @@ cdef class EventIdCounts:
         if self.slots != NULL:
             for i in range(self.mask + 1):
                 Py_XDECREF(self.slots[i].key)
+                free(self.slots[i].json)
             free(self.slots)
 
     cdef inline IdSlot *_find(self, object key, Py_hash_t h) except NULL:
@@ -49,23 +55,27 @@ cdef class EventIdCounts:
                 return slot
             i = (i + 1) & self.mask
 
-    cdef int add(self, object key) except -1:
+    cdef IdSlot *slot_for(self, object key) except NULL:
+        """The slot of key, added (with count 0) if new; the overflow slot when full.
+
+        The overflow slot has no json: the caller encodes such ids itself.
+        """
         cdef Py_hash_t h = PyObject_Hash(key)
         cdef IdSlot *slot = self._find(key, h)
         if slot.key != NULL:
-            slot.count += 1
-            return 0
+            return slot
         if self.used >= MAX_EVENT_IDS:
-            self.overflow += 1
-            return 0
+            return &self.overflow
+        slot.json = _event_id_json(key, &slot.json_length)
         Py_INCREF(key)
         slot.key = <PyObject *> key
         slot.hash = h
-        slot.count = 1
+        slot.count = 0
         self.used += 1
         if self.used * 2 > self.mask:
             self._grow()
-        return 0
+            return self._find(key, h)
+        return slot
 
     cdef int _grow(self) except -1:
         cdef size_t old_capacity = self.mask + 1
@@ -83,6 +93,7 @@ cdef class EventIdCounts:
                     j = (j + 1) & self.mask
                 fresh[j] = old[i]
         free(old)
+        self.generation += 1
         return 0
 
     def as_dict(self):
@@ -90,8 +101,33 @@ cdef class EventIdCounts:
         result = {}
         cdef size_t i
         for i in range(self.mask + 1):
-            if self.slots[i].key != NULL:
+            if self.slots[i].count:
                 result[<object> self.slots[i].key] = self.slots[i].count
-        if self.overflow:
-            result[OVERFLOW_EVENT_ID] = result.get(OVERFLOW_EVENT_ID, 0) + self.overflow
+        if self.overflow.count:
+            result[OVERFLOW_EVENT_ID] = result.get(OVERFLOW_EVENT_ID, 0) + self.overflow.count
         return result
+
+
+cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:
+    """key (exact str or int) as a line writes it, in a malloc'd buffer."""
+    cdef bytes digits
+    cdef int overflow
+    cdef Py_ssize_t bound
+    if type(key) is str:
+        bound = STR_BOUND(PyUnicode_GET_LENGTH(key))
+    else:
+        PyLong_AsLongLongAndOverflow(key, &overflow)
+        digits = str(key).encode() if overflow else None
+        bound = INT_BOUND if digits is None else len(digits)
+    cdef char *json = <char *> malloc(bound)
+    if json == NULL:
+        raise MemoryError()
+    cdef unsigned char *end
+    if type(key) is str:
+        end = put_str(<unsigned char *> json, key)
+    elif digits is None:
+        end = put_int64(<unsigned char *> json, PyLong_AsLongLong(key))
+    else:
+        end = put_raw(<unsigned char *> json, digits, bound)
+    length[0] = end - <unsigned char *> json
+    return json
