@@ -5,7 +5,8 @@ The event buffer (a memory-mapped ring of segments) and the JSON-lines
 serializer that log() runs; everything else is Python in fastevlog/.
 """
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE,
+                             PyBuffer_Release, PyObject_CheckBuffer, PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong, PyLong_AsLongLongAndOverflow
@@ -16,7 +17,7 @@ from cpython.dict cimport PyDict_SetItem
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Substring
 from libc.math cimport isfinite
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset, strlen
 from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
@@ -27,3 +28,4 @@ include "serializer.pxi"
 include "event_ids.pxi"
 include "buffer.pxi"
 include "calls.pxi"
+include "batch.pxi"

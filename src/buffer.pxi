@@ -45,6 +45,11 @@ cdef bytes _level_infix(str name):
     return ('","level":"' + name + '","event_id":').encode()
 
 cdef tuple LEVEL_INFIXES = tuple(_level_infix(name) for name in LEVEL_NAMES)
+cdef const char *LEVEL_INFIX[5]          # the same, for code without the GIL
+cdef Py_ssize_t LEVEL_INFIX_LENGTH[5]
+for _i, _infix in enumerate(LEVEL_INFIXES):
+    LEVEL_INFIX[_i] = PyBytes_AS_STRING(_infix)
+    LEVEL_INFIX_LENGTH[_i] = PyBytes_GET_SIZE(_infix)
 cdef const char *MESSAGE_KEY = b',"message":'
 
 _LEVEL_BY_NAME = {name: i for i, name in enumerate(LEVEL_NAMES)}
@@ -126,6 +131,7 @@ cdef class EventBuffer:
     cdef uint64_t _logged
     cdef uint64_t _dropped
     cdef TimestampCache _clock
+    cdef int _batches_in_flight      # log_many() calls filling segments of their own
 
     def __cinit__(self, *args, **kwargs):
         self._closed = True
@@ -256,8 +262,7 @@ cdef class EventBuffer:
         """Write the line; p has room for the bound _log computed."""
         p = put_raw(p, b'{"timestamp":"', 14)
         p = put_timestamp(p, &self._clock)
-        cdef bytes infix = <bytes> PyTuple_GET_ITEM(LEVEL_INFIXES, level)
-        p = put_raw(p, PyBytes_AS_STRING(infix), PyBytes_GET_SIZE(infix))
+        p = put_raw(p, LEVEL_INFIX[level], LEVEL_INFIX_LENGTH[level])
         if event_id.json != NULL:
             p = put_raw(p, event_id.json, event_id.length)
         else:
@@ -293,16 +298,25 @@ cdef class EventBuffer:
                 if self._limit - self._cursor >= size:
                     return self._cursor
                 self._seal_active()
-            if self._free_count:
-                self._activate()
-                continue
-            if not self._block_when_full:
+            if not self._wait_for_free_segment():
                 return NULL
+            if self._active < 0:  # another thread may have activated one meanwhile
+                self._activate()
+
+    cdef bint _wait_for_free_segment(self) except -1:
+        """True once a segment is free; False at once when full and on_full is "drop".
+
+        Waits with the GIL released, so the writers (and other producers) run.
+        """
+        while not self._free_count:
+            if not self._block_when_full:
+                return False
             self._wake()
             with nogil:
                 usleep(200)
             if self._closed:
                 raise RuntimeError("this logger was stopped while log() waited for buffer space")
+        return True
 
     cdef int _place_large(self, const unsigned char *line, Py_ssize_t length) except -1:
         """Put an encoded line in the ring; 0 when it was dropped (ring full), else 1."""
@@ -323,7 +337,8 @@ cdef class EventBuffer:
         self._wake()
         return 1
 
-    cdef void _activate(self) noexcept:
+    cdef int _take_free(self) noexcept:
+        """A free segment, now ACTIVE and empty (the caller checked one is free)."""
         cdef int index = self._free[self._free_head]
         self._free_head = (self._free_head + 1) % MAX_SEGMENTS
         self._free_count -= 1
@@ -333,6 +348,10 @@ cdef class EventBuffer:
         seg.events = 0
         seg.length = 0
         fevl_store_release_u32(&seg.state, SEG_ACTIVE)
+        return index
+
+    cdef void _activate(self) noexcept:
+        cdef int index = self._take_free()
         self._active = index
         self._cursor = self._data + index * self._segment_size
         self._limit = self._cursor + self._segment_size
@@ -343,6 +362,10 @@ cdef class EventBuffer:
         cdef int index = self._active
         self._active = -1
         self._cursor = self._limit = NULL
+        return self._seal(index)
+
+    cdef int _seal(self, int index) except -1:
+        """Hand a filled segment to the writers (or back to the free list if empty)."""
         cdef SegmentHeader *seg = &self._header.segments[index]
         if seg.length == 0:
             seg.state = SEG_FREE
@@ -404,8 +427,81 @@ cdef class EventBuffer:
         self._push_free(index)
 
     def _close(self):
-        """Refuse further log() calls; already logged events stay in the ring."""
+        """Refuse further log() calls and wait for running log_many() calls to let go.
+
+        Already logged events stay in the ring.
+        """
         self._closed = True
+        while self._batches_in_flight:
+            with nogil:
+                usleep(200)
+
+    def log_many(self, levels, event_ids, messages=None, **field_columns):
+        """Log a batch of events given as columns; see fastevlog.EventLogCounter.log_many."""
+        log_batch(self, levels, event_ids, messages, field_columns)
+
+    cdef bint _write_rows(self, BatchRows *rows, Py_ssize_t start, Py_ssize_t end) except -1:
+        """Encode a chunk's accepted rows into segments of their own; True if stopped meanwhile.
+
+        Rows that find the ring full with on_full="drop" are marked dropped.
+        """
+        cdef Py_ssize_t row = start, i
+        cdef int index
+        cdef unsigned char *base
+        cdef SegmentHeader *seg
+        while row < end:
+            i = row - start
+            if rows.status[i] != ROW_ACCEPTED:
+                row += 1
+                continue
+            if self._closed:
+                for i in range(row - start, end - start):
+                    if rows.status[i] == ROW_ACCEPTED:
+                        rows.status[i] = ROW_UNWRITTEN
+                return True
+            if rows.bounds[i] > self._segment_size:
+                if not self._write_large_row(rows, row):
+                    rows.status[i] = ROW_DROPPED
+                row += 1
+                continue
+            if not self._wait_for_free_segment():
+                rows.status[i] = ROW_DROPPED
+                self._dropped += 1
+                row += 1
+                continue
+            index = self._take_free()
+            seg = &self._header.segments[index]
+            base = self._data + index * self._segment_size
+            with nogil:
+                row = fill_segment(base, self._segment_size, seg, rows, row, end)
+            self._seal(index)
+        return False
+
+    cdef bint _write_large_row(self, BatchRows *rows, Py_ssize_t row) except -1:
+        """A row that may not fit a segment: encoded aside, then placed; False if dropped."""
+        cdef unsigned char *line = <unsigned char *> malloc(rows.bounds[row - rows.start])
+        if line == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t length
+        cdef int index
+        try:
+            length = encode_row(line, rows, row) - line
+            if length > self._segment_size:
+                self._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
+                self._sealed_total += 1
+                self._wake()
+                return True
+            if not self._wait_for_free_segment():
+                self._dropped += 1
+                return False
+            index = self._take_free()
+            memcpy(self._data + index * self._segment_size, line, length)
+            self._header.segments[index].events = 1
+            fevl_store_release_u64(&self._header.segments[index].length, length)
+            self._seal(index)
+            return True
+        finally:
+            free(line)
 
     @property
     def closed(self):

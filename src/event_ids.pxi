@@ -51,7 +51,7 @@ cdef class EventIdCounts:
             slot = &self.slots[i]
             if slot.key == NULL or slot.key == <PyObject *> key:
                 return slot
-            if slot.hash == h and type(<object> slot.key) is type(key) and <object> slot.key == key:
+            if slot.hash == h and _same_id(slot.key, key):
                 return slot
             i = (i + 1) & self.mask
 
@@ -106,6 +106,19 @@ cdef class EventIdCounts:
         if self.overflow.count:
             result[OVERFLOW_EVENT_ID] = result.get(OVERFLOW_EVENT_ID, 0) + self.overflow.count
         return result
+
+
+cdef inline bint _same_id(PyObject *known, object key) except -1:
+    """Equal exact str or exact int ids (different objects with the same hash)."""
+    if type(<object> known) is not type(key):
+        return False
+    if type(key) is str:
+        # What str.__eq__ does, without the call through the type.
+        return (PyUnicode_GET_LENGTH(<object> known) == PyUnicode_GET_LENGTH(key)
+                and PyUnicode_KIND(<object> known) == PyUnicode_KIND(key)
+                and memcmp(PyUnicode_DATA(<object> known), PyUnicode_DATA(key),
+                           PyUnicode_GET_LENGTH(key) * PyUnicode_KIND(key)) == 0)
+    return <object> known == key
 
 
 cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:

@@ -109,23 +109,26 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
     cdef Py_ssize_t i
     cdef const unsigned char *b
     cdef unsigned char c
-    cdef Py_ssize_t start
     if ascii:
-        # The common case: skip to the next byte that needs escaping (8 at a
-        # time while none does), copy the run before it in one go.
+        # The common case: 8 bytes at a time while none needs escaping.
         b = <const unsigned char *> data
         i = 0
+        while i + 8 <= n and not fevl_ascii8_needs_escape(b + i):
+            memcpy(p, b + i, 8)
+            p += 8
+            i += 8
         while i < n:
-            start = i
-            while i + 8 <= n and not fevl_ascii8_needs_escape(b + i):
+            c = b[i]
+            if ESCAPE[c]:
+                p = put_ascii_escape(p, c)
+            else:
+                p[0] = c
+                p += 1
+            i += 1
+            if i + 8 <= n and not (i & 7) and not fevl_ascii8_needs_escape(b + i):
+                memcpy(p, b + i, 8)  # back to whole words after an escape
+                p += 8
                 i += 8
-            while i < n and not ESCAPE[b[i]]:
-                i += 1
-            memcpy(p, b + start, i - start)
-            p += i - start
-            if i < n:
-                p = put_ascii_escape(p, b[i])
-                i += 1
     elif kind == 1:
         for i in range(n):
             p = put_code_point(p, (<const uint8_t *> data)[i])
