@@ -1,0 +1,91 @@
+"""The cost of one log() call as a ratio to the floor, the cost of any C call with its arguments.
+
+Interleaved in one process: each round times every variant over N calls, the
+median of the rounds is reported, divided by the median of the floor
+(``fastevlog._core._noop`` with log()'s arguments).  Counting per level and per
+event id is on, as always; the writers write to real files in a temporary directory,
+between rounds: the buffer is sized to hold one variant's events, so a round
+times the calls, not how fast this machine's page cache takes new file pages
+(benchmarks/writer.py measures that side).
+
+    python benchmarks/hot_path.py [--calls 1000000] [--rounds 5]
+"""
+
+import argparse
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+
+import fastevlog
+from fastevlog import _core
+
+ID, MESSAGE = "event_7", "Event event_7 occurred."
+
+
+def variants(logger, calls):
+    log, noop = logger.log, _core._noop
+    ids = [f"event_{i % 1000}" for i in range(calls)]
+    messages = [f"Event {event_id} occurred." for event_id in ids]
+
+    def floor():
+        for _ in range(calls):
+            noop("INFO", ID, MESSAGE)
+
+    def hot():
+        for _ in range(calls):
+            log("INFO", ID, MESSAGE)
+
+    def two_fields():
+        for _ in range(calls):
+            log("INFO", ID, MESSAGE, user_id=42, name="bob")
+
+    def filtered():
+        for _ in range(calls):
+            log("DEBUG", ID, MESSAGE)
+
+    def loop_of_log():
+        for event_id, message in zip(ids, messages):
+            log("INFO", event_id, message)
+
+    def log_many():
+        logger.log_many("INFO", ids, messages)
+
+    return {"floor": floor, "log()": hot, "log() + 2 fields": two_fields, "filtered by level": filtered,
+            "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix="fastevlog-hot-")
+    try:
+        # Room for one variant's events (~110 bytes each with fields), so no round waits for the disk.
+        logger = fastevlog.EventLogCounter(directory=directory, level="INFO", flush_interval=3600,
+                                           buffer_bytes=max(args.calls * 128, 64 * 1024 * 1024))
+        timed = variants(logger, args.calls)
+        seconds = {name: [] for name in timed}
+        for _ in range(args.rounds):
+            for name, run in timed.items():
+                start = time.perf_counter()
+                run()
+                seconds[name].append(time.perf_counter() - start)
+                logger.flush()  # untimed: each variant starts with an empty buffer
+        logger.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"machine  {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(f"calls    {args.calls:,} per variant, median of {args.rounds} interleaved rounds")
+    print(f"{'variant':<26}{'ns/call':>9}{'x floor':>9}")
+    for name, value in median.items():
+        print(f"{name:<26}{value / args.calls * 1e9:>9.1f}{value / median['floor']:>9.2f}")
+    print(f"log_many() is {median['loop of log(), 1000 ids'] / median['log_many(), 1000 ids']:.1f}x "
+          "cheaper per event than the loop of log()")
+
+
+if __name__ == "__main__":
+    main()
