@@ -8,13 +8,13 @@ before the threads start to the end of the peer's shutdown (every line on disk).
 Afterwards the files are checked: exactly N lines, each a JSON object (every line
 parsed for N <= 1M, a sample plus a structural check of every line above).
 
-    python benchmarks/compare.py [--events N] [--threads T] [--timeout S]
+    python benchmarks/compare.py [--events N] [--threads T] [--timeout S] [--hang-after S]
                                  [--out results.json] [--chart chart.png] [--only name,...]
 
-A peer that is not installed is skipped, one that does not finish within --timeout
-is killed and reported (hung: no CPU used any more; too slow: still busy), one whose
-output is wrong is reported as such.  Machines here are shared and noisy: read the
-ratios, not the seconds.
+A peer that is not installed is skipped; one that uses no CPU for --hang-after seconds
+is killed and reported as hung (a deadlock), one still busy at --timeout is killed and
+reported as too slow; one whose output is wrong is reported as such.  Machines here
+are shared and noisy: read the ratios, not the seconds.
 
 The fastevlog used is the one `import fastevlog` finds, else the in-place build of
 this checkout (the path is printed and saved).
@@ -130,7 +130,7 @@ def peer_structlog(directory):
     import orjson
     import structlog
 
-    file = open(os.path.join(directory, "structlog.log"), "wb")
+    file = open(os.path.join(directory, "structlog.log"), "wb")  # noqa: SIM115 (closed by finish)
     structlog.configure(      # the docs' "Performance" configuration; BytesLogger locks per file
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -171,7 +171,7 @@ def peer_loguru(directory):
 def peer_orjson_handrolled(directory):
     import orjson
 
-    file = open(os.path.join(directory, "orjson.log"), "ab", buffering=1 << 20)
+    file = open(os.path.join(directory, "orjson.log"), "ab", buffering=1 << 20)  # noqa: SIM115
     lock = threading.Lock()
     dumps, now, utc, newline = orjson.dumps, _dt.datetime.now, _dt.timezone.utc, orjson.OPT_APPEND_NEWLINE
     write = file.write
@@ -335,6 +335,43 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+POLL_S = 2.0
+
+
+def wait_for(child: subprocess.Popen, timeout: float, hang_after: float):
+    """(stdout, stderr, None) once the child exits, or (..., verdict) after killing it.
+
+    Killed at `timeout` seconds, or as soon as it has used no CPU for `hang_after`
+    seconds (a deadlock: no need to wait for the timeout); before the kill, SIGUSR1
+    makes the child's faulthandler print every thread's stack on stderr.
+    """
+    start = time.monotonic()
+    last_cpu, last_busy = cpu_seconds(child.pid), start
+    while True:
+        now = time.monotonic()
+        try:
+            stdout, stderr = child.communicate(timeout=max(0.01, min(POLL_S, start + timeout - now)))
+            return stdout, stderr, None
+        except subprocess.TimeoutExpired:
+            pass
+        now, cpu = time.monotonic(), cpu_seconds(child.pid)
+        if not cpu <= last_cpu + 0.05 * POLL_S:            # busy, or unknown (nan): not idle
+            last_cpu, last_busy = cpu, now
+        idle = now - last_busy
+        if (hang_after and idle >= hang_after) or now - start >= timeout:
+            break
+    os.kill(child.pid, signal.SIGUSR1)
+    time.sleep(1.0)
+    os.killpg(child.pid, signal.SIGKILL)                 # the child's own process group (new session)
+    stdout, stderr = child.communicate()
+    elapsed = time.monotonic() - start
+    if (hang_after and idle >= hang_after) or idle >= 2 * POLL_S:
+        verdict = f"hung (killed after {elapsed:.0f} s, no CPU used for {idle:.0f} s)"
+    else:
+        verdict = f"too slow (killed after {elapsed:.0f} s, still busy)"
+    return stdout, stderr, verdict
+
+
 def run_one(name: str, args: argparse.Namespace) -> dict:
     directory = tempfile.mkdtemp(prefix=f"compare-{name}-")
     row = {"peer": name, "setup": PEERS[name][1]}
@@ -343,21 +380,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  start_new_session=True)
-        try:
-            stdout, stderr = child.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            before = cpu_seconds(child.pid)
-            time.sleep(2.0)
-            busy = cpu_seconds(child.pid) - before
-            os.kill(child.pid, signal.SIGUSR1)           # faulthandler: every thread's stack on stderr
-            time.sleep(1.0)
-            os.killpg(child.pid, signal.SIGKILL)         # the child's own process group
-            stdout, stderr = child.communicate()
-            hung = not busy > 0.2                        # CPU seconds used in the last 2 s
-            row["status"] = (f"hung (killed after {args.timeout:g} s)" if hung
-                             else f"too slow (killed after {args.timeout:g} s, still busy)")
-            row["cpu_s_in_last_2s"] = round(busy, 3)
-            row["stacks_at_kill"] = stderr[-6000:]
+        stdout, stderr, verdict = wait_for(child, args.timeout, args.hang_after)
+        if verdict:
+            row["status"] = verdict
+            row["stacks_at_kill"] = stderr[-6000:]          # faulthandler's dump of every thread
             return row
         if child.returncode != 0:
             last = (stderr.strip().splitlines() or ["no output"])[-1]
@@ -467,6 +493,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=20, help="producer threads (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds before a peer is killed (default %(default)s)")
+    parser.add_argument("--hang-after", type=float, default=30.0,
+                        help="kill a peer as hung once it used no CPU for this many seconds; 0: wait for "
+                             "--timeout (default %(default)s)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "compare.json"))
     parser.add_argument("--chart", default=os.path.join(HERE, "results", "compare.png"))
     parser.add_argument("--only", default=None, help=f"comma-separated subset of: {','.join(PEERS)}")
@@ -507,7 +536,8 @@ def main(argv=None) -> int:
         print(f"fastevlog from {fastevlog_path}")
     results = {"command": command, "argv": sys.argv, "cwd": os.getcwd(), "started_utc": started.isoformat(),
                "machine": m, "workload": {"events": args.events, "threads": args.threads,
-                                          "timeout_s": args.timeout, "distinct_ids": DISTINCT_IDS},
+                                          "timeout_s": args.timeout, "hang_after_s": args.hang_after,
+                                          "distinct_ids": DISTINCT_IDS},
                "fastevlog_path": fastevlog_path, "peers": rows, "table": text}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as out:

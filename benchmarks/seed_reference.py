@@ -110,4 +110,4 @@ class SeedEventLogCounter:
         while os.path.exists(path):            # two rotations in one second
             n += 1
             path = f"{base}_{n:06d}.log"
-        self._file, self._file_size = open(path, "xb"), 0
+        self._file, self._file_size = open(path, "xb"), 0  # noqa: SIM115 (closed at rotation/stop)

@@ -40,7 +40,8 @@ def main() -> None:
         logged.append(wall_time(args.events, args.threads, []))
         noop.append(wall_time(args.events, args.threads, ["--noop"]))
     fastevlog_s, noop_s = statistics.median(logged), statistics.median(noop)
-    print(f"machine      {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine      {platform.machine()}, {python}")
     print(f"workload     {args.events:,} events, {args.threads} threads, median of {args.rounds} rounds")
     print(f"fastevlog    {fastevlog_s:.2f} s  ({args.events / fastevlog_s:,.0f} events/s)")
     print(f"no-op        {noop_s:.2f} s  ({args.events / noop_s:,.0f} events/s)")

@@ -102,7 +102,8 @@ def test_log_and_write_64mib(benchmark, log_dir):
 
     benchmark.extra_info.update(events=WRITER_EVENTS)
     try:
-        metrics = benchmark.pedantic(job, setup=lambda: ((rounds.new_logger(),), {}), rounds=10, warmup_rounds=1)
+        metrics = benchmark.pedantic(job, setup=lambda: ((rounds.new_logger(),), {}),
+                                     rounds=10, warmup_rounds=1)
         assert metrics["events_logged"] == metrics["events_written"] == WRITER_EVENTS, metrics
         assert metrics["bytes_written"] == rounds.bytes_in_files() > 60 * 1024 * 1024, metrics
         benchmark.extra_info["bytes"] = metrics["bytes_written"]

@@ -19,22 +19,27 @@ _log = logging.getLogger("fastevlog")
 
 MIN_BUFFER_BYTES = 64 * 1024
 _SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
-_PAGE = 4096
+_MIN_SEGMENT = 256  # with a smaller max_file_size, most lines travel outside the ring
 ON_FULL_POLICIES = ("block", "drop")
 
 # Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
 live_loggers: weakref.WeakSet[EventLogCounter] = weakref.WeakSet()
 
 
-def ring_geometry(buffer_bytes: int):
+def ring_geometry(buffer_bytes: int, max_file_size: int):
     """(segment_count, segment_size) for a buffer of at most buffer_bytes.
 
-    Segments are about 1 MiB, at least 4 so writers and producers overlap,
-    at most 64 (the header's table), page-aligned.
+    Segments are about 1 MiB, but never larger than a log file, so a segment
+    lands in at most two files (three with a time rotation): the buffer file
+    records where each piece went (see src/layout.pxi).  At least 4 segments, so
+    writers and producers overlap; at most the header's table.
     """
     fewest, most = _core.SEGMENT_COUNT_RANGE
-    count = min(most, max(fewest, buffer_bytes // _SEGMENT_TARGET))
-    return count, buffer_bytes // count // _PAGE * _PAGE
+    size = max(_MIN_SEGMENT, min(_SEGMENT_TARGET, max_file_size) // 64 * 64)
+    count = min(most, buffer_bytes // size)
+    if count < fewest:
+        count, size = fewest, buffer_bytes // fewest // 64 * 64
+    return count, size
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -105,7 +110,7 @@ class EventLogCounter(_core.EventBuffer):
 
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
-        segment_count, segment_size = ring_geometry(buffer_bytes)
+        segment_count, segment_size = ring_geometry(buffer_bytes, max_file_size)
         self._files = LogFiles(directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self.recovered_events = recover(self._files)
         self._buffer_file = BufferFile(directory, log_file,

@@ -18,7 +18,9 @@ def recover(files: LogFiles) -> int:
     """Replay every dead buffer file of ``files.log_file`` in ``files.directory``.
 
     Each file's unwritten segments go to log files in the order they were
-    filled, then the buffer file is removed.  Files whose owner still runs
+    filled: pieces that had been given a place are written there again (which
+    completes a piece cut short and changes nothing for one already written),
+    the rest goes to new files.  Then the buffer file is removed.  Files whose owner still runs
     (it holds their lock) are left alone.  Returns the number of events recovered.
     """
     pattern = buffer_file_pattern(files.log_file)
@@ -50,10 +52,13 @@ def _recover_one(path: str, files: LogFiles) -> int:
                     _log.error("leaving %s alone: %s", path, error)
                     return 0
                 with memoryview(mapping) as view:
-                    for start, end, count in segments:
-                        for file, offset, piece_start, piece_end in files.place(mapping, start, end):
-                            _write_all(file.fd, view[piece_start:piece_end], offset)
-                            files.piece_done(file)
+                    for start, end, count, placements in segments:
+                        placed_up_to = start
+                        for stamp, offset, piece_start, piece_end in placements:
+                            if not _rewrite(files.path_of(stamp), view[piece_start:piece_end], offset):
+                                _write_new(files, mapping, view, piece_start, piece_end)
+                            placed_up_to = piece_end
+                        _write_new(files, mapping, view, placed_up_to, end)
                         events += count
         os.unlink(path)
         if events:
@@ -61,6 +66,29 @@ def _recover_one(path: str, files: LogFiles) -> int:
         return events
     finally:
         os.close(fd)
+
+
+def _rewrite(path: str, data: memoryview, offset: int) -> bool:
+    """Write data at offset of an existing log file; False if the file is gone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError as error:  # e.g. a symlink planted there since
+        _log.error("cannot reopen %s for recovery (%s); its piece goes to a new file", path, error)
+        return False
+    try:
+        _write_all(fd, data, offset)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _write_new(files: LogFiles, mapping, view: memoryview, start: int, end: int) -> None:
+    """Bytes [start, end) of the buffer file, placed in new log files."""
+    for file, offset, piece_start, piece_end in files.place(mapping, start, end):
+        _write_all(file.fd, view[piece_start:piece_end], offset)
+        files.piece_done(file)
 
 
 def _write_all(fd: int, data: memoryview, offset: int) -> None:

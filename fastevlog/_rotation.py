@@ -19,10 +19,11 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOE
 class LogFile:
     """One log file: the size handed out so far and the pieces still being written."""
 
-    __slots__ = ("path", "fd", "size", "pending", "retired", "rotate_at")
+    __slots__ = ("path", "stamp", "fd", "size", "pending", "retired", "rotate_at")
 
-    def __init__(self, path: str, fd: int, rotate_at: Optional[float]) -> None:
+    def __init__(self, path: str, stamp: str, fd: int, rotate_at: Optional[float]) -> None:
         self.path = path
+        self.stamp = stamp  # the name is {log_file}_{stamp}.log
         self.fd = fd
         self.size = 0  # bytes assigned; equals the file's size once pending == 0
         self.pending = 0  # pieces assigned but not written yet
@@ -127,12 +128,12 @@ class LogFiles:
     def _open_new(self) -> LogFile:
         now = self.clock()
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
-        base = os.path.join(self.directory, f"{self.log_file}_{stamp}")
         # Same second, or another process: a zero-padded suffix keeps names
         # unique and still sorting in time order ("." < "_" puts the bare name first).
         suffix = 0
         while True:
-            path = f"{base}.log" if suffix == 0 else f"{base}_{suffix:06d}.log"
+            name_stamp = stamp if suffix == 0 else f"{stamp}_{suffix:06d}"
+            path = self.path_of(name_stamp)
             try:
                 fd = os.open(path, _CREATE_FLAGS, self.file_mode)
                 break
@@ -145,4 +146,7 @@ class LogFiles:
             rotate_at = (now // self.period + 1) * self.period
         self.files_created += 1
         _log.info("opened %s", path)
-        return LogFile(path, fd, rotate_at)
+        return LogFile(path, name_stamp, fd, rotate_at)
+
+    def path_of(self, stamp: str) -> str:
+        return os.path.join(self.directory, f"{self.log_file}_{stamp}.log")

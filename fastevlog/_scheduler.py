@@ -171,6 +171,9 @@ class FlushScheduler:
                 start, end, events = 0, len(entry), 1
                 source, view, segment = entry, memoryview(entry), None
             placements = self._files.place(source, start, end)
+            if segment is not None:
+                for file, offset, piece_start, piece_end in placements:
+                    self._buffer.record_placement(segment, file.stamp, offset, piece_start, piece_end)
             with self._cond:
                 self._taken += 1
                 chunk = Chunk(self._taken, segment, events, len(placements))

@@ -20,6 +20,9 @@ from libc.math cimport isfinite
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset, strlen
+
+cdef extern from "<string.h>" nogil:
+    size_t strnlen(const char *s, size_t maxlen)
 from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
 from posix.unistd cimport getpid, write
 

@@ -152,16 +152,18 @@ cdef class EventBuffer:
         if not MIN_SEGMENTS <= segment_count <= MAX_SEGMENTS:
             raise ValueError(f"segment_count must be in [{MIN_SEGMENTS}, {MAX_SEGMENTS}]")
         PyObject_GetBuffer(mapping, &self._mapping, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
-        if self._mapping.len < HEADER_BYTES + segment_count * segment_size:
+        cdef Py_ssize_t data_offset = header_bytes(segment_count)
+        if self._mapping.len < data_offset + segment_count * segment_size:
             PyBuffer_Release(&self._mapping)
             raise ValueError("mapping is smaller than the ring")
         self._attached = True
         self._header = <FileHeader *> self._mapping.buf
-        self._data = <unsigned char *> self._mapping.buf + HEADER_BYTES
-        memset(self._header, 0, sizeof(FileHeader))
+        self._data = <unsigned char *> self._mapping.buf + data_offset
+        memset(self._header, 0, data_offset)
         memcpy(self._header.magic, BUFFER_MAGIC, 8)
         self._header.segment_count = segment_count
         self._header.segment_size = segment_size
+        self._header.data_offset = data_offset
         self._header.pid = getpid()
         fevl_store_release_u32(&self._header.version, FORMAT_VERSION)
         self._segment_count = segment_count
@@ -277,7 +279,7 @@ cdef class EventBuffer:
         return p + 2
 
     cdef inline void _commit(self, unsigned char *end) noexcept:
-        cdef SegmentHeader *seg = &self._header.segments[self._active]
+        cdef SegmentHeader *seg = segment_header(self._header, self._active)
         self._cursor = end
         seg.events += 1
         # Publish the length after the bytes: recovery trusts everything below it.
@@ -342,11 +344,12 @@ cdef class EventBuffer:
         cdef int index = self._free[self._free_head]
         self._free_head = (self._free_head + 1) % MAX_SEGMENTS
         self._free_count -= 1
-        cdef SegmentHeader *seg = &self._header.segments[index]
+        cdef SegmentHeader *seg = segment_header(self._header, index)
         seg.seq = self._next_seq
         self._next_seq += 1
         seg.events = 0
         seg.length = 0
+        seg.placements = 0
         fevl_store_release_u32(&seg.state, SEG_ACTIVE)
         return index
 
@@ -366,7 +369,7 @@ cdef class EventBuffer:
 
     cdef int _seal(self, int index) except -1:
         """Hand a filled segment to the writers (or back to the free list if empty)."""
-        cdef SegmentHeader *seg = &self._header.segments[index]
+        cdef SegmentHeader *seg = segment_header(self._header, index)
         if seg.length == 0:
             seg.state = SEG_FREE
             self._push_free(index)
@@ -410,20 +413,44 @@ cdef class EventBuffer:
         """(start, end, events) of a sealed segment, as offsets into the mapping."""
         if not 0 <= index < self._segment_count:
             raise IndexError(index)
-        cdef SegmentHeader *seg = &self._header.segments[index]
-        start = HEADER_BYTES + index * self._segment_size
+        cdef SegmentHeader *seg = segment_header(self._header, index)
+        start = self._header.data_offset + index * self._segment_size
         return start, start + seg.length, seg.events
+
+    def record_placement(self, int index, str stamp, uint64_t offset, Py_ssize_t start, Py_ssize_t end):
+        """Note in the buffer file that bytes [start, end) of the mapping go to file stamp at offset.
+
+        Called before those bytes are written, so recovery can write them
+        again at the same place (see layout.pxi).
+        """
+        if not 0 <= index < self._segment_count:
+            raise IndexError(index)
+        cdef SegmentHeader *seg = segment_header(self._header, index)
+        cdef Py_ssize_t base = self._header.data_offset + index * self._segment_size
+        cdef bytes name = stamp.encode()
+        if seg.state != SEG_SEALED or not base <= start < end <= base + <Py_ssize_t> seg.length:
+            raise ValueError(f"bytes [{start}, {end}) are not in sealed segment {index}")
+        if seg.placements >= MAX_PLACEMENTS or len(name) > STAMP_BYTES:
+            raise ValueError(f"cannot record a placement in {stamp!r} for segment {index}")
+        cdef Placement *placed = &seg.placement[seg.placements]
+        memset(placed.stamp, 0, STAMP_BYTES)
+        memcpy(placed.stamp, PyBytes_AS_STRING(name), len(name))
+        placed.offset = offset
+        placed.start = <uint32_t> (start - base)
+        placed.end = <uint32_t> (end - base)
+        fevl_store_release_u32(&seg.placements, seg.placements + 1)
 
     def release(self, int index):
         """A sealed segment has reached its log file: reuse it."""
         if not 0 <= index < self._segment_count:
             raise IndexError(index)
-        cdef SegmentHeader *seg = &self._header.segments[index]
+        cdef SegmentHeader *seg = segment_header(self._header, index)
         if seg.state != SEG_SEALED:
             raise RuntimeError(f"segment {index} is not sealed")
         fevl_store_release_u32(&seg.state, SEG_FREE)
         seg.length = 0
         seg.events = 0
+        seg.placements = 0
         self._push_free(index)
 
     def _close(self):
@@ -470,7 +497,7 @@ cdef class EventBuffer:
                 row += 1
                 continue
             index = self._take_free()
-            seg = &self._header.segments[index]
+            seg = segment_header(self._header, index)
             base = self._data + index * self._segment_size
             with nogil:
                 row = fill_segment(base, self._segment_size, seg, rows, row, end)
@@ -496,8 +523,8 @@ cdef class EventBuffer:
                 return False
             index = self._take_free()
             memcpy(self._data + index * self._segment_size, line, length)
-            self._header.segments[index].events = 1
-            fevl_store_release_u64(&self._header.segments[index].length, length)
+            segment_header(self._header, index).events = 1
+            fevl_store_release_u64(&segment_header(self._header, index).length, length)
             self._seal(index)
             return True
         finally:
@@ -519,7 +546,7 @@ cdef class EventBuffer:
         cdef int i
         if self._attached:
             for i in range(self._segment_count):
-                in_use += self._header.segments[i].length
+                in_use += segment_header(self._header, i).length
         return {"events_logged": self._logged, "dropped": self._dropped,
                 "buffer_bytes_in_use": in_use}
 
