@@ -11,6 +11,7 @@ import fcntl
 import mmap
 import os
 import re
+from typing import List
 
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -18,6 +19,12 @@ _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 def buffer_file_pattern(log_file: str) -> re.Pattern[str]:
     """Names of the buffer files that belong to ``log_file``: {log_file}.{pid}-{n}.buffer."""
     return re.compile(re.escape(log_file) + r"\.\d+-\d+\.buffer")
+
+
+def log_files_with_buffers(directory: str) -> List[str]:
+    """The log_file names that have buffer files in ``directory``."""
+    found = (re.fullmatch(r"(.+)\.\d+-\d+\.buffer", name) for name in os.listdir(directory))
+    return sorted({match.group(1) for match in found if match})
 
 
 class BufferFile:

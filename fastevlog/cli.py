@@ -1,4 +1,4 @@
-"""The fastevlog command: ``fastevlog simulate`` runs the seed's workload."""
+"""The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import time
 from typing import List, Optional
 
 from . import _core
+from ._buffer_file import log_files_with_buffers
 from ._logger import EventLogCounter
+from ._recovery import recover
+from ._rotation import LogFiles
 
 DISTINCT_IDS = 1000  # event i has id event_{i % 1000}
 
@@ -43,7 +46,32 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--verify", action="store_true",
                      help="afterwards, read the files back and check every line (slow for big N)")
     sim.add_argument("--no-progress", action="store_true", help="no live progress on stderr")
+    rec = commands.add_parser(
+        "recover",
+        help="write the events left in buffer files of dead processes to log files",
+        description="What a logger starting on DIR would do first: the buffer files of processes "
+                    "that ended (killed, crashed) are written to log files and removed; those of "
+                    "running processes are left alone.")
+    rec.add_argument("directory", metavar="DIR")
+    rec.add_argument("--log-file", help="only this base name (default: every one with a buffer file)")
+    rec.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024)
     return parser
+
+
+def recover_command(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.directory):
+        raise ValueError(f"{args.directory} is not a directory")
+    log_files = [args.log_file] if args.log_file else log_files_with_buffers(args.directory)
+    for log_file in log_files:
+        files = LogFiles(args.directory, log_file, args.max_file_size, None, 0o640, time.time)
+        try:
+            events = recover(files)
+        finally:
+            files.close()
+        print(f"{log_file}: recovered {events:,} events")
+    if not log_files:
+        print(f"no buffer files in {args.directory}")
+    return 0
 
 
 def _produce(log, first: int, events: int, step: int) -> None:
@@ -172,7 +200,7 @@ def _verify(directory: str, log_file: str) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return simulate(args)
+        return simulate(args) if args.command == "simulate" else recover_command(args)
     except (OSError, ValueError, RuntimeError) as error:
         print(f"fastevlog: {error}", file=sys.stderr)
         return 2
