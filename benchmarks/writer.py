@@ -62,7 +62,7 @@ def writer_pool(directory: str, data: bytes, segments: int, workers: int) -> flo
         placements = files.place(data, 0, len(data))
         chunk = [len(placements)]
         for file, offset, piece_start, piece_end in placements:
-            pool.submit(Piece(chunk, file, offset, view[piece_start:piece_end], 0))
+            pool.submit(Piece(chunk, file, offset, view, piece_start, piece_end, 0))
     with done:
         done.wait_for(lambda: left[0] == 0)
     files.close()

@@ -105,9 +105,6 @@ class FlushScheduler:
         if self._thread.is_alive():
             self._thread.join()
         self.pool.stop()
-        with self._cond:
-            for piece in self._held:  # unwritten; their bytes stay in the buffer file
-                piece.data.release()
         self._view.release()
         os.close(self._wake_r)
         os.close(self.wake_fd)
@@ -178,7 +175,7 @@ class FlushScheduler:
                 self._taken += 1
                 chunk = Chunk(self._taken, segment, events, len(placements))
                 self.flushes += 1
-                pieces = [Piece(chunk, file, offset, view[piece_start:piece_end], self._round)
+                pieces = [Piece(chunk, file, offset, view, piece_start, piece_end, self._round)
                           for file, offset, piece_start, piece_end in placements]
             for piece in pieces:
                 self.pool.submit(piece)
@@ -202,8 +199,7 @@ class FlushScheduler:
                 self._failed.append((piece.round, piece.chunk.number))
                 self._cond.notify_all()
                 return
-            self.bytes_written += len(piece.data)
-            piece.data.release()
+            self.bytes_written += piece.end - piece.start
             chunk = piece.chunk
             chunk.pieces_left -= 1
             if chunk.pieces_left:

@@ -17,13 +17,18 @@ _log = logging.getLogger("fastevlog")
 class Piece:
     """Bytes bound for one place in one log file."""
 
-    __slots__ = ("chunk", "file", "offset", "data", "written", "round")
+    __slots__ = ("chunk", "file", "offset", "source", "start", "end", "written", "round")
 
-    def __init__(self, chunk, file: LogFile, offset: int, data: memoryview, round: int) -> None:
+    def __init__(self, chunk, file: LogFile, offset: int, source: memoryview, start: int, end: int,
+                 round: int) -> None:
         self.chunk = chunk  # what the scheduler tracks completion by
         self.file = file
         self.offset = offset
-        self.data = data
+        # The bytes are source[start:end].  Slices are taken only around each
+        # write, so the buffer file's mapping has no other views to close.
+        self.source = source
+        self.start = start
+        self.end = end
         self.written = 0  # bytes already in the file, kept across retries
         self.round = round  # the scheduler's retry round this attempt belongs to
 
@@ -80,8 +85,9 @@ class WriterPool:
         failures = 0
         while True:
             try:
-                while piece.written < len(piece.data):
-                    n = self.pwrite(piece.file.fd, piece.data[piece.written:], piece.offset + piece.written)
+                while piece.start + piece.written < piece.end:
+                    with piece.source[piece.start + piece.written:piece.end] as data:
+                        n = self.pwrite(piece.file.fd, data, piece.offset + piece.written)
                     if n <= 0:
                         raise OSError(f"pwrite wrote {n} bytes")
                     piece.written += n
@@ -95,7 +101,7 @@ class WriterPool:
                     _log.critical(
                         "giving up on %d bytes for %s at offset %d after %d retries (%s); "
                         "the data is kept in the buffer and retried on the next flush",
-                        len(piece.data) - piece.written, piece.file.path, piece.offset + piece.written,
+                        piece.end - piece.start - piece.written, piece.file.path, piece.offset + piece.written,
                         self.max_retries, error)
                     return False, self.max_retries, failures
                 _log.error("write to %s failed (%s); retry %d of %d",
