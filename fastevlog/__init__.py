@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from typing import Any, Optional
 
@@ -79,6 +80,17 @@ def stop() -> None:
     """Stop the default logger; log() raises until configure() is called again."""
     if _default is not None:
         _default.stop()
+
+
+def _restart_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()  # a thread may have held it at the fork
+    for logger in list(live_loggers):
+        logger._restart_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_after_fork)
 
 
 @atexit.register

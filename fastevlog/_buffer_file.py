@@ -8,10 +8,11 @@ exclusive flock on its file, which is how recovery tells live from dead.
 from __future__ import annotations
 
 import fcntl
-import mmap
 import os
 import re
 from typing import List
+
+from . import _core
 
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -55,16 +56,27 @@ class BufferFile:
             # Reserve the disk blocks now: a sparse mapping hit by a full disk
             # would kill the process with SIGBUS on first touch instead.
             os.posix_fallocate(fd, 0, size)
-            self.mapping = mmap.mmap(fd, size)
+            self.mapping = _core.Mapping(fd, size)
         except BaseException:
             self.close(remove=True)
             raise
 
+    def abandon(self) -> None:
+        """In a forked child: let go of the inherited mapping and descriptor, which stay the parent's.
+
+        Closing the descriptor matters: while any copy of it is open, the
+        parent's lock holds, and recovery would take a dead parent for alive.
+        """
+        self.mapping.abandon()
+        os.close(self._fd)
+
     def close(self, remove: bool) -> None:
         """Unmap and close; ``remove`` once every line in it reached a log file."""
-        mapping = getattr(self, "mapping", None)
-        if mapping is not None:
-            mapping.close()
-        if remove:
-            os.unlink(self.path)
-        os.close(self._fd)  # releases the lock: a kept file is now recoverable
+        try:
+            mapping = getattr(self, "mapping", None)
+            if mapping is not None:
+                mapping.close()
+        finally:
+            if remove:
+                os.unlink(self.path)
+            os.close(self._fd)  # releases the lock: a kept file is now recoverable

@@ -111,18 +111,43 @@ class EventLogCounter(_core.EventBuffer):
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         segment_count, segment_size = ring_geometry(buffer_bytes, max_file_size)
-        self._files = LogFiles(directory, log_file, max_file_size, rotate_every, file_mode, clock)
+        self._files_parameters = (directory, log_file, max_file_size, rotate_every, file_mode, clock)
+        self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
+        self._writer_parameters = (num_workers, max_retries, flush_interval)
+        self._files = LogFiles(*self._files_parameters)
         self.recovered_events = recover(self._files)
+        self._stopped = False
+        self._start()
+        live_loggers.add(self)
+
+    def _start(self) -> None:
+        """A buffer file of this process's own, mapped into the ring, and the threads that write it."""
+        directory, log_file, *_, file_mode, _ = self._files_parameters
+        segment_count, segment_size, min_level, block_when_full, seal_after_events = self._ring_parameters
         self._buffer_file = BufferFile(directory, log_file,
                                        _core.buffer_file_size(segment_count, segment_size), file_mode)
         self._scheduler = FlushScheduler(self, self._buffer_file.mapping, self._files,
-                                         num_workers, max_retries, flush_interval)
+                                         *self._writer_parameters)
         self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
-                     min_level, on_full == "block", buffer_size)
+                     min_level, block_when_full, seal_after_events)
         self._stop_lock = threading.Lock()
-        self._stopped = False
         self._scheduler.start()
-        live_loggers.add(self)
+
+    def _restart_after_fork(self) -> None:
+        """In a forked child: leave the parent's buffer, files and (vanished) threads alone; start afresh.
+
+        The child writes none of the parent's pending events: they stay in the
+        parent's buffer file, which the parent goes on writing.  Counts restart at zero.
+        """
+        if self._stopped:
+            return
+        self._forget_after_fork()  # the ring's state and counts, without touching the shared mapping
+        self._scheduler.abandon()
+        self._files.abandon()
+        self._buffer_file.abandon()
+        self._files = LogFiles(*self._files_parameters)
+        self.recovered_events = 0
+        self._start()
 
     def flush(self) -> None:
         """Return once every event logged before the call is written to its file.

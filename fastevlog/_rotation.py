@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from datetime import datetime, timezone
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Set, Tuple
 
 _log = logging.getLogger("fastevlog")
 
@@ -59,7 +59,8 @@ class LogFiles:
         self.files_created = 0
         self.rotations = 0
         self._current: Optional[LogFile] = None
-        self._lock = threading.Lock()  # guards pending/retired and closing
+        self._open: Set[LogFile] = set()  # files whose fd is open
+        self._lock = threading.Lock()  # guards pending/retired, closing and _open
 
     def place(self, source, start: int, end: int) -> List[Placement]:
         """Where source[start:end] (whole lines) goes: one or more pieces, in order.
@@ -95,6 +96,8 @@ class LogFiles:
         with self._lock:
             file.pending -= 1
             close = file.retired and file.pending == 0
+            if close:
+                self._open.discard(file)
         if close:
             os.close(file.fd)
 
@@ -102,6 +105,16 @@ class LogFiles:
         """Stop writing to the current file (all its pieces must be done)."""
         if self._current is not None:
             self._retire(None)
+
+    def abandon(self) -> None:
+        """In a forked child: close the inherited descriptors; the parent keeps writing those files.
+
+        No lock: a thread holding it at the fork does not exist in the child.
+        """
+        for file in self._open:
+            os.close(file.fd)
+        self._open = set()
+        self._current = None
 
     def _current_file(self) -> LogFile:
         file = self._current
@@ -122,6 +135,8 @@ class LogFiles:
         with self._lock:
             file.retired = True
             close = file.pending == 0
+            if close:
+                self._open.discard(file)
         if close:
             os.close(file.fd)
 
@@ -146,7 +161,10 @@ class LogFiles:
             rotate_at = (now // self.period + 1) * self.period
         self.files_created += 1
         _log.info("opened %s", path)
-        return LogFile(path, name_stamp, fd, rotate_at)
+        file = LogFile(path, name_stamp, fd, rotate_at)
+        with self._lock:
+            self._open.add(file)
+        return file
 
     def path_of(self, stamp: str) -> str:
         return os.path.join(self.directory, f"{self.log_file}_{stamp}.log")

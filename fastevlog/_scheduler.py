@@ -109,6 +109,12 @@ class FlushScheduler:
         os.close(self._wake_r)
         os.close(self.wake_fd)
 
+    def abandon(self) -> None:
+        """In a forked child: let go of the mapping and the pipe; the threads did not survive the fork."""
+        self._view.release()
+        os.close(self._wake_r)
+        os.close(self.wake_fd)
+
     @property
     def pending_failures(self) -> int:
         """Pieces that failed every retry and wait for the next round."""

@@ -101,8 +101,8 @@ class WriterPool:
                     _log.critical(
                         "giving up on %d bytes for %s at offset %d after %d retries (%s); "
                         "the data is kept in the buffer and retried on the next flush",
-                        piece.end - piece.start - piece.written, piece.file.path, piece.offset + piece.written,
-                        self.max_retries, error)
+                        piece.end - piece.start - piece.written, piece.file.path,
+                        piece.offset + piece.written, self.max_retries, error)
                     return False, self.max_retries, failures
                 _log.error("write to %s failed (%s); retry %d of %d",
                            piece.file.path, error, failures, self.max_retries)

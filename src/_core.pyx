@@ -6,7 +6,9 @@ serializer that log() runs; everything else is Python in fastevlog/.
 """
 
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE,
-                             PyBuffer_Release, PyObject_CheckBuffer, PyObject_GetBuffer)
+                             PyBuffer_FillInfo, PyBuffer_Release, PyObject_CheckBuffer,
+                             PyObject_GetBuffer)
+from cpython.exc cimport PyErr_SetFromErrno
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong, PyLong_AsLongLongAndOverflow
@@ -27,6 +29,7 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
 from posix.unistd cimport getpid, write
 
 include "layout.pxi"
+include "mapping.pxi"
 include "serializer.pxi"
 include "event_ids.pxi"
 include "buffer.pxi"

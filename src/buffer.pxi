@@ -178,10 +178,25 @@ cdef class EventBuffer:
         self._seal_after_events = seal_after_events
         self._closed = False
 
+    def _forget_after_fork(self):
+        """In a forked child: drop the inherited ring (shared with the parent) and the counts.
+
+        Nothing is written to the mapping: it is the parent's.  Threads that
+        were inside log_many() did not survive the fork.
+        """
+        self._detach()
+        self._sealed = []
+        self._sealed_total = 0
+        self._batches_in_flight = 0
+        self._event_ids = EventIdCounts()
+        self._logged = self._dropped = 0
+        memset(self._level_counts, 0, sizeof(self._level_counts))
+
     def _detach(self):
         """Let go of the mapping so it can be closed.  log() raises from now on."""
         self._closed = True
         self._active = -1
+        self._cursor = self._limit = NULL
         if self._attached:
             self._attached = False
             PyBuffer_Release(&self._mapping)

@@ -36,6 +36,19 @@ static inline int fevl_ascii8_needs_escape(const unsigned char *s) {
     return ((control | quote | backslash) & highs) != 0;
 }
 
+/* memrchr where the C library has it (glibc), a plain loop elsewhere. */
+static inline void *fevl_memrchr(const void *s, int c, size_t n) {
+#ifdef __GLIBC__
+    return memrchr(s, c, n);
+#else
+    const unsigned char *p = (const unsigned char *)s + n;
+    while (n--) {
+        if (*--p == (unsigned char)c) return (void *)p;
+    }
+    return NULL;
+#endif
+}
+
 /* The dict of a type, where the vectorcall log methods are added (calls.pxi). */
 static inline PyObject *fevl_type_dict(PyTypeObject *t) {
     return t->tp_dict;
