@@ -14,13 +14,12 @@ or, through the process-wide default logger:
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 from typing import Any, Optional
 
 from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID
-from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers
+from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all
 from ._scheduler import WriteError
 
 __all__ = [
@@ -93,10 +92,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_restart_after_fork)
 
 
-@atexit.register
-def _stop_at_exit() -> None:
-    for logger in list(live_loggers):
-        try:
-            logger.stop()
-        except Exception:  # keep stopping the others; the failure is reported
-            logging.getLogger("fastevlog").exception("stopping a logger at exit failed")
+atexit.register(stop_all)

@@ -14,6 +14,7 @@ from ._buffer_file import BufferFile
 from ._recovery import recover
 from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler, WriteError
+from ._signals import install_sigterm_handler
 
 _log = logging.getLogger("fastevlog")
 
@@ -24,6 +25,15 @@ ON_FULL_POLICIES = ("block", "drop")
 
 # Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
 live_loggers: weakref.WeakSet[EventLogCounter] = weakref.WeakSet()
+
+
+def stop_all() -> None:
+    """Stop every logger not stopped yet (at interpreter exit, on SIGTERM)."""
+    for logger in list(live_loggers):
+        try:
+            logger.stop()
+        except Exception:  # keep stopping the others; the failure is reported
+            _log.exception("stopping a logger failed")
 
 
 def ring_geometry(buffer_bytes: int, max_file_size: int):
@@ -74,6 +84,9 @@ class EventLogCounter(_core.EventBuffer):
         file_mode: permission bits of new files.
         clock: seconds since the epoch, for file names and time rotation (tests
             inject one; event timestamps always come from the system clock).
+        install_signal_handlers: on SIGTERM, stop every logger (writing what is
+            pending), then run the previous handler or the default action.
+            Must be called from the main thread.
     """
 
     def __init__(
@@ -91,6 +104,7 @@ class EventLogCounter(_core.EventBuffer):
         level: Union[str, int] = "DEBUG",
         file_mode: int = 0o640,
         clock: Callable[[], float] = time.time,
+        install_signal_handlers: bool = False,
     ) -> None:
         if not isinstance(log_file, str) or not log_file or os.sep in log_file or log_file in (".", ".."):
             raise ValueError(f"log_file must be a plain file name (directory= is the folder): {log_file!r}")
@@ -107,6 +121,8 @@ class EventLogCounter(_core.EventBuffer):
         if on_full not in ON_FULL_POLICIES:
             raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
         min_level = _core.level_index(level)
+        if install_signal_handlers:
+            install_sigterm_handler(stop_all)
 
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
@@ -130,7 +146,8 @@ class EventLogCounter(_core.EventBuffer):
                                          *self._writer_parameters)
         self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
                      min_level, block_when_full, seal_after_events)
-        self._stop_lock = threading.Lock()
+        # Reentrant: a SIGTERM handler may run stop() while the main thread is inside it.
+        self._stop_lock = threading.RLock()
         self._scheduler.start()
 
     def _restart_after_fork(self) -> None:
