@@ -11,9 +11,9 @@ parsed for N <= 1M, a sample plus a structural check of every line above).
     python benchmarks/compare.py [--events N] [--threads T] [--timeout S] [--hang-after S]
                                  [--out results.json] [--chart chart.png] [--only name,...]
 
-A peer that is not installed is skipped; one that uses no CPU for --hang-after seconds
-is killed and reported as hung (a deadlock), one still busy at --timeout is killed and
-reported as too slow; one whose output is wrong is reported as such.  Machines here
+A peer that is not installed is skipped; one stuck for --hang-after seconds (no CPU
+used, or no byte added to its files) is killed and reported as hung, one still busy at
+--timeout is killed and reported as too slow; one whose output is wrong is reported as such.  Machines here
 are shared and noisy: read the ratios, not the seconds.
 
 The fastevlog used is the one `import fastevlog` finds, else the in-place build of
@@ -338,15 +338,28 @@ def cpu_seconds(pid: int) -> float:
 POLL_S = 2.0
 
 
-def wait_for(child: subprocess.Popen, timeout: float, hang_after: float):
+def output_bytes(directory: str) -> int:
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:                              # rotated away meanwhile
+                pass
+    return total
+
+
+def wait_for(child: subprocess.Popen, timeout: float, hang_after: float, directory):
     """(stdout, stderr, None) once the child exits, or (..., verdict) after killing it.
 
-    Killed at `timeout` seconds, or as soon as it has used no CPU for `hang_after`
-    seconds (a deadlock: no need to wait for the timeout); before the kill, SIGUSR1
-    makes the child's faulthandler print every thread's stack on stderr.
+    Killed at `timeout` seconds, or as soon as it is stuck for `hang_after` seconds (no
+    need to wait for the timeout): it used no CPU (a deadlock), or, when `directory` is
+    given, its files did not grow (a livelock: busy, but no events come out).  Before
+    the kill, SIGUSR1 makes the child's faulthandler print every thread's stack on stderr.
     """
     start = time.monotonic()
     last_cpu, last_busy = cpu_seconds(child.pid), start
+    last_size, last_growth = -1, start
     while True:
         now = time.monotonic()
         try:
@@ -357,16 +370,24 @@ def wait_for(child: subprocess.Popen, timeout: float, hang_after: float):
         now, cpu = time.monotonic(), cpu_seconds(child.pid)
         if not cpu <= last_cpu + 0.05 * POLL_S:            # busy, or unknown (nan): not idle
             last_cpu, last_busy = cpu, now
-        idle = now - last_busy
-        if (hang_after and idle >= hang_after) or now - start >= timeout:
+        if directory is not None:
+            size = output_bytes(directory)
+            if size != last_size:
+                last_size, last_growth = size, now
+        idle, stalled = now - last_busy, (now - last_growth if directory is not None else 0.0)
+        if (hang_after and max(idle, stalled) >= hang_after) or now - start >= timeout:
             break
     os.kill(child.pid, signal.SIGUSR1)
     time.sleep(1.0)
     os.killpg(child.pid, signal.SIGKILL)                 # the child's own process group (new session)
     stdout, stderr = child.communicate()
     elapsed = time.monotonic() - start
-    if (hang_after and idle >= hang_after) or idle >= 2 * POLL_S:
-        verdict = f"hung (killed after {elapsed:.0f} s, no CPU used for {idle:.0f} s)"
+    threshold = hang_after or 2 * POLL_S
+    if idle >= threshold:
+        verdict = f"hung (killed after {elapsed:.0f} s; deadlock: no CPU used for {idle:.0f} s)"
+    elif stalled >= threshold:
+        verdict = (f"hung (killed after {elapsed:.0f} s; livelock: CPU busy, "
+                   f"no output for {stalled:.0f} s)")
     else:
         verdict = f"too slow (killed after {elapsed:.0f} s, still busy)"
     return stdout, stderr, verdict
@@ -380,7 +401,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  start_new_session=True)
-        stdout, stderr, verdict = wait_for(child, args.timeout, args.hang_after)
+        watched = None if name == "noop" else directory   # the no-op writes nothing to watch
+        stdout, stderr, verdict = wait_for(child, args.timeout, args.hang_after, watched)
         if verdict:
             row["status"] = verdict
             row["stacks_at_kill"] = stderr[-6000:]          # faulthandler's dump of every thread
@@ -494,8 +516,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds before a peer is killed (default %(default)s)")
     parser.add_argument("--hang-after", type=float, default=30.0,
-                        help="kill a peer as hung once it used no CPU for this many seconds; 0: wait for "
-                             "--timeout (default %(default)s)")
+                        help="kill a peer as hung once it used no CPU, or added nothing to its files, for "
+                             "this many seconds; 0: wait for --timeout (default %(default)s)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "compare.json"))
     parser.add_argument("--chart", default=os.path.join(HERE, "results", "compare.png"))
     parser.add_argument("--only", default=None, help=f"comma-separated subset of: {','.join(PEERS)}")
