@@ -1,0 +1,85 @@
+"""atheris fuzz target for the serializer: any input is one line, valid JSON, equal to the input.
+
+Not part of the test run.  With the test extras installed:
+
+    pip install atheris
+    python tests/fuzz/fuzz_serializer.py -atheris_runs=200000     # or -max_total_time=600
+
+(with the package installed, or PYTHONPATH pointing at an in-place build).
+
+A failure prints the input; it is also kept by libFuzzer as crash-* in the current directory.
+"""
+
+import json
+import math
+import os
+import sys
+import tempfile
+
+import atheris
+
+with atheris.instrument_imports():
+    import fastevlog
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from reference import expected_value  # noqa: E402
+
+LOGGER = fastevlog.EventLogCounter(directory=tempfile.mkdtemp(prefix="fastevlog-fuzz-"), flush_interval=3600)
+READ = {"path": None, "offset": 0}
+
+
+def _value(data: atheris.FuzzedDataProvider):
+    kind = data.ConsumeIntInRange(0, 6)
+    if kind == 0:
+        return data.ConsumeUnicodeNoSurrogates(40) if data.ConsumeBool() else data.ConsumeUnicode(40)
+    if kind == 1:
+        return data.ConsumeInt(16)
+    if kind == 2:
+        return data.ConsumeFloat()
+    if kind == 3:
+        return data.ConsumeBool()
+    if kind == 4:
+        return None
+    if kind == 5:
+        return data.ConsumeBytes(8)  # written as its str()
+    return [data.ConsumeInt(2)]
+
+
+def _new_line() -> bytes:
+    """The line the last flush added (there is one log file: its size limit is never reached)."""
+    if READ["path"] is None:
+        READ["path"] = next(p for p in os.scandir(LOGGER._files_parameters[0]) if p.name.endswith(".log")).path
+    with open(READ["path"], "rb") as file:
+        file.seek(READ["offset"])
+        line = file.read()
+    READ["offset"] += len(line)
+    return line
+
+
+def test_one_input(raw: bytes) -> None:
+    data = atheris.FuzzedDataProvider(raw)
+    event_id = data.ConsumeUnicode(20) if data.ConsumeBool() else data.ConsumeInt(9)
+    message = data.ConsumeUnicode(60) if data.ConsumeBool() else None
+    fields = {}
+    for _ in range(data.ConsumeIntInRange(0, 4)):
+        key = data.ConsumeUnicode(12)
+        if key not in ("timestamp", "level", "event_id", "message"):
+            fields[key] = _value(data)
+    LOGGER.log("INFO", event_id, message, **fields)
+    LOGGER.flush()
+    line = _new_line()
+    assert line.endswith(b"\n") and line.count(b"\n") == 1, line
+    event = json.loads(line)
+    assert event["event_id"] == expected_value(event_id)
+    assert event.get("message") == (None if message is None else expected_value(message))
+    written_keys = [expected_value(key) for key in fields]
+    if len(set(written_keys)) < len(written_keys):
+        return  # two keys differing only in lone surrogates both become U+FFFD: json.loads keeps one
+    for key, value in fields.items():
+        got, want = event[expected_value(key)], expected_value(value)
+        assert got == want or (isinstance(want, float) and math.isnan(want) and got is None), (key, got, want)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
