@@ -338,6 +338,14 @@ def cpu_seconds(pid: int) -> float:
 POLL_S = 2.0
 
 
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def output_bytes(directory: str) -> int:
     total = 0
     for root, _, names in os.walk(directory):
@@ -354,12 +362,14 @@ def wait_for(child: subprocess.Popen, timeout: float, hang_after: float, directo
 
     Killed at `timeout` seconds, or as soon as it is stuck for `hang_after` seconds (no
     need to wait for the timeout): it used no CPU (a deadlock), or, when `directory` is
-    given, its files did not grow (a livelock: busy, but no events come out).  Before
-    the kill, SIGUSR1 makes the child's faulthandler print every thread's stack on stderr.
+    given, neither its files nor its memory grew or shrank (a livelock: busy, but no
+    event gets anywhere; a peer that buffers while its writers lag behind grows its
+    memory).  Before the kill, SIGUSR1 makes the child's faulthandler print every
+    thread's stack on stderr.
     """
     start = time.monotonic()
     last_cpu, last_busy = cpu_seconds(child.pid), start
-    last_size, last_growth = -1, start
+    last_size, last_rss, last_growth = -1, -1, start
     while True:
         now = time.monotonic()
         try:
@@ -371,9 +381,9 @@ def wait_for(child: subprocess.Popen, timeout: float, hang_after: float, directo
         if not cpu <= last_cpu + 0.05 * POLL_S:            # busy, or unknown (nan): not idle
             last_cpu, last_busy = cpu, now
         if directory is not None:
-            size = output_bytes(directory)
-            if size != last_size:
-                last_size, last_growth = size, now
+            size, rss = output_bytes(directory), rss_bytes(child.pid)
+            if size != last_size or abs(rss - last_rss) > MIB:
+                last_size, last_rss, last_growth = size, rss, now
         idle, stalled = now - last_busy, (now - last_growth if directory is not None else 0.0)
         if (hang_after and max(idle, stalled) >= hang_after) or now - start >= timeout:
             break
@@ -387,7 +397,7 @@ def wait_for(child: subprocess.Popen, timeout: float, hang_after: float, directo
         verdict = f"hung (killed after {elapsed:.0f} s; deadlock: no CPU used for {idle:.0f} s)"
     elif stalled >= threshold:
         verdict = (f"hung (killed after {elapsed:.0f} s; livelock: CPU busy, "
-                   f"no output for {stalled:.0f} s)")
+                   f"no output nor memory change for {stalled:.0f} s)")
     else:
         verdict = f"too slow (killed after {elapsed:.0f} s, still busy)"
     return stdout, stderr, verdict
