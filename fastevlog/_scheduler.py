@@ -65,6 +65,7 @@ class FlushScheduler:
         self._failed: Deque[Tuple[int, int]] = collections.deque(maxlen=4096)  # (round, entry no.)
         self._flush_requested = False
         self._stopping = False
+        self._dropped_reported = 0
         self.flushes = 0
         self.bytes_written = 0
         self.events_written = 0
@@ -105,6 +106,7 @@ class FlushScheduler:
         if self._thread.is_alive():
             self._thread.join()
         self.pool.stop()
+        self._report_drops()
         self._view.release()
         os.close(self._wake_r)
         os.close(self.wake_fd)
@@ -149,11 +151,20 @@ class FlushScheduler:
                 self._buffer.seal()
                 deadline = time.monotonic() + self._interval
                 self._retry_held()
+                self._report_drops()
             elif flush_now:
                 pass  # flush() sealed and retried already; dispatch below
             self._dispatch(self._buffer.take_sealed())
             if stopping:
                 return
+
+    def _report_drops(self) -> None:
+        """log() cannot call Python to say it dropped an event; the scheduler says it, once a tick."""
+        dropped = self._buffer._buffer_metrics()["dropped"]
+        if dropped > self._dropped_reported:
+            _log.warning("dropped %d events: the buffer was full (on_full='drop'); %d dropped so far",
+                         dropped - self._dropped_reported, dropped)
+            self._dropped_reported = dropped
 
     def _retry_held(self) -> int:
         """Start a new round: resubmit every held piece.  Returns the round."""

@@ -1,6 +1,7 @@
 """EventLogCounter and the module-level default logger: exactness, flush/stop, levels, counts, bad input."""
 
 import collections
+import logging
 import math
 import os
 import textwrap
@@ -261,8 +262,9 @@ class TestFullBuffer:
 
         pool.pwrite = pwrite
 
-    def test_drop_counts_exactly_what_is_missing(self, tmp_path):
-        """on_full="drop": events missing from the files == metrics()["dropped"]."""
+    def test_drop_counts_exactly_what_is_missing(self, tmp_path, caplog):
+        """on_full="drop": events missing from the files == metrics()["dropped"], reported on "fastevlog"."""
+        caplog.set_level(logging.WARNING, logger="fastevlog")
         gate = threading.Event()
         attempts = 5000
         with EventLogCounter(directory=tmp_path, buffer_bytes=64 * 1024, on_full="drop") as logger:
@@ -276,6 +278,8 @@ class TestFullBuffer:
         assert len(written) == len(set(written)) == metrics["events_logged"] == metrics["events_written"]
         assert attempts - len(written) == metrics["dropped"]
         assert written == sorted(written)
+        reported = [r for r in caplog.records if r.getMessage().startswith("dropped")]
+        assert sum(int(r.getMessage().split()[1]) for r in reported) == metrics["dropped"]
 
     def test_block_waits_and_loses_nothing(self, tmp_path):
         """on_full="block": producers wait for the slow writer; nothing dropped."""

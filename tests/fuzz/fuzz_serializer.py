@@ -48,7 +48,8 @@ def _value(data: atheris.FuzzedDataProvider):
 def _new_line() -> bytes:
     """The line the last flush added (there is one log file: its size limit is never reached)."""
     if READ["path"] is None:
-        READ["path"] = next(p for p in os.scandir(LOGGER._files_parameters[0]) if p.name.endswith(".log")).path
+        directory = LOGGER._files_parameters[0]
+        READ["path"] = next(p.path for p in os.scandir(directory) if p.name.endswith(".log"))
     with open(READ["path"], "rb") as file:
         file.seek(READ["offset"])
         line = file.read()
