@@ -117,6 +117,11 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
             memcpy(p, b + i, 8)
             p += 8
             i += 8
+        if i < n and i >= 8 and not fevl_ascii8_needs_escape(b + n - 8):
+            # Nothing escaped so far, so output and input line up: the last 8
+            # bytes, overlapping some already copied, finish the string.
+            memcpy(p - (i - (n - 8)), b + n - 8, 8)
+            return p + (n - i)
         while i < n:
             c = b[i]
             if ESCAPE[c]:

@@ -618,3 +618,16 @@ class TestBadArguments:
         (after,) = shared.new_lines()
         check_line(after, "INFO", "after", "m", {})
         assert "bad-level" not in shared.logger.counts()["event_ids"]
+
+
+class TestWordBoundaries:
+    """The ASCII path copies 8 bytes at a time: every length and escape position is exact."""
+
+    @pytest.mark.parametrize("length", range(0, 34))
+    def test_every_escape_position(self, shared, length):
+        """A quote, a newline or a control byte at each position of strings of each length."""
+        for position in range(length):
+            for special in ('"', "\n", "\x01"):
+                text = "a" * position + special + "b" * (length - position - 1)
+                emit_and_check(shared, "INFO", "e", text, **{text: text})
+        emit_and_check(shared, "INFO", "e", "c" * length)
