@@ -117,7 +117,7 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
             memcpy(p, b + i, 8)
             p += 8
             i += 8
-        if i < n and i >= 8 and not fevl_ascii8_needs_escape(b + n - 8):
+        if 0 < n - i < 8 and i >= 8 and not fevl_ascii8_needs_escape(b + n - 8):
             # Nothing escaped so far, so output and input line up: the last 8
             # bytes, overlapping some already copied, finish the string.
             memcpy(p - (i - (n - 8)), b + n - 8, 8)
