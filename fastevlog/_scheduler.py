@@ -63,7 +63,6 @@ class FlushScheduler:
         # that flush() only blames attempts it started.
         self._round = 0
         self._failed: Deque[Tuple[int, int]] = collections.deque(maxlen=4096)  # (round, entry no.)
-        self._flush_requested = False
         self._stopping = False
         self._dropped_reported = 0
         self.flushes = 0
@@ -84,9 +83,7 @@ class FlushScheduler:
         """
         target = self._buffer.seal()
         flush_round = self._retry_held()
-        with self._cond:
-            self._flush_requested = True
-        self._wake()
+        self._wake()  # to dispatch what was just sealed
         with self._cond:
             while self._written < target:
                 failed = [n for r, n in self._failed if r >= flush_round and n <= target]
@@ -107,12 +104,10 @@ class FlushScheduler:
             self._thread.join()
         self.pool.stop()
         self._report_drops()
-        self._view.release()
-        os.close(self._wake_r)
-        os.close(self.wake_fd)
+        self.abandon()
 
     def abandon(self) -> None:
-        """In a forked child: let go of the mapping and the pipe; the threads did not survive the fork."""
+        """Let go of the mapping and the pipe (alone, in a forked child: its threads did not survive)."""
         self._view.release()
         os.close(self._wake_r)
         os.close(self.wake_fd)
@@ -145,15 +140,13 @@ class FlushScheduler:
             except BlockingIOError:
                 pass
             with self._cond:
-                flush_now, self._flush_requested = self._flush_requested, False
                 stopping = self._stopping
             if time.monotonic() >= deadline:
                 self._buffer.seal()
                 deadline = time.monotonic() + self._interval
                 self._retry_held()
                 self._report_drops()
-            elif flush_now:
-                pass  # flush() sealed and retried already; dispatch below
+            # Whatever woke us (a sealed segment, flush(), stop(), the tick), dispatch what is sealed.
             self._dispatch(self._buffer.take_sealed())
             if stopping:
                 return
@@ -196,8 +189,9 @@ class FlushScheduler:
                           for file, offset, piece_start, piece_end in placements]
             for piece in pieces:
                 self.pool.submit(piece)
-            _log.info("flushed %d events (%d bytes) to %s", events, end - start,
-                      ", ".join(sorted({file.path for file, *_ in placements})))
+            if _log.isEnabledFor(logging.INFO):  # spares building the file list otherwise
+                _log.info("flushed %d events (%d bytes) to %s", events, end - start,
+                          ", ".join(sorted({file.path for file, *_ in placements})))
 
     def _piece_done(self, piece: Piece, ok: bool, retries: int, failures: int) -> None:
         if ok:
