@@ -11,7 +11,6 @@ import textwrap
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 import support
@@ -23,7 +22,6 @@ log_paths = functools.partial(support.log_paths, log_file=LOG_FILE)
 read_events = functools.partial(support.read_events, log_file=LOG_FILE)
 lines_of = support.lines_of
 
-ROOT = Path(__file__).resolve().parents[1]
 FROZEN = datetime(2026, 11, 28, 16, 3, 5, tzinfo=timezone.utc).timestamp()
 
 
@@ -428,7 +426,6 @@ class TestStopWhileFailing:
         """
         script = textwrap.dedent(f"""
             import errno, os, sys
-            sys.path.insert(0, {str(ROOT)!r})
             import fastevlog
 
             class DiskFull:
