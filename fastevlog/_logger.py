@@ -20,7 +20,6 @@ _log = logging.getLogger("fastevlog")
 
 MIN_BUFFER_BYTES = 64 * 1024
 _SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
-_MIN_SEGMENT = 256  # with a smaller max_file_size, most lines travel outside the ring
 ON_FULL_POLICIES = ("block", "drop")
 
 # Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
@@ -45,7 +44,9 @@ def ring_geometry(buffer_bytes: int, max_file_size: int):
     writers and producers overlap; at most the header's table.
     """
     fewest, most = _core.SEGMENT_COUNT_RANGE
-    size = max(_MIN_SEGMENT, min(_SEGMENT_TARGET, max_file_size) // 64 * 64)
+    size = min(_SEGMENT_TARGET, max_file_size)
+    if size >= 64:
+        size -= size % 64
     count = min(most, buffer_bytes // size)
     if count < fewest:
         count, size = fewest, buffer_bytes // fewest // 64 * 64

@@ -244,15 +244,17 @@ cdef class EventBuffer:
         cdef unsigned char *line
         cdef Py_ssize_t length
         cdef bint placed
+        # A bound that fits a segment and wastes little when it seals one early is reserved as is.
+        cdef bint reserve_bound = bound <= SMALL_LINE and bound <= self._segment_size
         if bound <= self._limit - self._cursor:
             p = self._cursor                            # fast path: room in the active segment
-        elif bound <= SMALL_LINE:
+        elif reserve_bound:
             p = self._reserve(bound)
         else:
             p = NULL
         if p != NULL:
             self._commit(self._encode(p, level, &id_json, message, fields, converted))
-        elif bound <= SMALL_LINE:
+        elif reserve_bound:
             self._dropped += 1                          # the ring is full and on_full is "drop"
             return 0
         else:

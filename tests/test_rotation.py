@@ -413,3 +413,20 @@ class TestTwoLoggers:
         assert [(e["src"], e["seq"]) for e in lines_of(tmp_path / f"app_{STAMP}.log")] == [("a", 0), ("a", 1)]
         assert [(e["src"], e["seq"]) for e in lines_of(tmp_path / f"app_{STAMP}_000001.log")] == \
             [("b", 0), ("b", 1)]
+
+
+class TestTinyFiles:
+    def test_max_file_size_smaller_than_a_line(self, tmp_path):
+        """Files smaller than one line: every line gets a file of its own, none is lost."""
+        with make(tmp_path, max_file_size=50) as c:
+            for i in range(30):
+                c.info("e", "m" * (i % 5), seq=i)
+        assert [e["seq"] for e in read_events(tmp_path)] == list(range(30))
+        assert len(log_paths(tmp_path)) == 30
+
+    def test_batch_into_tiny_files(self, tmp_path):
+        """log_many() with files smaller than one line: every row whole, once, in its own file."""
+        with make(tmp_path, max_file_size=50) as c:
+            c.log_many("INFO", ["e"] * 30, seq=list(range(30)))
+        assert [e["seq"] for e in read_events(tmp_path)] == list(range(30))
+        assert len(log_paths(tmp_path)) == 30
