@@ -65,7 +65,7 @@ class LogFiles:
     def place(self, source, start: int, end: int) -> List[Placement]:
         """Where source[start:end] (whole lines) goes: one or more pieces, in order.
 
-        ``source`` is anything with bytes-like find/rfind (an mmap, bytes).  A
+        ``source`` is anything with bytes-like find/rfind (a Mapping, bytes).  A
         file never grows past max_file_size, except to hold one line that is
         larger on its own.
         """

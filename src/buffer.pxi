@@ -106,7 +106,7 @@ cdef class EventBuffer:
     Inert until _attach() gives it a mapping; the Python layer
     (fastevlog.EventLogCounter) owns the mapping, scheduling and writing.
     """
-    cdef Py_buffer _mapping          # the buffer file's mmap, held while attached
+    cdef Py_buffer _mapping          # the buffer file's Mapping, held while attached
     cdef bint _attached
     cdef FileHeader *_header
     cdef unsigned char *_data        # first byte of segment 0
@@ -146,7 +146,7 @@ cdef class EventBuffer:
 
     def _attach(self, mapping, int segment_count, Py_ssize_t segment_size, int wake_fd,
                 int min_level, bint block_when_full, uint64_t seal_after_events):
-        """Start logging into ``mapping`` (a writable mmap of the buffer file)."""
+        """Start logging into ``mapping`` (a writable _core.Mapping of the buffer file)."""
         if self._attached:
             raise RuntimeError("buffer already attached")
         if not MIN_SEGMENTS <= segment_count <= MAX_SEGMENTS:
