@@ -440,7 +440,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     rows.bounds = <Py_ssize_t *> malloc(BATCH_CHUNK * sizeof(Py_ssize_t))
     cdef list id_digits = []                  # keeps big-int ids' digits alive
     cdef TimestampCache clock
-    clock.second = -1
+    memset(&clock, 0, sizeof(clock))
     put_timestamp(rows.timestamp, &clock)
     cdef Py_ssize_t start, end, row, i
     cdef IdSlot *slot

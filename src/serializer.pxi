@@ -17,6 +17,11 @@ cdef extern from "Python.h":
 
 cdef extern from "fevl.h" nogil:
     bint fevl_ascii8_needs_escape(const unsigned char *s)
+    ctypedef struct fevl_clock:
+        pass
+    int64_t fevl_clock_now(fevl_clock *c)
+    int fevl_use_tsc
+    bint FEVL_HAVE_TSC
 
 cdef extern from "<time.h>" nogil:
     struct tm:
@@ -206,7 +211,8 @@ _init_digit_pairs()
 
 
 cdef struct TimestampCache:
-    time_t second            # the second `text` spells
+    fevl_clock clock
+    int64_t second_ns        # the second `text` spells, in ns since the epoch
     char text[20]            # "YYYY-MM-DDTHH:MM:SS."
 
 
@@ -217,12 +223,13 @@ cdef inline void put_two(char *p, int v) noexcept nogil:
 
 cdef inline unsigned char *put_timestamp(unsigned char *p, TimestampCache *cache) noexcept nogil:
     """The current UTC time, RFC 3339 with microseconds, quoted digits only."""
-    cdef timespec now
+    cdef int64_t now = fevl_clock_now(&cache.clock)
+    cdef time_t second
     cdef tm t
-    clock_gettime(CLOCK_REALTIME, &now)
-    if now.tv_sec != cache.second:
+    if <uint64_t> (now - cache.second_ns) >= 1000000000:
         # Formatting a date costs far more than a line; do it once a second.
-        gmtime_r(&now.tv_sec, &t)
+        second = now // 1000000000
+        gmtime_r(&second, &t)
         put_two(cache.text, (t.tm_year + 1900) // 100)
         put_two(cache.text + 2, (t.tm_year + 1900) % 100)
         cache.text[4] = b'-'
@@ -236,11 +243,34 @@ cdef inline unsigned char *put_timestamp(unsigned char *p, TimestampCache *cache
         cache.text[16] = b':'
         put_two(cache.text + 17, t.tm_sec)
         cache.text[19] = b'.'
-        cache.second = now.tv_sec
+        cache.second_ns = <int64_t> second * 1000000000
     memcpy(p, cache.text, 20)
-    cdef long us = now.tv_nsec // 1000
+    cdef long us = (now - cache.second_ns) // 1000
     memcpy(p + 20, &DIGIT_PAIRS[2 * (us // 10000)], 2)
     memcpy(p + 22, &DIGIT_PAIRS[2 * (us // 100 % 100)], 2)
     memcpy(p + 24, &DIGIT_PAIRS[2 * (us % 100)], 2)
     p[26] = b'Z'
     return p + TIMESTAMP_BYTES
+
+
+def _clock_source(name=None):
+    """The clock of timestamps, "tsc" or "clock_gettime"; given a name, switch to it (tests, benchmarks)."""
+    global fevl_use_tsc
+    if name is not None:
+        if name not in ("tsc", "clock_gettime") or (name == "tsc" and not FEVL_HAVE_TSC):
+            raise ValueError(f"no clock source {name!r} here")
+        fevl_use_tsc = name == "tsc"
+    return "tsc" if fevl_use_tsc else "clock_gettime"
+
+
+def _kernel_clock_source():
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+# The TSC only where the kernel keeps time with it: it then knows the TSC is synchronised between CPUs.
+if FEVL_HAVE_TSC and _kernel_clock_source() == "tsc":
+    _clock_source("tsc")

@@ -29,6 +29,7 @@ from reference import (
 )
 
 import fastevlog
+from fastevlog import _core
 
 LOG_GLOB = "async_buffered_logs_*.log"
 VALID_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -525,6 +526,41 @@ class TestTimestamp:
         stamp = timestamp_of(line)
         parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
         assert before - 1 <= parsed <= after + 1
+
+    @pytest.mark.parametrize("source", ["tsc", "clock_gettime"])
+    def test_timestamps_follow_the_wall_clock(self, tmp_path, source):
+        # Each stamp lies between time.time_ns() read just before and just after its call, to within
+        # a few microseconds: over 60 ms the TSC clock re-anchors some 60 times and interpolates in between.
+        previous = _core._clock_source()
+        try:
+            _core._clock_source(source)
+        except ValueError:
+            pytest.skip(f"no {source} clock here")
+        bounds = []
+        try:
+            with fastevlog.EventLogCounter(directory=str(tmp_path), flush_interval=3600) as c:
+                deadline = time.monotonic() + 0.06
+                while time.monotonic() < deadline:
+                    before = time.time_ns()
+                    c.log("INFO", "e")
+                    bounds.append((before, time.time_ns()))
+        finally:
+            _core._clock_source(previous)
+        lines = split_lines(read_all(tmp_path))
+        assert len(lines) == len(bounds) > 1000
+        slack_us = 5
+        late = []
+        for line, (before, after) in zip(lines, bounds):
+            stamp = datetime.strptime(timestamp_of(line), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            stamp_us = (int(stamp.timestamp()) * 1_000_000) + stamp.microsecond
+            if not before // 1000 - slack_us <= stamp_us <= after // 1000 + slack_us:
+                late.append((before // 1000, stamp_us, after // 1000))
+        assert late == []
+
+    def test_clock_source_names(self):
+        assert _core._clock_source() in ("tsc", "clock_gettime")
+        with pytest.raises(ValueError, match="no clock source 'sundial'"):
+            _core._clock_source("sundial")
 
 
 # -- sizes ---------------------------------------------------------------------------
