@@ -62,7 +62,8 @@ def variants(logger, calls):
     def log_many():
         logger.log_many("INFO", ids, messages)
 
-    return {"floor": floor, "log()": hot, "log(), clock_gettime": hot_clock_gettime, "log() + 2 fields": two_fields, "filtered by level": filtered,
+    return {"floor": floor, "log()": hot, "log(), clock_gettime": hot_clock_gettime,
+            "log() + 2 fields": two_fields, "filtered by level": filtered,
             "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many}
 
 

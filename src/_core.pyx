@@ -25,7 +25,7 @@ from libc.string cimport memcmp, memcpy, memset, strlen
 
 cdef extern from "<string.h>" nogil:
     size_t strnlen(const char *s, size_t maxlen)
-from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
+from posix.time cimport time_t
 from posix.unistd cimport getpid, write
 
 include "layout.pxi"
