@@ -29,6 +29,10 @@ cdef class EventIdCounts:
     cdef size_t used
     cdef uint64_t generation  # bumped when slots move: slot pointers taken before are stale
     cdef IdSlot overflow     # stands for every id that arrived after the table was full
+    # Hot loops log the same id again and again: the last key found (the table
+    # holds it, so no other object can have its address) skips the hash and probe.
+    cdef PyObject *last_key
+    cdef IdSlot *last_slot
 
     def __cinit__(self):
         self.mask = 1023
@@ -60,9 +64,13 @@ cdef class EventIdCounts:
 
         The overflow slot has no json: the caller encodes such ids itself.
         """
+        if <PyObject *> key == self.last_key:
+            return self.last_slot
         cdef Py_hash_t h = PyObject_Hash(key)
         cdef IdSlot *slot = self._find(key, h)
         if slot.key != NULL:
+            self.last_key = slot.key
+            self.last_slot = slot
             return slot
         if self.used >= MAX_EVENT_IDS:
             return &self.overflow
@@ -94,6 +102,7 @@ cdef class EventIdCounts:
                 fresh[j] = old[i]
         free(old)
         self.generation += 1
+        self.last_key = NULL
         return 0
 
     def as_dict(self):
