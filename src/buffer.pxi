@@ -130,6 +130,7 @@ cdef class EventBuffer:
     cdef EventIdCounts _event_ids
     cdef uint64_t _logged
     cdef uint64_t _dropped
+    cdef uint64_t _full_waits        # times a producer found the ring full and waited for the writers
     cdef TimestampCache _clock
     cdef int _batches_in_flight      # log_many() calls filling segments of their own
 
@@ -189,7 +190,7 @@ cdef class EventBuffer:
         self._sealed_total = 0
         self._batches_in_flight = 0
         self._event_ids = EventIdCounts()
-        self._logged = self._dropped = 0
+        self._logged = self._dropped = self._full_waits = 0
         memset(self._level_counts, 0, sizeof(self._level_counts))
 
     def _detach(self):
@@ -327,6 +328,8 @@ cdef class EventBuffer:
 
         Waits with the GIL released, so the writers (and other producers) run.
         """
+        if not self._free_count and self._block_when_full:
+            self._full_waits += 1
         while not self._free_count:
             if not self._block_when_full:
                 return False
@@ -565,7 +568,7 @@ cdef class EventBuffer:
             for i in range(self._segment_count):
                 in_use += segment_header(self._header, i).length
         return {"events_logged": self._logged, "dropped": self._dropped,
-                "buffer_bytes_in_use": in_use}
+                "buffer_full_waits": self._full_waits, "buffer_bytes_in_use": in_use}
 
 
 cdef inline bint _is_field(const Fields *fields, PyObject *name) noexcept:

@@ -120,8 +120,8 @@ class TestBatches:
         gate = threading.Event()
         with _logger(tmp_path, buffer_bytes=64 * 1024, on_full="drop") as logger:
             pool = logger._scheduler.pool
-            real = pool.pwrite
-            pool.pwrite = lambda fd, data, offset: gate.wait() and real(fd, data, offset)
+            real = pool.pwritev
+            pool.pwritev = lambda fd, buffers, offset: gate.wait() and real(fd, buffers, offset)
             logger.log_many("INFO", ["e"] * 20_000, "m" * 50, seq=np.arange(20_000))
             gate.set()
         written = [e["seq"] for e in read_events(tmp_path)]

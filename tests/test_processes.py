@@ -76,11 +76,11 @@ BACKPRESSURE = """
 import os, sys, time
 import fastevlog
 logger = fastevlog.EventLogCounter(directory=sys.argv[1], buffer_bytes=int(sys.argv[2]), on_full="block")
-real = logger._scheduler.pool.pwrite
-def slow(fd, data, offset):
+real = logger._scheduler.pool.pwritev
+def slow(fd, buffers, offset):
     time.sleep(0.002)
-    return real(fd, data, offset)
-logger._scheduler.pool.pwrite = slow
+    return real(fd, buffers, offset)
+logger._scheduler.pool.pwritev = slow
 for n in range(int(sys.argv[3])):
     logger.info("e", "x" * 200, n=n)
 logger.stop()
@@ -113,8 +113,9 @@ class TestBackpressure:
         gate = threading.Event()
         ticks = [0]
         with EventLogCounter(directory=tmp_path, buffer_bytes=64 * 1024) as logger:
-            real = logger._scheduler.pool.pwrite
-            logger._scheduler.pool.pwrite = lambda fd, data, offset: gate.wait() and real(fd, data, offset)
+            pool = logger._scheduler.pool
+            real = pool.pwritev
+            pool.pwritev = lambda fd, buffers, offset: gate.wait() and real(fd, buffers, offset)
 
             def produce():
                 for n in range(5000):
