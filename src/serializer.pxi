@@ -17,6 +17,7 @@ cdef extern from "Python.h":
 
 cdef extern from "fevl.h" nogil:
     bint fevl_ascii8_needs_escape(const unsigned char *s)
+    bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
     ctypedef struct fevl_clock:
         pass
     int64_t fevl_clock_now(fevl_clock *c)
@@ -115,9 +116,16 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
     cdef const unsigned char *b
     cdef unsigned char c
     if ascii:
-        # The common case: 8 bytes at a time while none needs escaping.
+        # The common case: 16, then 8 bytes at a time while none needs escaping.
         b = <const unsigned char *> data
         i = 0
+        while i + 16 <= n and fevl_ascii16_copy_clean(p, b + i):
+            p += 16
+            i += 16
+        if 0 < n - i < 16 and i >= 16 and fevl_ascii16_copy_clean(p - (i - (n - 16)), b + n - 16):
+            # Nothing escaped so far, so output and input line up: the last 16
+            # bytes, overlapping some already copied, finish the string.
+            return p + (n - i)
         while i + 8 <= n and not fevl_ascii8_needs_escape(b + i):
             memcpy(p, b + i, 8)
             p += 8

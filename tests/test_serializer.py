@@ -657,9 +657,9 @@ class TestBadArguments:
 
 
 class TestWordBoundaries:
-    """The ASCII path copies 8 bytes at a time: every length and escape position is exact."""
+    """The ASCII path copies 16 and 8 bytes at a time: every length and escape position is exact."""
 
-    @pytest.mark.parametrize("length", range(0, 34))
+    @pytest.mark.parametrize("length", range(0, 50))
     def test_every_escape_position(self, shared, length):
         """A quote, a newline or a control byte at each position of strings of each length."""
         for position in range(length):
