@@ -25,9 +25,8 @@ static inline void fevl_store_release_u32(uint32_t *p, uint32_t v) {
  * '"' or '\\'.  Exact for the word as a whole (the classic has-less/has-zero
  * bit tricks), which is all the caller needs: it then handles those 8 bytes one
  * by one.  The bytes are known to be < 0x80. */
-static inline int fevl_ascii8_needs_escape(const unsigned char *s) {
-    uint64_t w, quote, backslash;
-    memcpy(&w, s, 8);
+static inline int fevl_word_needs_escape(uint64_t w) {
+    uint64_t quote, backslash;
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t control = (w - ones * 0x20) & ~w;
     quote = w ^ (ones * '"');
@@ -35,6 +34,37 @@ static inline int fevl_ascii8_needs_escape(const unsigned char *s) {
     backslash = w ^ (ones * '\\');
     backslash = (backslash - ones) & ~backslash;
     return ((control | quote | backslash) & highs) != 0;
+}
+
+static inline int fevl_ascii8_needs_escape(const unsigned char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return fevl_word_needs_escape(w);
+}
+
+/* Copy n < 8 ASCII bytes to out when none needs escaping; returns whether it
+ * did.  Two overlapping loads cover every byte (spaces pad the word's unused
+ * bytes), and nothing is read or written past either end. */
+static inline int fevl_ascii_short_copy_clean(unsigned char *out, const unsigned char *s, size_t n) {
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        if (fevl_word_needs_escape(lo | (uint64_t)hi << 32)) return 0;
+        memcpy(out, &lo, 4);
+        memcpy(out + n - 4, &hi, 4);
+    } else if (n >= 2) {
+        uint16_t lo, hi;
+        memcpy(&lo, s, 2);
+        memcpy(&hi, s + n - 2, 2);
+        if (fevl_word_needs_escape(lo | (uint64_t)hi << 16 | 0x2020202000000000ULL)) return 0;
+        memcpy(out, &lo, 2);
+        memcpy(out + n - 2, &hi, 2);
+    } else if (n == 1) {
+        if (fevl_word_needs_escape(s[0] | 0x2020202020202000ULL)) return 0;
+        out[0] = s[0];
+    }
+    return 1;
 }
 
 /* The same for 16 bytes, and copy them to out when none needs escaping: one

@@ -18,6 +18,7 @@ cdef extern from "Python.h":
 cdef extern from "fevl.h" nogil:
     bint fevl_ascii8_needs_escape(const unsigned char *s)
     bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
+    bint fevl_ascii_short_copy_clean(unsigned char *out, const unsigned char *s, size_t n)
     ctypedef struct fevl_clock:
         pass
     int64_t fevl_clock_now(fevl_clock *c)
@@ -118,6 +119,8 @@ cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data
     if ascii:
         # The common case: 16, then 8 bytes at a time while none needs escaping.
         b = <const unsigned char *> data
+        if n < 8 and fevl_ascii_short_copy_clean(p, b, n):
+            return p + n
         i = 0
         while i + 16 <= n and fevl_ascii16_copy_clean(p, b + i):
             p += 16
