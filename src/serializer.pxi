@@ -176,26 +176,41 @@ cdef inline unsigned char *put_raw(unsigned char *p, const char *s, Py_ssize_t n
     return p + n
 
 
+# "00" .. "99": two digits per table read instead of a division each.
+cdef char DIGIT_PAIRS[200]
+
+cdef void _init_digit_pairs() noexcept:
+    cdef int i
+    for i in range(100):
+        DIGIT_PAIRS[2 * i] = <char> (48 + i // 10)
+        DIGIT_PAIRS[2 * i + 1] = <char> (48 + i % 10)
+
+_init_digit_pairs()
+
+
 cdef inline unsigned char *put_int64(unsigned char *p, int64_t v) noexcept nogil:
-    cdef char digits[INT_BOUND]
-    cdef int n = 0
     # Work on the magnitude as unsigned so INT64_MIN does not overflow.
     cdef uint64_t u = <uint64_t> v
     if v < 0:
         p[0] = b'-'
         p += 1
         u = (~u) + 1
-    while True:
-        digits[n] = <char> (48 + u % 10)
-        n += 1
-        u //= 10
-        if u == 0:
-            break
-    while n:
-        n -= 1
-        p[0] = digits[n]
-        p += 1
-    return p
+    # Digits are made from the right, two per table read, then copied out.
+    cdef char digits[INT_BOUND]
+    cdef char *d = digits + INT_BOUND
+    while u >= 100:
+        d -= 2
+        memcpy(d, &DIGIT_PAIRS[2 * (u % 100)], 2)
+        u //= 100
+    if u >= 10:
+        d -= 2
+        memcpy(d, &DIGIT_PAIRS[2 * u], 2)
+    else:
+        d -= 1
+        d[0] = <char> (48 + u)
+    cdef Py_ssize_t n = digits + INT_BOUND - d
+    memcpy(p, d, n)
+    return p + n
 
 
 cdef inline unsigned char *put_double(unsigned char *p, double v) except NULL:
@@ -207,18 +222,6 @@ cdef inline unsigned char *put_double(unsigned char *p, double v) except NULL:
     memcpy(p, text, n)
     PyMem_Free(text)
     return p + n
-
-
-# "00" .. "99": two digits per table read instead of a division each.
-cdef char DIGIT_PAIRS[200]
-
-cdef void _init_digit_pairs() noexcept:
-    cdef int i
-    for i in range(100):
-        DIGIT_PAIRS[2 * i] = <char> (48 + i // 10)
-        DIGIT_PAIRS[2 * i + 1] = <char> (48 + i % 10)
-
-_init_digit_pairs()
 
 
 cdef struct TimestampCache:
@@ -256,7 +259,8 @@ cdef inline unsigned char *put_timestamp(unsigned char *p, TimestampCache *cache
         cache.text[19] = b'.'
         cache.second_ns = <int64_t> second * 1000000000
     memcpy(p, cache.text, 20)
-    cdef long us = (now - cache.second_ns) // 1000
+    # Unsigned 32-bit: each division by a constant is one multiply and a shift.
+    cdef uint32_t us = <uint32_t> (<uint64_t> (now - cache.second_ns) // 1000)
     memcpy(p + 20, &DIGIT_PAIRS[2 * (us // 10000)], 2)
     memcpy(p + 22, &DIGIT_PAIRS[2 * (us // 100 % 100)], 2)
     memcpy(p + 24, &DIGIT_PAIRS[2 * (us % 100)], 2)
