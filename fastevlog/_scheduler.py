@@ -48,7 +48,8 @@ class FlushScheduler:
         self._view = memoryview(mapping)
         self._files = files
         self._interval = flush_interval
-        self.pool = WriterPool(num_workers, max_retries, self._piece_done)
+        # A quarter of the ring per write at most: the producers keep the rest while it runs.
+        self.pool = WriterPool(num_workers, max_retries, self._piece_done, batch_bytes=len(mapping) // 4)
         # The buffer writes a byte here when it seals a segment; flush() and stop() too.
         self._wake_r, self.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="fastevlog-scheduler", daemon=True)

@@ -50,8 +50,11 @@ class WriterPool:
     """
 
     def __init__(self, num_workers: int, max_retries: int, done: DoneCallback,
-                 retry_delay: float = 0.01) -> None:
+                 retry_delay: float = 0.01, batch_bytes: int = 8 * 1024 * 1024) -> None:
         self.max_retries = max_retries
+        # Most bytes a worker takes at once: a piece's segment goes back to the
+        # producers only when its write returns, so a batch holds back part of the ring.
+        self.batch_bytes = batch_bytes
         self.retry_delay = retry_delay  # doubles on each retry of a piece
         # The one call that puts bytes in a file; tests swap it to inject faults.
         self.pwritev: Callable[[int, List[memoryview], int], int] = os.pwritev
@@ -82,8 +85,9 @@ class WriterPool:
             if piece is None:
                 return
             pieces = [piece]
+            size = piece.end - piece.start
             stopping = False
-            while len(pieces) < _MOST_BUFFERS:
+            while len(pieces) < _MOST_BUFFERS and size < self.batch_bytes:
                 try:
                     piece = self._jobs.get_nowait()
                 except queue.Empty:
@@ -92,6 +96,7 @@ class WriterPool:
                     stopping = True
                     break
                 pieces.append(piece)
+                size += piece.end - piece.start
             for run in _runs(pieces):
                 _, retries, failures = self._write(run)
                 for piece in run:
