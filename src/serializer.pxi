@@ -113,14 +113,33 @@ cdef inline unsigned char *put_code_point(unsigned char *p, uint32_t c) noexcept
 cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data,
                                     Py_ssize_t n, bint ascii) noexcept nogil:
     """The characters of a PEP 393 string, escaped, without quotes."""
+    # Clean ASCII of up to 32 bytes, the common case, is copied here, inline:
+    # two overlapping checks cover it.  The rest goes to put_text_long.
+    cdef const unsigned char *b = <const unsigned char *> data
+    if ascii:
+        if n < 8:
+            if fevl_ascii_short_copy_clean(p, b, n):
+                return p + n
+        elif n < 16:
+            if not fevl_ascii8_needs_escape(b) and not fevl_ascii8_needs_escape(b + n - 8):
+                memcpy(p, b, 8)
+                memcpy(p + n - 8, b + n - 8, 8)
+                return p + n
+        elif n <= 32:
+            if fevl_ascii16_copy_clean(p, b) and fevl_ascii16_copy_clean(p + n - 16, b + n - 16):
+                return p + n
+    return put_text_long(p, kind, data, n, ascii)
+
+
+cdef unsigned char *put_text_long(unsigned char *p, int kind, const void *data,
+                                  Py_ssize_t n, bint ascii) noexcept nogil:
+    """put_text for the rest: long or escaped ASCII, and every other kind."""
     cdef Py_ssize_t i
     cdef const unsigned char *b
     cdef unsigned char c
     if ascii:
-        # The common case: 16, then 8 bytes at a time while none needs escaping.
+        # 16, then 8 bytes at a time while none needs escaping.
         b = <const unsigned char *> data
-        if n < 8 and fevl_ascii_short_copy_clean(p, b, n):
-            return p + n
         i = 0
         while i + 16 <= n and fevl_ascii16_copy_clean(p, b + i):
             p += 16
