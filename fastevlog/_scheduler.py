@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import select
 import threading
 import time
 from typing import Deque, List, Optional, Tuple
@@ -50,6 +49,7 @@ class FlushScheduler:
         self._interval = flush_interval
         # A quarter of the ring per write at most: the producers keep the rest while it runs.
         self.pool = WriterPool(num_workers, max_retries, self._piece_done, batch_bytes=len(mapping) // 4)
+        self.pool.pwritev = buffer._pwritev  # os.pwritev, after which producers let the writer back in
         # The buffer writes a byte here when it seals a segment; flush() and stop() too.
         self._wake_r, self.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="fastevlog-scheduler", daemon=True)
@@ -135,7 +135,7 @@ class FlushScheduler:
         while True:
             timeout = deadline - time.monotonic()
             if timeout > 0:
-                select.select([self._wake_r], [], [], timeout)
+                self._buffer._wait_readable(self._wake_r, timeout)
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:

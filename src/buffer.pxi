@@ -20,6 +20,29 @@
 cdef extern from "<unistd.h>" nogil:
     int usleep(unsigned int usec)
 
+cdef extern from "<errno.h>" nogil:
+    int errno
+    int EINTR
+
+cdef extern from "<string.h>" nogil:
+    char *strerror(int errnum)
+
+from posix.types cimport off_t
+from posix.uio cimport iovec, pwritev
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    short POLLIN
+from cpython.buffer cimport PyBUF_SIMPLE
+
+cdef extern from "fevl.h" nogil:
+    void fevl_atomic_add_int(int *p, int v)
+    int fevl_atomic_load_int(const int *p)
+
 cdef struct IdJson:
     const char *json             # the encoded id from its IdSlot, or NULL to encode key
     Py_ssize_t length
@@ -133,6 +156,7 @@ cdef class EventBuffer:
     cdef uint64_t _full_waits        # times a producer found the ring full and waited for the writers
     cdef TimestampCache _clock
     cdef int _batches_in_flight      # log_many() calls filling segments of their own
+    cdef int _handback               # writer threads back from a write, waiting for the GIL (atomic)
 
     def __cinit__(self, *args, **kwargs):
         self._closed = True
@@ -189,6 +213,7 @@ cdef class EventBuffer:
         self._sealed = []
         self._sealed_total = 0
         self._batches_in_flight = 0
+        self._handback = 0  # the writer threads counted in it did not survive the fork
         self._event_ids = EventIdCounts()
         self._logged = self._dropped = self._full_waits = 0
         memset(self._level_counts, 0, sizeof(self._level_counts))
@@ -206,6 +231,8 @@ cdef class EventBuffer:
 
     cdef int _log(self, int level, object event_id, object message, const Fields *fields) except -1:
         """Encode one event into the ring; level is already checked against _min_level."""
+        if fevl_atomic_load_int(&self._handback):
+            self._step_aside()
         cdef object key = exact_event_id(event_id)   # what counts() shows
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
         cdef IdSlot *slot = self._event_ids.slot_for(key)
@@ -472,6 +499,62 @@ cdef class EventBuffer:
         seg.events = 0
         seg.placements = 0
         self._push_free(index)
+
+    cdef void _step_aside(self) noexcept:
+        # A writer is back from its write and waits for the GIL.  Busy producers
+        # would keep it for the switch interval (5 ms), then pass it among
+        # themselves first: with 20 of them a writer waited ~100 ms, and the ring
+        # filled meanwhile.  Sleeping a moment with the GIL released lets a
+        # waiting thread take it; a producer that does steps aside in turn.
+        with nogil:
+            usleep(20)
+
+    def _pwritev(self, int fd, list views, off_t offset):
+        """os.pwritev(fd, views, offset) for the writer threads: the same call, after which
+        log() steps aside until the writer has the GIL back (see _step_aside)."""
+        cdef Py_ssize_t count = len(views), i, held = 0
+        cdef ssize_t n
+        cdef int error = 0
+        if not 0 < count <= 1024:
+            raise ValueError(f"pwritev takes 1 to 1024 buffers, not {count}")
+        cdef Py_buffer *buffers = <Py_buffer *> calloc(count, sizeof(Py_buffer))
+        cdef iovec *iov = <iovec *> calloc(count, sizeof(iovec))
+        try:
+            if buffers == NULL or iov == NULL:
+                raise MemoryError()
+            for i in range(count):
+                PyObject_GetBuffer(views[i], &buffers[i], PyBUF_SIMPLE)
+                held += 1
+                iov[i].iov_base = buffers[i].buf
+                iov[i].iov_len = buffers[i].len
+            with nogil:
+                while True:
+                    n = pwritev(fd, iov, <int> count, offset)
+                    if n >= 0 or errno != EINTR:
+                        break
+                error = errno
+                fevl_atomic_add_int(&self._handback, 1)
+            fevl_atomic_add_int(&self._handback, -1)
+            if n < 0:
+                raise OSError(error, strerror(error).decode())
+            return n
+        finally:
+            for i in range(held):
+                PyBuffer_Release(&buffers[i])
+            free(buffers)
+            free(iov)
+
+    def _wait_readable(self, int fd, double timeout):
+        """Wait up to timeout seconds for fd to be readable, like select.select([fd], [], [], timeout),
+        for the scheduler thread; log() then steps aside until it has the GIL back."""
+        cdef pollfd wanted
+        wanted.fd = fd
+        wanted.events = POLLIN
+        cdef int milliseconds = <int> min(max(timeout, 0.0) * 1000.0 + 0.999, 2147483647.0)
+        with nogil:
+            poll(&wanted, 1, milliseconds)  # EINTR, like a timeout, just returns: the caller loops
+            fevl_atomic_add_int(&self._handback, 1)
+        fevl_atomic_add_int(&self._handback, -1)
 
     def _close(self):
         """Refuse further log() calls and wait for running log_many() calls to let go.

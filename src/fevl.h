@@ -21,6 +21,15 @@ static inline void fevl_store_release_u32(uint32_t *p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* A counter that threads change with the GIL released (see EventBuffer.pwritev). */
+static inline void fevl_atomic_add_int(int *p, int v) {
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static inline int fevl_atomic_load_int(const int *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
 /* Whether any of 8 ASCII bytes needs escaping in a JSON string: below 0x20,
  * '"' or '\\'.  Exact for the word as a whole (the classic has-less/has-zero
  * bit tricks), which is all the caller needs: it then handles those 8 bytes one
