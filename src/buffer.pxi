@@ -5,8 +5,9 @@
 # Concurrency.  Every method runs with the GIL held, and log() never lets it go
 # between reserving room in a segment and committing the line: it calls no
 # Python code there (str() of odd field values happens before the reservation)
-# and the only blocking wait (a full ring, on_full="block") happens before it
-# too, with the GIL released and no native lock held.  So on CPython with a GIL
+# and the only waits (a full ring with on_full="block"; stepping aside for a
+# writer, see _step_aside) happen before it too, with the GIL released and no
+# native lock held, and are followed by a check that the logger still runs.  So on CPython with a GIL
 # reservation is a plain pointer bump and no native lock exists at all.
 #
 # Without the GIL (free-threaded CPython) this module is not declared
@@ -231,8 +232,6 @@ cdef class EventBuffer:
 
     cdef int _log(self, int level, object event_id, object message, const Fields *fields) except -1:
         """Encode one event into the ring; level is already checked against _min_level."""
-        if fevl_atomic_load_int(&self._handback):
-            self._step_aside()
         cdef object key = exact_event_id(event_id)   # what counts() shows
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
         cdef IdSlot *slot = self._event_ids.slot_for(key)

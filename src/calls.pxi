@@ -81,6 +81,8 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
                                                          and level == NO_LEVEL else "event_id"))
     if level == NO_LEVEL:
         level = level_index(<object> params[SLOT_LEVEL])
+    if fevl_atomic_load_int(&buffer._handback):
+        buffer._step_aside()  # before the check below: the logger may be stopped meanwhile
     if buffer._closed:
         raise RuntimeError("this logger is stopped; log() needs a running logger")
     if level < buffer._min_level:
