@@ -50,11 +50,27 @@ cdef struct IdJson:
     PyObject *key                # exact str, exact int, or bytes (digits of a big int)
 
 
+cdef enum:
+    PLANNED_MOST = 16            # fields whose kinds _fields_bound keeps for _put_fields
+
+    VALUE_SKIP = 0               # a keyword naming a parameter, not a field
+    VALUE_NULL = 1
+    VALUE_TRUE = 2
+    VALUE_FALSE = 3
+    VALUE_STR = 4
+    VALUE_INT = 5                # its value in Fields.number
+    VALUE_FLOAT = 6
+
 cdef struct Fields:
     PyObject **values            # the call's keyword values
     PyObject *names              # the call's keyword names (a tuple), or NULL
     Py_ssize_t count             # keywords in names; those naming a parameter are skipped
     bint has_parameters          # whether any does (rare: log("INFO", event_id="e"))
+    # What _fields_bound found out about each value, so _put_fields need not
+    # find it again: set when no value needed converting and count <= PLANNED_MOST.
+    bint planned
+    unsigned char kind[PLANNED_MOST]     # VALUE_*
+    int64_t number[PLANNED_MOST]
 
 
 cdef enum:
@@ -230,7 +246,7 @@ cdef class EventBuffer:
 
     # -- the hot path: log() and the level methods (see calls.pxi) ----------
 
-    cdef int _log(self, int level, object event_id, object message, const Fields *fields) except -1:
+    cdef int _log(self, int level, object event_id, object message, Fields *fields) except -1:
         """Encode one event into the ring; level is already checked against _min_level."""
         cdef object key = exact_event_id(event_id)   # what counts() shows
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
@@ -657,14 +673,21 @@ cdef inline bint _is_field(const Fields *fields, PyObject *name) noexcept:
     return not fields.has_parameters or parameter_slot(name) < 0
 
 
-cdef Py_ssize_t _fields_bound(const Fields *fields, list converted) except -2:
-    """Bytes the fields can take, or -1 when a value needs _convert_fields() first."""
+cdef Py_ssize_t _fields_bound(Fields *fields, list converted) except -2:
+    """Bytes the fields can take, or -1 when a value needs _convert_fields() first.
+
+    Without converted values, also plans the fields (see Fields.planned).
+    """
     cdef Py_ssize_t bound = 0, i
     cdef object value
-    cdef int overflow
+    cdef int overflow, kind
+    cdef int64_t number = 0
+    fields.planned = converted is None and fields.count <= PLANNED_MOST
     for i in range(fields.count):
         name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
         if not _is_field(fields, name):
+            if fields.planned:
+                fields.kind[i] = VALUE_SKIP
             continue
         bound += STR_BOUND(PyUnicode_GET_LENGTH(<object> name)) + 2
         if converted is not None and converted[i] is not None:
@@ -675,19 +698,28 @@ cdef Py_ssize_t _fields_bound(const Fields *fields, list converted) except -2:
                 bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
             continue
         value = <object> fields.values[i]
-        if value is None or value is True or value is False:
-            bound += 5
+        if value is None:
+            kind, bound = VALUE_NULL, bound + 4
+        elif value is True:
+            kind, bound = VALUE_TRUE, bound + 4
+        elif value is False:
+            kind, bound = VALUE_FALSE, bound + 5
         elif isinstance(value, str):
-            bound += STR_BOUND(PyUnicode_GET_LENGTH(value))
+            kind, bound = VALUE_STR, bound + STR_BOUND(PyUnicode_GET_LENGTH(value))
         elif isinstance(value, int):
-            PyLong_AsLongLongAndOverflow(value, &overflow)
+            number = PyLong_AsLongLongAndOverflow(value, &overflow)
             if overflow:
+                fields.planned = False
                 return -1
-            bound += INT_BOUND
+            kind, bound = VALUE_INT, bound + INT_BOUND
         elif isinstance(value, float):
-            bound += FLOAT_BOUND
+            kind, bound = VALUE_FLOAT, bound + FLOAT_BOUND
         else:
+            fields.planned = False
             return -1
+        if fields.planned:
+            fields.kind[i] = kind
+            fields.number[i] = number
     return bound
 
 
@@ -713,17 +745,36 @@ cdef list _convert_fields(const Fields *fields):
 cdef unsigned char *_put_fields(unsigned char *p, const Fields *fields, list converted) except NULL:
     cdef Py_ssize_t i
     cdef PyObject *name
+    cdef int kind = VALUE_SKIP
     for i in range(fields.count):
         name = <PyObject *> PyTuple_GET_ITEM(<object> fields.names, i)
-        if not _is_field(fields, name):
+        if fields.planned:
+            kind = fields.kind[i]
+            if kind == VALUE_SKIP:
+                continue
+        elif not _is_field(fields, name):
             continue
         p[0] = b','
         p = put_str(p + 1, <object> name)
         p[0] = b':'
-        if converted is not None and converted[i] is not None:
-            p = _put_value(p + 1, converted[i])
+        p += 1
+        if not fields.planned:
+            if converted is not None and converted[i] is not None:
+                p = _put_value(p, converted[i])
+            else:
+                p = _put_value(p, <object> fields.values[i])
+        elif kind == VALUE_STR:
+            p = put_str(p, <object> fields.values[i])
+        elif kind == VALUE_INT:
+            p = put_int64(p, fields.number[i])
+        elif kind == VALUE_FLOAT:
+            p = put_double(p, PyFloat_AS_DOUBLE(<object> fields.values[i]))
+        elif kind == VALUE_NULL:
+            p = put_raw(p, b"null", 4)
+        elif kind == VALUE_TRUE:
+            p = put_raw(p, b"true", 4)
         else:
-            p = _put_value(p + 1, <object> fields.values[i])
+            p = put_raw(p, b"false", 5)
     return p
 
 

@@ -65,6 +65,7 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
     fields.names = kwnames
     fields.count = 0 if kwnames == NULL else PyTuple_GET_SIZE(<object> kwnames)
     fields.has_parameters = False
+    fields.planned = False
     cdef int slot
     for i in range(fields.count):
         slot = parameter_slot(<PyObject *> PyTuple_GET_ITEM(<object> kwnames, i))

@@ -391,6 +391,28 @@ class TestFieldValues:
     def test_many_fields(self, shared):
         emit_and_check(shared, "INFO", "e", "m", **{f"k{i}": i for i in range(300)})
 
+    @pytest.mark.parametrize("count", [1, 15, 16, 17])
+    @pytest.mark.parametrize("odd_at", [None, 0, 15, 16])
+    def test_around_the_planned_fields(self, shared, count, odd_at):
+        # Up to 16 fields are planned in the bound pass and written from the plan; more, or
+        # any value that needs str() or is a big int, take the general path.
+        values = [None, True, False, "s\u00e9\"\n", 7, -(2**63), 2**63 - 1, 1.5, float("inf"),
+                  Color.RED, Ratio(0.25), "", 0]
+        fields = {f"f{i}": values[i % len(values)] for i in range(count)}
+        if odd_at is not None and odd_at < count:
+            fields[f"f{odd_at}"] = Plain() if odd_at % 2 else 2**64
+        emit_and_check(shared, "INFO", "e", "m", **fields)
+
+    @pytest.mark.parametrize("fields", [{"a": 1, "b": "x"}, {"a": None}, {}])
+    def test_parameters_by_keyword_among_fields(self, shared, fields):
+        shared.new_lines()
+        shared.logger.log("WARNING", event_id="e", **fields, message="m")
+        shared.logger.info(message="m", event_id="e", **fields)
+        lines = shared.new_lines()
+        assert len(lines) == 2
+        for line, level in zip(lines, ["WARNING", "INFO"]):
+            check_line(line, level, "e", "m", fields)
+
 
 class TestEventIdAndMessage:
     """event_id keeps its JSON type; message is left out when None and str()'d otherwise."""
