@@ -18,12 +18,69 @@ from libc.stdlib cimport realloc, strtod
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    #include <string.h>
+    #ifdef __SSE2__
+    #include <emmintrin.h>
+    #endif
+
     /* The hash a str caches in itself, -1 while not computed yet. */
     static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
         return ((PyASCIIObject *)s)->hash;
     }
+
+    /* Equal exact strs, without a call for the short ones ids are. */
+    static inline int fevl_same_str(PyObject *a, PyObject *b) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+        if (n != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b))
+            return 0;
+        n *= PyUnicode_KIND(a);
+        const unsigned char *x = PyUnicode_DATA(a), *y = PyUnicode_DATA(b);
+        uint64_t u, v, s, t;
+        if (n < 8 || n > 16)
+            return memcmp(x, y, n) == 0;
+        memcpy(&u, x, 8); memcpy(&v, y, 8);
+        memcpy(&s, x + n - 8, 8); memcpy(&t, y + n - 8, 8);
+        return ((u ^ v) | (s ^ t)) == 0;
+    }
+
+    /* n >= 8 ASCII bytes that need no escaping, copied in whole words; NULL
+     * (with p's bytes undefined) as soon as one needs escaping. */
+    static inline unsigned char *fevl_put_plain(unsigned char *p, const unsigned char *s, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+    #ifdef __SSE2__
+        if (n >= 16) {
+            const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8(0x22),
+                          backslash = _mm_set1_epi8(0x5C);
+            __m128i w;
+            for (;; i += 16) {
+                if (i + 16 > n)
+                    i = n - 16;  /* the last 16, overlapping bytes already copied */
+                w = _mm_loadu_si128((const __m128i *)(s + i));
+                /* ASCII, so a signed compare finds the control characters. */
+                if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(w, space),
+                        _mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, backslash)))))
+                    return NULL;
+                _mm_storeu_si128((__m128i *)(p + i), w);
+                if (i + 16 == n)
+                    return p + n;
+            }
+        }
+    #endif
+        for (;; i += 8) {
+            if (i + 8 > n)
+                i = n - 8;
+            if (fevl_ascii8_needs_escape(s + i))
+                return NULL;
+            memcpy(p + i, s + i, 8);
+            if (i + 8 == n)
+                return p + n;
+        }
+    }
     """
     Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
+    bint fevl_same_str(PyObject *a, PyObject *b) noexcept nogil
+    unsigned char *fevl_put_plain(unsigned char *p, const void *s, Py_ssize_t n) noexcept nogil
 
 # The PEP 393 accessors on borrowed pointers: plain struct reads, so usable
 # without the GIL on a str that stays referenced.
@@ -56,6 +113,8 @@ cdef enum:
     COLUMN_CELLS = 2         # anything else: C cells per chunk
 
     PREFIX_BYTES = 80        # '{"timestamp":"…","level":"CRITICAL","event_id":' is 73
+    SHORT_BYTES = 32         # ids and keys this long are copied as a fixed 32 bytes
+    OVERCOPY = 32            # bytes a row may write past its end (fixed-size copies)
 
 cdef struct Cell:
     int kind                 # CELL_*
@@ -80,6 +139,7 @@ cdef struct Column:
     Cell *cells              # COLUMN_CELLS: this chunk's cells
     const char *key          # ',"name":' as written
     Py_ssize_t key_length
+    char short_key[SHORT_BYTES]  # the key again, padded, when it fits
 
 
 cdef inline unsigned char *put_uint64(unsigned char *p, uint64_t u) noexcept nogil:
@@ -262,6 +322,8 @@ cdef class BatchColumns:
         self.keep.append(key)
         column.key = PyBytes_AS_STRING(key)
         column.key_length = PyBytes_GET_SIZE(key)
+        if column.key_length <= SHORT_BYTES:
+            memcpy(column.short_key, column.key, column.key_length)
         if name is not None and PyObject_CheckBuffer(values) and not isinstance(values, (bytes, bytearray)):
             PyObject_GetBuffer(values, &column.view, PyBUF_STRIDES | PyBUF_FORMAT)
             column.mode = COLUMN_ARRAY
@@ -399,6 +461,7 @@ cdef struct IdEntry:
     Py_hash_t hash
     const char *json         # the id as written: its count slot's, or BatchIds.keep's
     Py_ssize_t json_length
+    char short_json[SHORT_BYTES]  # the same, padded, when it fits
     IdSlot *slot             # its count slot, valid while the table's generation is still
     uint64_t generation
     uint64_t pending         # rows written and not counted in the slot yet
@@ -479,7 +542,7 @@ cdef class BatchIds:
             if t == 0:
                 break
             entry = &self.entries[t - 1]
-            if entry.key == <PyObject *> key or (entry.hash == h and _same_id(entry.key, key)):
+            if entry.key == <PyObject *> key or (entry.hash == h and _same_key(entry.key, key)):
                 return t - 1
             i = (i + 1) & self.mask
         if self.count & (self.count - 1) == 0 and self.count >= 512:  # full: 512, 1024, ... entries
@@ -499,7 +562,8 @@ cdef class BatchIds:
         return <uint32_t> (self.count - 1)
 
     cdef int _grow(self) except -1:
-        cdef size_t mask = self.mask * 2 + 1, i, j
+        cdef size_t mask = self.mask * 2 + 1, j
+        cdef Py_ssize_t i
         cdef uint32_t *table = <uint32_t *> calloc(mask + 1, sizeof(uint32_t))
         if table == NULL:
             raise MemoryError()
@@ -529,23 +593,27 @@ cdef class BatchIds:
             if entry.slot.json != NULL:
                 entry.json = entry.slot.json
                 entry.json_length = entry.slot.json_length
-                continue
-            # Past the distinct-id bound: counted as the overflow id, written as itself.
-            if type(key) is str:
-                json = _encode_str(key)
-            else:
-                json = str(key).encode()
-            self.keep.append(json)
-            entry.json = PyBytes_AS_STRING(json)
-            entry.json_length = PyBytes_GET_SIZE(json)
+            else:  # past the distinct-id bound: counted as the overflow id, written as itself
+                json = _encode_str(key) if type(key) is str else str(key).encode()
+                self.keep.append(json)
+                entry.json = PyBytes_AS_STRING(json)
+                entry.json_length = PyBytes_GET_SIZE(json)
+            if entry.json_length <= SHORT_BYTES:
+                memcpy(entry.short_json, entry.json, entry.json_length)
         return 0
+
+
+cdef inline bint _same_key(PyObject *known, object key) except -1:
+    if type(key) is str and type(<object> known) is str:
+        return fevl_same_str(known, <PyObject *> key)
+    return _same_id(known, key)
 
 
 cdef struct Batch:
     # What the GIL-free pass reads:
     unsigned char prefix[LEVEL_COUNT][PREFIX_BYTES]   # '{"timestamp":"…","level":"…","event_id":'
     Py_ssize_t prefix_length[LEVEL_COUNT]
-    const uint8_t *levels    # per row, or NULL when every row has level
+    uint8_t *levels          # per row, or NULL when every row has level
     int level
     int min_level
     const uint32_t *id_of_row
@@ -557,6 +625,10 @@ cdef struct Batch:
     uint32_t *touched        # entries whose pending went from 0 to 1
     Py_ssize_t touched_count
     uint64_t written[LEVEL_COUNT]
+    # Segments filled and not sealed yet, in order.  Sealing wakes the writers,
+    # and while the batch runs they would only take turns with it on the CPU.
+    int filled[MAX_SEGMENTS]
+    int filled_count
 
 
 cdef inline int row_level(const Batch *b, Py_ssize_t row) noexcept nogil:
@@ -565,7 +637,7 @@ cdef inline int row_level(const Batch *b, Py_ssize_t row) noexcept nogil:
 
 cdef Py_ssize_t row_bound(const Batch *b, Py_ssize_t row) noexcept nogil:
     cdef Py_ssize_t i = row - b.start, c
-    cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES + b.ids[b.id_of_row[row]].json_length
+    cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES + OVERCOPY + b.ids[b.id_of_row[row]].json_length
     cdef const Column *column
     cdef PyObject *value
     for c in range(b.column_count):
@@ -581,6 +653,15 @@ cdef Py_ssize_t row_bound(const Batch *b, Py_ssize_t row) noexcept nogil:
     return bound
 
 
+cdef inline unsigned char *put_short(unsigned char *p, const char *padded, const char *text,
+                                     Py_ssize_t n) noexcept nogil:
+    """text (n bytes), from its padded copy when n <= SHORT_BYTES."""
+    if n <= SHORT_BYTES:
+        memcpy(p, padded, SHORT_BYTES)
+        return p + n
+    return put_raw(p, text, n)
+
+
 cdef unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row) noexcept nogil:
     cdef Py_ssize_t i = row - b.start, c
     cdef int level = row_level(b, row)
@@ -588,25 +669,33 @@ cdef unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row)
     cdef const Column *column
     cdef PyObject *value
     cdef Cell cell
-    p = put_raw(p, <const char *> b.prefix[level], b.prefix_length[level])
-    p = put_raw(p, entry.json, entry.json_length)
+    cdef unsigned char *q
+    # Fixed-size copies (the row's bound has room for them) are a few moves
+    # where a memcpy of the exact length is a call.
+    memcpy(p, b.prefix[level], PREFIX_BYTES)
+    p += b.prefix_length[level]
+    p = put_short(p, entry.short_json, entry.json, entry.json_length)
     for c in range(b.column_count):
         column = &b.columns[c]
         if column.mode == COLUMN_STR:
             value = column.items[i]
             if value == NONE:
                 continue
-            p = put_raw(p, column.key, column.key_length)
+            p = put_short(p, column.short_key, column.key, column.key_length)
             p[0] = b'"'
-            p = put_text(p + 1, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
-            p[0] = b'"'
-            p += 1
+            q = NULL
+            if str_is_ascii(value) and str_length(value) >= 8:
+                q = fevl_put_plain(p + 1, str_data(value), str_length(value))
+            if q == NULL:
+                q = put_text(p + 1, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
+            q[0] = b'"'
+            p = q + 1
         elif column.mode == COLUMN_ARRAY:
             read_array(&cell, column, row)
-            p = put_raw(p, column.key, column.key_length)
+            p = put_short(p, column.short_key, column.key, column.key_length)
             p = put_cell(p, &cell)
         elif column.cells[i].kind != CELL_ABSENT:
-            p = put_raw(p, column.key, column.key_length)
+            p = put_short(p, column.short_key, column.key, column.key_length)
             p = put_cell(p, &column.cells[i])
     p[0] = b'}'
     p[1] = b'\n'
@@ -663,6 +752,21 @@ cdef int bring_counts(EventBuffer buffer, Batch *b, BatchIds ids) except -1:
     return 0
 
 
+cdef int seal_filled(EventBuffer buffer, Batch *b) except -1:
+    cdef int k
+    for k in range(b.filled_count):
+        buffer._seal(b.filled[k])
+    b.filled_count = 0
+    return 0
+
+
+cdef bint free_segment(EventBuffer buffer, Batch *b) except -1:
+    """_wait_for_free_segment(), after sealing the filled segments when none is free."""
+    if buffer._free_count == 0:
+        seal_filled(buffer, b)
+    return buffer._wait_for_free_segment()
+
+
 cdef bint write_large_row(EventBuffer buffer, Batch *b, Py_ssize_t row, Py_ssize_t bound) except -1:
     """A row that may not fit a segment: encoded aside, then placed; False if dropped."""
     cdef unsigned char *line = <unsigned char *> malloc(bound)
@@ -672,12 +776,13 @@ cdef bint write_large_row(EventBuffer buffer, Batch *b, Py_ssize_t row, Py_ssize
     cdef int index
     try:
         length = encode_row(line, b, row) - line
+        seal_filled(buffer, b)  # they go first
         if length > buffer._segment_size:
             buffer._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
             buffer._sealed_total += 1
             buffer._wake()
         else:
-            if not buffer._wait_for_free_segment():
+            if not free_segment(buffer, b):
                 buffer._dropped += 1
                 return False
             index = buffer._take_free()
@@ -742,12 +847,15 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
             columns.add(name, values)
         # Every check passed: from here on rows get written.
         b.min_level = buffer._min_level
-        for row in range(n):
-            if row_level(&b, row) >= b.min_level:
-                ids.entries[ids.of_row[row]].accepted = True
-                any_accepted = True
-            elif b.levels == NULL:
-                break  # one level for all, filtered
+        if b.levels == NULL:
+            any_accepted = b.level >= b.min_level
+            for row in range(ids.count if any_accepted else 0):
+                ids.entries[row].accepted = True
+        else:
+            for row in range(n):
+                if b.levels[row] >= b.min_level:
+                    ids.entries[ids.of_row[row]].accepted = True
+                    any_accepted = True
         if not any_accepted:
             return None
         ids.resolve(buffer._event_ids)
@@ -777,7 +885,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                             row += 1
                         if row == chunk_end:
                             break
-                        if not buffer._wait_for_free_segment():
+                        if not free_segment(buffer, &b):
                             buffer._dropped += 1  # the ring is full and on_full is "drop"
                             row += 1
                             continue
@@ -787,7 +895,8 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                     with nogil:
                         row = fill_rows(&b, row, chunk_end, base, buffer._segment_size, seg)
                     if row < chunk_end:  # row does not fit what is left of the segment
-                        buffer._seal(index)
+                        b.filled[b.filled_count] = index
+                        b.filled_count += 1
                         index = -1
                         bound = row_bound(&b, row)
                         if bound > buffer._segment_size:
@@ -800,7 +909,9 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                                        f"number {row} were logged, the rest were not")
         finally:
             if index >= 0:
-                buffer._seal(index)
+                b.filled[b.filled_count] = index
+                b.filled_count += 1
+            seal_filled(buffer, &b)
             buffer._batches_in_flight -= 1
             if b.touched != NULL:
                 bring_counts(buffer, &b, ids)
@@ -812,6 +923,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
 cdef void clock_prefix(Batch *b) noexcept:
     cdef unsigned char timestamp[TIMESTAMP_BYTES]
     cdef TimestampCache clock
+    memset(&clock, 0, sizeof(clock))
     clock.second = -1
     put_timestamp(timestamp, &clock)
     cdef int level
