@@ -29,6 +29,10 @@ cdef extern from *:
         return ((PyASCIIObject *)s)->hash;
     }
 
+    static inline int fevl_exact_str(PyObject *o) {
+        return PyUnicode_CheckExact(o);
+    }
+
     /* Equal exact strs, without a call for the short ones ids are. */
     static inline int fevl_same_str(PyObject *a, PyObject *b) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(a);
@@ -79,6 +83,7 @@ cdef extern from *:
     }
     """
     Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
+    bint fevl_exact_str(PyObject *o) noexcept nogil
     bint fevl_same_str(PyObject *a, PyObject *b) noexcept nogil
     unsigned char *fevl_put_plain(unsigned char *p, const void *s, Py_ssize_t n) noexcept nogil
 
@@ -387,18 +392,28 @@ cdef class BatchColumns:
             raise MemoryError()
         return 0
 
-    cdef int take(self, Py_ssize_t start, Py_ssize_t end) except -1:
-        """Make rows [start, end) readable without the GIL (GIL held; let_go() undoes it)."""
-        cdef Py_ssize_t c, row
+    cdef Py_ssize_t take(self, Py_ssize_t start, Py_ssize_t end) except -1:
+        """Make rows [start, end) readable without the GIL (GIL held; let_go() undoes it).
+
+        Returns the most bytes the columns take in any of these rows.
+        """
+        cdef Py_ssize_t c, row, longest, bound = 0
         cdef Column *column
         cdef object value
         cdef PyObject *item
         for c in range(self.count):
             column = &self.columns[c]
-            if column.mode == COLUMN_STR and column.objects != NULL:
-                if not column.shared:
-                    column.items = PySequence_Fast_ITEMS(<object> column.objects) + start
-                    continue
+            longest = 0
+            if column.mode == COLUMN_ARRAY:
+                longest = FLOAT_BOUND
+            elif column.mode == COLUMN_STR and column.objects == NULL:
+                longest = STR_BOUND(str_length(column.items[0]))
+            elif column.mode == COLUMN_STR and not column.shared:
+                column.items = PySequence_Fast_ITEMS(<object> column.objects) + start
+                for row in range(end - start):
+                    if column.items[row] != NONE:
+                        longest = max(longest, STR_BOUND(str_length(column.items[row])))
+            elif column.mode == COLUMN_STR:
                 # The caller's list: another thread may replace its items (freeing
                 # them) or move its array while the GIL is released, so the chunk
                 # is read through references of our own.
@@ -412,6 +427,8 @@ cdef class BatchColumns:
                     ref_inc(item)
                     column.taken[column.taken_count] = item
                     column.taken_count += 1
+                    if item != NONE:
+                        longest = max(longest, STR_BOUND(str_length(item)))
                 column.items = column.taken
             elif column.mode == COLUMN_CELLS:
                 for row in range(start, end):
@@ -423,7 +440,9 @@ cdef class BatchColumns:
                         column.cells[row - start].kind = CELL_ABSENT
                     else:
                         fill_cell(&column.cells[row - start], value)
-        return 0
+                        longest = max(longest, cell_bound(&column.cells[row - start]))
+            bound += column.key_length + longest
+        return bound
 
     cdef void let_go(self) noexcept:
         """Drop the references take() held (GIL held)."""
@@ -482,6 +501,7 @@ cdef class BatchIds:
     cdef uint32_t *of_row            # index in entries, per row
     cdef Py_ssize_t rows
     cdef list keep                   # ids encoded here (past the distinct-id bound)
+    cdef Py_ssize_t longest_json
 
     def __cinit__(self):
         self.keep = []
@@ -517,10 +537,19 @@ cdef class BatchIds:
         cdef PyObject **items = PySequence_Fast_ITEMS(ids)
         cdef PyObject *item
         cdef Py_ssize_t row
+        cdef Py_hash_t h
+        cdef uint32_t t
         for row in range(self.rows):
             # The list cannot change here: only exact_event_id() of an odd id
             # runs code, and that is C code with no callbacks.
             item = items[row]
+            if fevl_exact_str(item):  # the common case, without a call
+                h = fevl_cached_str_hash(item)
+                if h != -1:
+                    t = _find_str(self.table, self.mask, self.entries, item, h)
+                    if t != 0:
+                        self.of_row[row] = t - 1
+                        continue
             if type(<object> item) is str or type(<object> item) is int:
                 self.of_row[row] = self._entry(<object> item)
             else:
@@ -600,7 +629,22 @@ cdef class BatchIds:
                 entry.json_length = PyBytes_GET_SIZE(json)
             if entry.json_length <= SHORT_BYTES:
                 memcpy(entry.short_json, entry.json, entry.json_length)
+            self.longest_json = max(self.longest_json, entry.json_length)
         return 0
+
+
+cdef inline uint32_t _find_str(const uint32_t *table, size_t mask, const IdEntry *entries,
+                               PyObject *key, Py_hash_t h) noexcept:
+    """The table value (entry index + 1) of an exact str key, 0 when not there."""
+    cdef size_t i = <size_t> h & mask
+    cdef const IdEntry *entry
+    while table[i]:
+        entry = &entries[table[i] - 1]
+        if entry.key == key or (entry.hash == h and fevl_exact_str(entry.key)
+                                and fevl_same_str(entry.key, key)):
+            return table[i]
+        i = (i + 1) & mask
+    return 0
 
 
 cdef inline bint _same_key(PyObject *known, object key) except -1:
@@ -621,6 +665,7 @@ cdef struct Batch:
     const Column *columns
     Py_ssize_t column_count
     Py_ssize_t start         # first row of the chunk the columns hold
+    Py_ssize_t chunk_bound   # no row of the chunk takes more: rows need no bound of their own
     # What it writes, brought into the logger's counts with the GIL held:
     uint32_t *touched        # entries whose pending went from 0 to 1
     Py_ssize_t touched_count
@@ -662,13 +707,30 @@ cdef inline unsigned char *put_short(unsigned char *p, const char *padded, const
     return put_raw(p, text, n)
 
 
-cdef unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row) noexcept nogil:
-    cdef Py_ssize_t i = row - b.start, c
+cdef unsigned char *put_other(unsigned char *p, const Column *column, Py_ssize_t row,
+                              Py_ssize_t i) noexcept nogil:
+    """The key and value of an array or cells column in row, unless left out."""
+    cdef Cell cell
+    if column.mode == COLUMN_ARRAY:
+        read_array(&cell, column, row)
+        p = put_short(p, column.short_key, column.key, column.key_length)
+        return put_cell(p, &cell)
+    if column.cells[i].kind == CELL_ABSENT:
+        return p
+    p = put_short(p, column.short_key, column.key, column.key_length)
+    return put_cell(p, &column.cells[i])
+
+
+cdef unsigned char *put_any_text(unsigned char *p, PyObject *value) noexcept nogil:
+    return put_text(p, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
+
+
+cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row) noexcept nogil:
+    cdef Py_ssize_t i = row - b.start, c, n
     cdef int level = row_level(b, row)
     cdef const IdEntry *entry = &b.ids[b.id_of_row[row]]
     cdef const Column *column
     cdef PyObject *value
-    cdef Cell cell
     cdef unsigned char *q
     # Fixed-size copies (the row's bound has room for them) are a few moves
     # where a memcpy of the exact length is a call.
@@ -677,26 +739,22 @@ cdef unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row)
     p = put_short(p, entry.short_json, entry.json, entry.json_length)
     for c in range(b.column_count):
         column = &b.columns[c]
-        if column.mode == COLUMN_STR:
-            value = column.items[i]
-            if value == NONE:
-                continue
-            p = put_short(p, column.short_key, column.key, column.key_length)
-            p[0] = b'"'
-            q = NULL
-            if str_is_ascii(value) and str_length(value) >= 8:
-                q = fevl_put_plain(p + 1, str_data(value), str_length(value))
-            if q == NULL:
-                q = put_text(p + 1, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
-            q[0] = b'"'
-            p = q + 1
-        elif column.mode == COLUMN_ARRAY:
-            read_array(&cell, column, row)
-            p = put_short(p, column.short_key, column.key, column.key_length)
-            p = put_cell(p, &cell)
-        elif column.cells[i].kind != CELL_ABSENT:
-            p = put_short(p, column.short_key, column.key, column.key_length)
-            p = put_cell(p, &column.cells[i])
+        if column.mode != COLUMN_STR:
+            p = put_other(p, column, row, i)
+            continue
+        value = column.items[i]
+        if value == NONE:
+            continue
+        p = put_short(p, column.short_key, column.key, column.key_length)
+        p[0] = b'"'
+        q = NULL
+        n = str_length(value)
+        if n >= 8 and str_is_ascii(value):
+            q = fevl_put_plain(p + 1, str_data(value), n)
+        if q == NULL:
+            q = put_any_text(p + 1, value)
+        q[0] = b'"'
+        p = q + 1
     p[0] = b'}'
     p[1] = b'\n'
     return p + 2
@@ -721,7 +779,7 @@ cdef Py_ssize_t fill_rows(Batch *b, Py_ssize_t row, Py_ssize_t end, unsigned cha
     cdef unsigned char *limit = base + size
     while row < end:
         if row_level(b, row) >= b.min_level:
-            if row_bound(b, row) > limit - p:
+            if limit - p < b.chunk_bound and row_bound(b, row) > limit - p:
                 break
             p = encode_row(p, b, row)
             count_row(b, row)
@@ -874,7 +932,8 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
             for chunk in range(0, n, BATCH_CHUNK):
                 chunk_end = min(n, chunk + BATCH_CHUNK)
                 b.start = chunk
-                columns.take(chunk, chunk_end)
+                b.chunk_bound = (64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json
+                                 + columns.take(chunk, chunk_end))
                 row = chunk
                 while row < chunk_end:
                     if buffer._closed:
