@@ -33,19 +33,39 @@ cdef extern from *:
         return PyUnicode_CheckExact(o);
     }
 
-    /* Equal exact strs, without a call for the short ones ids are. */
-    static inline int fevl_same_str(PyObject *a, PyObject *b) {
-        Py_ssize_t n = PyUnicode_GET_LENGTH(a);
-        if (n != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b))
-            return 0;
-        n *= PyUnicode_KIND(a);
-        const unsigned char *x = PyUnicode_DATA(a), *y = PyUnicode_DATA(b);
-        uint64_t u, v, s, t;
+    /* A slot of a batch's id table.  For a str of 8 to 16 bytes it holds the
+     * bytes too, so finding such an id reads the slot and the id only: the
+     * chain of loads through the entry and its key object was the cost. */
+    typedef struct {
+        Py_hash_t hash;
+        uint32_t index;          /* entry index + 1; 0 for an empty slot */
+        uint32_t shape;          /* bytes << 3 | PEP 393 kind for such a str, else 0 */
+        uint64_t head, tail;     /* its first and last 8 bytes */
+    } fevl_id_slot;
+
+    static inline uint32_t fevl_str_shape(PyObject *s, uint64_t *head, uint64_t *tail) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(s) * PyUnicode_KIND(s);
         if (n < 8 || n > 16)
-            return memcmp(x, y, n) == 0;
-        memcpy(&u, x, 8); memcpy(&v, y, 8);
-        memcpy(&s, x + n - 8, 8); memcpy(&t, y + n - 8, 8);
-        return ((u ^ v) | (s ^ t)) == 0;
+            return 0;
+        const unsigned char *d = PyUnicode_DATA(s);
+        memcpy(head, d, 8);
+        memcpy(tail, d + n - 8, 8);
+        return (uint32_t)(n << 3 | PyUnicode_KIND(s));
+    }
+
+    /* The slot index value of an exact str whose hash is h; 0 when it is not
+     * there or needs the general comparison. */
+    static inline uint32_t fevl_find_short_str(const fevl_id_slot *slots, size_t mask,
+                                               PyObject *s, Py_hash_t h) {
+        uint64_t head, tail;
+        uint32_t shape = fevl_str_shape(s, &head, &tail);
+        if (!shape)
+            return 0;
+        for (size_t i = (size_t)h & mask; slots[i].index; i = (i + 1) & mask)
+            if (slots[i].hash == h && slots[i].shape == shape
+                    && slots[i].head == head && slots[i].tail == tail)
+                return slots[i].index;
+        return 0;
     }
 
     /* n >= 8 ASCII bytes that need no escaping, copied in whole words; NULL
@@ -83,8 +103,16 @@ cdef extern from *:
     }
     """
     Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
+    ctypedef struct fevl_id_slot:
+        Py_hash_t hash
+        uint32_t index
+        uint32_t shape
+        uint64_t head
+        uint64_t tail
+    uint32_t fevl_str_shape(PyObject *s, uint64_t *head, uint64_t *tail) noexcept nogil
+    uint32_t fevl_find_short_str(const fevl_id_slot *slots, size_t mask, PyObject *s,
+                                 Py_hash_t h) noexcept nogil
     bint fevl_exact_str(PyObject *o) noexcept nogil
-    bint fevl_same_str(PyObject *a, PyObject *b) noexcept nogil
     unsigned char *fevl_put_plain(unsigned char *p, const void *s, Py_ssize_t n) noexcept nogil
 
 # The PEP 393 accessors on borrowed pointers: plain struct reads, so usable
@@ -496,7 +524,7 @@ cdef class BatchIds:
     """
     cdef IdEntry *entries
     cdef Py_ssize_t count
-    cdef uint32_t *table             # open addressing: index in entries + 1, 0 when empty
+    cdef fevl_id_slot *table         # open addressing, by hash
     cdef size_t mask
     cdef uint32_t *of_row            # index in entries, per row
     cdef Py_ssize_t rows
@@ -529,7 +557,7 @@ cdef class BatchIds:
             ids = tuple(event_ids)
         self.rows = len(ids)
         self.mask = 1023
-        self.table = <uint32_t *> calloc(self.mask + 1, sizeof(uint32_t))
+        self.table = <fevl_id_slot *> calloc(self.mask + 1, sizeof(fevl_id_slot))
         self.entries = <IdEntry *> malloc(512 * sizeof(IdEntry))
         self.of_row = <uint32_t *> malloc(max(self.rows, 1) * sizeof(uint32_t))
         if self.table == NULL or self.entries == NULL or self.of_row == NULL:
@@ -546,7 +574,7 @@ cdef class BatchIds:
             if fevl_exact_str(item):  # the common case, without a call
                 h = fevl_cached_str_hash(item)
                 if h != -1:
-                    t = _find_str(self.table, self.mask, self.entries, item, h)
+                    t = fevl_find_short_str(self.table, self.mask, item, h)
                     if t != 0:
                         self.of_row[row] = t - 1
                         continue
@@ -567,11 +595,11 @@ cdef class BatchIds:
         cdef uint32_t t
         cdef IdEntry *entry
         while True:
-            t = self.table[i]
+            t = self.table[i].index
             if t == 0:
                 break
             entry = &self.entries[t - 1]
-            if entry.key == <PyObject *> key or (entry.hash == h and _same_key(entry.key, key)):
+            if entry.key == <PyObject *> key or (entry.hash == h and _same_id(entry.key, key)):
                 return t - 1
             i = (i + 1) & self.mask
         if self.count & (self.count - 1) == 0 and self.count >= 512:  # full: 512, 1024, ... entries
@@ -584,23 +612,26 @@ cdef class BatchIds:
         Py_INCREF(key)
         entry.key = <PyObject *> key
         entry.hash = h
-        self.table[i] = <uint32_t> (self.count + 1)
+        self.table[i].hash = h
+        self.table[i].index = <uint32_t> (self.count + 1)
+        if type(key) is str:
+            self.table[i].shape = fevl_str_shape(<PyObject *> key, &self.table[i].head, &self.table[i].tail)
         self.count += 1
         if <size_t> self.count * 2 > self.mask:
             self._grow()
         return <uint32_t> (self.count - 1)
 
     cdef int _grow(self) except -1:
-        cdef size_t mask = self.mask * 2 + 1, j
-        cdef Py_ssize_t i
-        cdef uint32_t *table = <uint32_t *> calloc(mask + 1, sizeof(uint32_t))
+        cdef size_t mask = self.mask * 2 + 1, i, j
+        cdef fevl_id_slot *table = <fevl_id_slot *> calloc(mask + 1, sizeof(fevl_id_slot))
         if table == NULL:
             raise MemoryError()
-        for i in range(self.count):
-            j = <size_t> self.entries[i].hash & mask
-            while table[j]:
-                j = (j + 1) & mask
-            table[j] = <uint32_t> (i + 1)
+        for i in range(self.mask + 1):
+            if self.table[i].index:
+                j = <size_t> self.table[i].hash & mask
+                while table[j].index:
+                    j = (j + 1) & mask
+                table[j] = self.table[i]
         free(self.table)
         self.table = table
         self.mask = mask
@@ -631,26 +662,6 @@ cdef class BatchIds:
                 memcpy(entry.short_json, entry.json, entry.json_length)
             self.longest_json = max(self.longest_json, entry.json_length)
         return 0
-
-
-cdef inline uint32_t _find_str(const uint32_t *table, size_t mask, const IdEntry *entries,
-                               PyObject *key, Py_hash_t h) noexcept:
-    """The table value (entry index + 1) of an exact str key, 0 when not there."""
-    cdef size_t i = <size_t> h & mask
-    cdef const IdEntry *entry
-    while table[i]:
-        entry = &entries[table[i] - 1]
-        if entry.key == key or (entry.hash == h and fevl_exact_str(entry.key)
-                                and fevl_same_str(entry.key, key)):
-            return table[i]
-        i = (i + 1) & mask
-    return 0
-
-
-cdef inline bint _same_key(PyObject *known, object key) except -1:
-    if type(key) is str and type(<object> known) is str:
-        return fevl_same_str(known, <PyObject *> key)
-    return _same_id(known, key)
 
 
 cdef struct Batch:
