@@ -344,7 +344,7 @@ cdef class BatchColumns:
                 free(self.columns[i].taken)
             free(self.columns)
 
-    cdef int add(self, object name, object values) except -1:
+    cdef int add(self, object name, object values, int plain=-1) except -1:
         """A column of values (a sequence, or a 1-D buffer of numbers); name None for the message."""
         cdef Column *column = &self.columns[self.count]
         cdef Py_ssize_t row
@@ -390,7 +390,7 @@ cdef class BatchColumns:
         if len(objects) != self.rows:
             what = "messages" if name is None else f"field {name!r}"
             raise ValueError(f"{what} has {len(objects)} values for {self.rows} events")
-        if _all_str(objects, name is None):
+        if plain == 1 or (plain == -1 and _all_str(objects, name is None)):
             column.mode = COLUMN_STR
             column.shared = type(objects) is list
             if column.shared:
@@ -530,6 +530,7 @@ cdef class BatchIds:
     cdef Py_ssize_t rows
     cdef list keep                   # ids encoded here (past the distinct-id bound)
     cdef Py_ssize_t longest_json
+    cdef int messages_plain          # 1 or 0 when read() checked the messages, else -1
 
     def __cinit__(self):
         self.keep = []
@@ -542,8 +543,13 @@ cdef class BatchIds:
         free(self.table)
         free(self.of_row)
 
-    cdef int read(self, object event_ids) except -1:
-        """Check the ids and give each row its entry."""
+    cdef int read(self, object event_ids, object messages) except -1:
+        """Check the ids and give each row its entry.
+
+        Notes in messages_plain whether messages, when a list or tuple as long,
+        holds only str and None: checked in this loop, which waits on memory
+        anyway, that costs next to nothing.
+        """
         if PyObject_CheckBuffer(event_ids) and not isinstance(event_ids, (bytes, bytearray, str)):
             view = memoryview(event_ids)
             if view.ndim != 1 or view.format.lstrip("@=<>!") not in "bBhHiIlLqQ":
@@ -563,13 +569,23 @@ cdef class BatchIds:
         if self.table == NULL or self.entries == NULL or self.of_row == NULL:
             raise MemoryError()
         cdef PyObject **items = PySequence_Fast_ITEMS(ids)
+        cdef PyObject **message_items = NULL
         cdef PyObject *item
         cdef Py_ssize_t row
         cdef Py_hash_t h
         cdef uint32_t t
+        self.messages_plain = -1
+        if (type(messages) is list or type(messages) is tuple) and len(messages) == self.rows:
+            message_items = PySequence_Fast_ITEMS(messages)
+            self.messages_plain = True
         for row in range(self.rows):
-            # The list cannot change here: only exact_event_id() of an odd id
+            # The lists cannot change here: only exact_event_id() of an odd id
             # runs code, and that is C code with no callbacks.
+            if message_items != NULL:
+                item = message_items[row]
+                if not fevl_exact_str(item) and item != NONE:
+                    message_items = NULL
+                    self.messages_plain = False
             item = items[row]
             if fevl_exact_str(item):  # the common case, without a call
                 h = fevl_cached_str_hash(item)
@@ -904,12 +920,12 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     cdef SegmentHeader *seg = NULL
     cdef unsigned char *base = NULL
     try:
-        ids.read(event_ids)
+        ids.read(event_ids, messages)
         n = ids.rows
         batch_levels(levels, n, &b)
         columns = BatchColumns(1 + len(fields), n)
         if messages is not None:
-            columns.add(None, messages)
+            columns.add(None, messages, ids.messages_plain)
         for name, values in fields.items():
             if name == "timestamp":
                 raise ValueError('"timestamp" is written by the logger and cannot be a field')
