@@ -752,6 +752,15 @@ cdef unsigned char *put_any_text(unsigned char *p, PyObject *value) noexcept nog
     return put_text(p, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
 
 
+# The rare paths, called through pointers so the compiler keeps them out of
+# encode_row(): inlined, they made it too big to be inlined into its loop.
+cdef unsigned char *(*put_other_out_of_line)(unsigned char *, const Column *, Py_ssize_t,
+                                             Py_ssize_t) noexcept nogil
+cdef unsigned char *(*put_any_text_out_of_line)(unsigned char *, PyObject *) noexcept nogil
+put_other_out_of_line = put_other
+put_any_text_out_of_line = put_any_text
+
+
 cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row) noexcept nogil:
     cdef Py_ssize_t i = row - b.start, c, n
     cdef int level = row_level(b, row)
@@ -767,7 +776,7 @@ cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize
     for c in range(b.column_count):
         column = &b.columns[c]
         if column.mode != COLUMN_STR:
-            p = put_other(p, column, row, i)
+            p = put_other_out_of_line(p, column, row, i)
             continue
         value = column.items[i]
         if value == NONE:
@@ -779,7 +788,7 @@ cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize
         if n >= 8 and str_is_ascii(value):
             q = fevl_put_plain(p + 1, str_data(value), n)
         if q == NULL:
-            q = put_any_text(p + 1, value)
+            q = put_any_text_out_of_line(p + 1, value)
         q[0] = b'"'
         p = q + 1
     p[0] = b'}'
