@@ -14,7 +14,9 @@
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from libc.stdio cimport snprintf
-from libc.stdlib cimport realloc, strtod
+from libc.float cimport DBL_MIN
+from libc.math cimport fabs
+from libc.stdlib cimport abs, realloc, strtod, strtol
 
 cdef extern from *:
     """
@@ -191,27 +193,79 @@ cdef inline unsigned char *put_uint64(unsigned char *p, uint64_t u) noexcept nog
     return p
 
 
-cdef inline unsigned char *put_double_nogil(unsigned char *p, double v) noexcept nogil:
-    """The shortest of %.15g/%.16g/%.17g that reads back as v (repr() needs the GIL)."""
+cdef unsigned char *put_double_nogil(unsigned char *p, double v) noexcept nogil:
+    """repr(v), which needs the GIL itself; null when v is not finite.
+
+    repr() writes the fewest significant digits that read back as v, in fixed
+    notation when the decimal exponent is in [-4, 16), else as d.ddde±XX.
+    """
     if not isfinite(v):
         return put_raw(p, b"null", 4)
-    cdef char text[32]
-    cdef int n = 0, precision, i
-    for precision in range(15, 18):
-        n = snprintf(text, sizeof(text), "%.*g", precision, v)
-        if strtod(text, NULL) == v:
-            break
-    cdef bint integral = True
-    for i in range(n):
-        if text[i] == b',':
-            text[i] = b'.'  # a C locale other than "C"; JSON wants a point
-        if text[i] == b'.' or text[i] == b'e':
-            integral = False
-    memcpy(p, text, n)
-    p += n
-    if integral:
-        return put_raw(p, b".0", 2)  # so it reads back as a float, like repr()
-    return p
+    cdef char text[40]
+    cdef int precision, low = 1, high = 17, n = 0, exponent, i
+    if fabs(v) < DBL_MIN:
+        # Zero or subnormal: fewer than 15 digits may read back; more digits
+        # never fail once fewer do, so search for the fewest.
+        while low < high:
+            precision = (low + high) // 2
+            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+            if strtod(text, NULL) == v:
+                high = precision
+            else:
+                low = precision + 1
+        precision = low
+        snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+    else:
+        # Any 15 digits of a normal double read back as the same one: only
+        # the first of these that reads back as v can be repr()'s.
+        for precision in range(15, 18):
+            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+            if strtod(text, NULL) == v:
+                break
+    # text is [-]d[<point>ddd]e<sign>XX: take its digits (trailing zeros off) and exponent.
+    cdef char digits[20]
+    cdef const char *t = text
+    if t[0] == b'-':
+        p[0] = b'-'
+        p += 1
+        t += 1
+    while t[0] != b'e':
+        if 48 <= t[0] <= 57:
+            digits[n] = t[0]
+            n += 1
+        t += 1
+    while n > 1 and digits[n - 1] == b'0':
+        n -= 1
+    exponent = <int> strtol(t + 1, NULL, 10)
+    if exponent < -4 or exponent >= 16:
+        p[0] = digits[0]
+        p += 1
+        if n > 1:
+            p[0] = b'.'
+            p = put_raw(p + 1, digits + 1, n - 1)
+        p[0] = b'e'
+        p[1] = b'-' if exponent < 0 else b'+'
+        exponent = abs(exponent)
+        if exponent >= 100:
+            p[2] = <char> (48 + exponent // 100)
+            p += 1
+        p[2] = <char> (48 + exponent // 10 % 10)
+        p[3] = <char> (48 + exponent % 10)
+        return p + 4
+    if exponent < 0:
+        p = put_raw(p, b"0.", 2)
+        for i in range(-exponent - 1):
+            p[0] = b'0'
+            p += 1
+        return put_raw(p, digits, n)
+    for i in range(exponent + 1):  # the integral digits, zeros past the significant ones
+        p[0] = digits[i] if i < n else b'0'
+        p += 1
+    p[0] = b'.'
+    if n <= exponent + 1:
+        p[1] = b'0'
+        return p + 2
+    return put_raw(p + 1, digits + exponent + 1, n - exponent - 1)
 
 
 cdef inline unsigned char *put_cell(unsigned char *p, const Cell *cell) noexcept nogil:

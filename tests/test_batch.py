@@ -5,8 +5,8 @@ import math
 import threading
 
 import pytest
-from reference import expected_value
-from support import read_events
+from reference import assert_same_line, expected_value, reference_line
+from support import log_paths, read_events
 
 from fastevlog import EventLogCounter
 
@@ -170,3 +170,155 @@ class TestBadBatches:
         logger.stop()
         with pytest.raises(RuntimeError):
             logger.log_many("INFO", ["a"])
+
+
+def _raw_lines(tmp_path, log_file="async_buffered_logs"):
+    return [line for path in log_paths(tmp_path, log_file)
+            for line in path.read_bytes().splitlines(keepends=True)]
+
+
+# Lengths around the 8- and 16-byte steps of the copies, escapes at the ends of words.
+_TEXTS = (["", "a", "abcdefg", "abcdefgh", "abcdefghi", "a" * 15, "a" * 16, "a" * 17, "b" * 31, "c" * 33,
+           'quote"first' + "x" * 10, "x" * 15 + "\\", "x" * 7 + "\n" + "y" * 8, "\x00" * 9, "\x7f" * 20,
+           "é" * 9, "snow ☃ man ☃☃☃☃", "emoji \U0001f600 x", "\ud800" * 3, "\u2028line\u2029",
+           "tab\tin the middle of a long enough text"])
+
+
+class TestFastPaths:
+    def test_str_columns_are_byte_identical_to_log(self, tmp_path):
+        """Ids, messages and str fields of every shape give the bytes log() gives."""
+        n = len(_TEXTS)
+        ids = [t or "empty" for t in _TEXTS]
+        messages = [_TEXTS[(i + 3) % n] for i in range(n)] + [None]
+        ids.append("x")
+        tags = [_TEXTS[(i + 7) % n] for i in range(n + 1)]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids, messages, tag=tags)
+            logger.log_many("error", tuple(ids), tuple(messages), tag=tuple(tags))
+        lines = _raw_lines(tmp_path)
+        expected = [reference_line(level, i, m, {"tag": t})
+                    for level in ("INFO", "ERROR") for i, m, t in zip(ids, messages, tags)]
+        assert len(lines) == len(expected)
+        for line, reference in zip(lines, expected):
+            assert_same_line(line, reference)
+
+    def test_equal_ids_are_one_id(self, tmp_path):
+        """Equal ids in distinct objects, subclasses and big ints count as one id each."""
+        class Name(str):
+            pass
+
+        class Number(int):
+            pass
+
+        ids = ["".join(["event_", str(i % 3)]) for i in range(30)]
+        ids += [Name("event_1"), Number(7), 7, 2**70, -(2**63), "7", "sixteen_bytes_id", "x" * 40]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids)
+        assert logger.counts()["event_ids"] == {"event_0": 10, "event_1": 11, "event_2": 10, 7: 2, 2**70: 1,
+                                                -(2**63): 1, "7": 1, "sixteen_bytes_id": 1, "x" * 40: 1}
+        assert [e["event_id"] for e in read_events(tmp_path)] == [
+            i if type(i) in (str, int) else (str(i) if isinstance(i, str) else int(i)) for i in ids]
+
+    def test_filtered_rows_count_nothing(self, tmp_path):
+        """Rows below the level leave no id behind in counts()."""
+        with _logger(tmp_path, level="INFO") as logger:
+            logger.log_many(["DEBUG", "INFO", "DEBUG"], ["a", "b", "c"])
+            logger.log_many("DEBUG", ["d"])
+        assert logger.counts() == {"levels": {"INFO": 1}, "event_ids": {"b": 1}}
+
+    def test_int_id_arrays(self, tmp_path):
+        """Integer arrays of any width as ids, with their extremes."""
+        i64 = np.array([0, -1, 2**62, -(2**63), 2**63 - 1], dtype=np.int64)
+        u64 = np.array([2**64 - 1, 2**63, 5], dtype=np.uint64)
+        i8 = np.array([-128, 127], dtype=np.int8)
+        with _logger(tmp_path) as logger:
+            for ids in (i64, u64, i8, array.array("i", [3, 3, 4])):
+                logger.log_many("INFO", ids)
+        expected = [int(v) for ids in (i64, u64, i8, [3, 3, 4]) for v in ids]
+        assert [e["event_id"] for e in read_events(tmp_path)] == expected
+        assert logger.counts()["event_ids"] == {v: expected.count(v) for v in expected}
+
+    def test_numpy_columns_are_byte_identical_to_log(self, tmp_path):
+        """int64 and float64 columns are written as log() writes the same Python numbers."""
+        floats = np.array([0.1, 1 / 3, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 2.5, 1e22,
+                           123456789.0, -1.5e-300, math.inf, math.nan])
+        ints = np.array([0, -1, 2**63 - 1, -(2**63), 10**18, 7, 8, 9, 10, 11, 12, 13, 14], dtype=np.int64)
+        ids = [f"e{i}" for i in range(len(floats))]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids, f=floats, i=ints)
+        for line, event_id, f, i in zip(_raw_lines(tmp_path), ids, floats, ints):
+            assert_same_line(line, reference_line("INFO", event_id, None, {"f": float(f), "i": int(i)}))
+
+    def test_odd_message_and_field_values(self, tmp_path):
+        """Non-str messages and fields of every kind, mixed with str ones, in a long batch."""
+        values = [1, None, "s", 2.5, True, 2**80, b"raw", object, "t" * 20]
+        n = 3 * 16384 + 5  # several chunks
+        messages = [values[i % len(values)] for i in range(n)]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ["e"] * n, messages, v=list(reversed(messages)))
+        for line, m, v in zip(_raw_lines(tmp_path), messages, reversed(messages)):
+            assert_same_line(line, reference_line("INFO", "e", m, {"v": v}))
+
+    def test_chunks_and_segment_ends(self, tmp_path):
+        """Many chunks in small segments, with a few rows far longer than the rest."""
+        n = 50_000
+        messages = [("m" * 5000 if i % 9973 == 0 else f"message {i}") for i in range(n)]
+        with _logger(tmp_path, buffer_bytes=256 * 1024) as logger:
+            logger.log_many("INFO", [f"id{i % 7}" for i in range(n)], messages, seq=np.arange(n))
+        events = read_events(tmp_path)
+        assert [e["seq"] for e in events] == list(range(n))
+        assert [e["message"] for e in events] == messages
+        assert sum(logger.counts()["event_ids"].values()) == n
+
+    def test_ids_past_the_distinct_id_bound(self, tmp_path):
+        """Ids past MAX_EVENT_IDS are counted as the overflow id and written as themselves."""
+        n = 65536 + 10
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", [f"id{i}" for i in range(n)])
+            logger.log_many("INFO", ["id0", f"id{n - 1}"])
+        counts = logger.counts()["event_ids"]
+        assert counts["__overflow__"] == 11
+        assert counts["id0"] == 2
+        assert [e["event_id"] for e in read_events(tmp_path)][-2:] == ["id0", f"id{n - 1}"]
+
+    def test_lists_changed_by_another_thread(self, tmp_path):
+        """Another thread changing the lists during log_many(): whole lines or an error, never a crash."""
+        n = 400_000
+        for change in ("replace", "append", "shrink", "odd values"):
+            ids = [f"event_{i % 100}" for i in range(n)]
+            messages = [f"message {i}" for i in range(n)]
+            started, done = threading.Event(), threading.Event()
+
+            def mutate(change=change, ids=ids, messages=messages, started=started, done=done):
+                # Runs once log_many() lets the GIL go: its checks before that hold it throughout.
+                started.wait()
+                i = 0
+                while not done.is_set():
+                    k = (i * 7919) % len(messages) if messages else 0
+                    if change == "replace":
+                        messages[k] = f"replaced {i}"
+                        ids[k] = f"other_{i % 50}"
+                    elif change == "append":
+                        messages.append("more")
+                        ids.append("more")
+                    elif change == "shrink" and len(messages) > 1000:
+                        del messages[-1000:]
+                    elif change == "odd values":
+                        messages[k] = i
+                    i += 1
+
+            with _logger(tmp_path, log_file=change.replace(" ", "_")) as logger:
+                thread = threading.Thread(target=mutate)
+                thread.start()
+                try:
+                    started.set()
+                    logger.log_many("INFO", ids, messages)
+                except RuntimeError as error:
+                    assert "during log_many()" in str(error)
+                except ValueError as error:  # changed before the call looked: a clean error too
+                    assert "values for" in str(error)
+                finally:
+                    done.set()
+                    thread.join()
+            events = read_events(tmp_path, change.replace(" ", "_"))
+            assert sum(logger.counts()["event_ids"].values()) == len(events)
