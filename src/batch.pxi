@@ -167,6 +167,7 @@ cdef struct Column:
     PyObject *objects        # a list or tuple, owned by BatchColumns.keep
     bint shared              # objects is the caller's list: its items are referenced per chunk
     bint is_message          # the message column: None leaves the key out
+    bint unchecked           # COLUMN_STR taken on trust: take() checks each chunk (see log_batch)
     PyObject **items         # COLUMN_STR: this chunk's values, by row - start (None: no message)
     PyObject **taken         # references held for a shared list's chunk, taken_count of them
     Py_ssize_t taken_count
@@ -398,7 +399,7 @@ cdef class BatchColumns:
                 free(self.columns[i].taken)
             free(self.columns)
 
-    cdef int add(self, object name, object values, int plain=-1) except -1:
+    cdef int add(self, object name, object values, bint trust=False) except -1:
         """A column of values (a sequence, or a 1-D buffer of numbers); name None for the message."""
         cdef Column *column = &self.columns[self.count]
         cdef Py_ssize_t row
@@ -444,8 +445,9 @@ cdef class BatchColumns:
         if len(objects) != self.rows:
             what = "messages" if name is None else f"field {name!r}"
             raise ValueError(f"{what} has {len(objects)} values for {self.rows} events")
-        if plain == 1 or (plain == -1 and _all_str(objects, name is None)):
+        if trust or _all_str(objects, name is None):
             column.mode = COLUMN_STR
+            column.unchecked = trust
             column.shared = type(objects) is list
             if column.shared:
                 column.taken = <PyObject **> malloc(BATCH_CHUNK * sizeof(PyObject *))
@@ -477,7 +479,8 @@ cdef class BatchColumns:
     cdef Py_ssize_t take(self, Py_ssize_t start, Py_ssize_t end) except -1:
         """Make rows [start, end) readable without the GIL (GIL held; let_go() undoes it).
 
-        Returns the most bytes the columns take in any of these rows.
+        Returns the most bytes the columns take in any of these rows, or -2
+        when an unchecked column holds a value other than str (or None).
         """
         cdef Py_ssize_t c, row, longest, bound = 0
         cdef Column *column
@@ -493,8 +496,11 @@ cdef class BatchColumns:
             elif column.mode == COLUMN_STR and not column.shared:
                 column.items = PySequence_Fast_ITEMS(<object> column.objects) + start
                 for row in range(end - start):
-                    if column.items[row] != NONE:
-                        longest = max(longest, STR_BOUND(str_length(column.items[row])))
+                    item = column.items[row]
+                    if item != NONE:
+                        if column.unchecked and not fevl_exact_str(item):
+                            return -2
+                        longest = max(longest, STR_BOUND(str_length(item)))
             elif column.mode == COLUMN_STR:
                 # The caller's list: another thread may replace its items (freeing
                 # them) or move its array while the GIL is released, so the chunk
@@ -504,6 +510,8 @@ cdef class BatchColumns:
                 for row in range(start, end):
                     item = PyList_GET_ITEM(<object> column.objects, row)
                     if type(<object> item) is not str and not (column.is_message and item == NONE):
+                        if column.unchecked:
+                            return -2
                         raise RuntimeError("a column list was changed during log_many(): "
                                            f"row {row} is not a str any more")
                     ref_inc(item)
@@ -525,6 +533,25 @@ cdef class BatchColumns:
                         longest = max(longest, cell_bound(&column.cells[row - start]))
             bound += column.key_length + longest
         return bound
+
+    cdef bint check_rest(self, Py_ssize_t start) except -1:
+        """Whether the unchecked columns hold only str (or None) from row start on."""
+        cdef Py_ssize_t c
+        cdef Column *column
+        for c in range(self.count):
+            column = &self.columns[c]
+            if column.unchecked:
+                if not _all_str((<object> column.objects)[start:], column.is_message):
+                    return False
+                column.unchecked = False
+        return True
+
+    cdef bint all_checked(self) noexcept:
+        cdef Py_ssize_t c
+        for c in range(self.count):
+            if self.columns[c].unchecked:
+                return False
+        return True
 
     cdef void let_go(self) noexcept:
         """Drop the references take() held (GIL held)."""
@@ -584,7 +611,6 @@ cdef class BatchIds:
     cdef Py_ssize_t rows
     cdef list keep                   # ids encoded here (past the distinct-id bound)
     cdef Py_ssize_t longest_json
-    cdef int messages_plain          # 1 or 0 when read() checked the messages, else -1
 
     def __cinit__(self):
         self.keep = []
@@ -597,13 +623,8 @@ cdef class BatchIds:
         free(self.table)
         free(self.of_row)
 
-    cdef int read(self, object event_ids, object messages) except -1:
-        """Check the ids and give each row its entry.
-
-        Notes in messages_plain whether messages, when a list or tuple as long,
-        holds only str and None: checked in this loop, which waits on memory
-        anyway, that costs next to nothing.
-        """
+    cdef int read(self, object event_ids) except -1:
+        """Check the ids and give each row its entry."""
         if PyObject_CheckBuffer(event_ids) and not isinstance(event_ids, (bytes, bytearray, str)):
             view = memoryview(event_ids)
             if view.ndim != 1 or view.format.lstrip("@=<>!") not in "bBhHiIlLqQ":
@@ -623,23 +644,13 @@ cdef class BatchIds:
         if self.table == NULL or self.entries == NULL or self.of_row == NULL:
             raise MemoryError()
         cdef PyObject **items = PySequence_Fast_ITEMS(ids)
-        cdef PyObject **message_items = NULL
         cdef PyObject *item
         cdef Py_ssize_t row
         cdef Py_hash_t h
         cdef uint32_t t
-        self.messages_plain = -1
-        if (type(messages) is list or type(messages) is tuple) and len(messages) == self.rows:
-            message_items = PySequence_Fast_ITEMS(messages)
-            self.messages_plain = True
         for row in range(self.rows):
-            # The lists cannot change here: only exact_event_id() of an odd id
+            # The list cannot change here: only exact_event_id() of an odd id
             # runs code, and that is C code with no callbacks.
-            if message_items != NULL:
-                item = message_items[row]
-                if not fevl_exact_str(item) and item != NONE:
-                    message_items = NULL
-                    self.messages_plain = False
             item = items[row]
             if fevl_exact_str(item):  # the common case, without a call
                 h = fevl_cached_str_hash(item)
@@ -979,20 +990,14 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     cdef BatchColumns columns
     cdef Py_ssize_t n, row, end, bound, chunk_end
     cdef int level, index = -1
-    cdef bint any_accepted = False, stopped = False
+    cdef bint any_accepted = False, stopped = False, again
     cdef SegmentHeader *seg = NULL
     cdef unsigned char *base = NULL
     try:
-        ids.read(event_ids, messages)
+        ids.read(event_ids)
         n = ids.rows
         batch_levels(levels, n, &b)
-        columns = BatchColumns(1 + len(fields), n)
-        if messages is not None:
-            columns.add(None, messages, ids.messages_plain)
-        for name, values in fields.items():
-            if name == "timestamp":
-                raise ValueError('"timestamp" is written by the logger and cannot be a field')
-            columns.add(name, values)
+        columns = batch_columns(messages, fields, n, True)
         # Every check passed: from here on rows get written.
         b.min_level = buffer._min_level
         if b.levels == NULL:
@@ -1011,7 +1016,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
         b.ids = ids.entries
         b.columns = columns.columns
         b.column_count = columns.count
-        b.touched = <uint32_t *> malloc(BATCH_CHUNK * sizeof(uint32_t))
+        b.touched = <uint32_t *> malloc(max(ids.count, 1) * sizeof(uint32_t))
         if b.touched == NULL:
             raise MemoryError()
         # Every row has the time of the call; with the level, a fixed prefix.
@@ -1019,13 +1024,15 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
         buffer._batches_in_flight += 1
         try:
             buffer._seal_active()  # this thread's earlier events go first
-            for chunk in range(0, n, BATCH_CHUNK):
+            chunk = 0
+            while chunk < n:
                 chunk_end = min(n, chunk + BATCH_CHUNK)
                 b.start = chunk
-                b.chunk_bound = (64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json
-                                 + columns.take(chunk, chunk_end))
+                bound = columns.take(chunk, chunk_end)
+                again = bound == -2
+                b.chunk_bound = 64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json + bound
                 row = chunk
-                while row < chunk_end:
+                while row < chunk_end and not again:
                     if buffer._closed:
                         stopped = True
                         break
@@ -1033,6 +1040,9 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                         while row < chunk_end and row_level(&b, row) < b.min_level:
                             row += 1
                         if row == chunk_end:
+                            break
+                        if buffer._free_count == 0 and not columns.check_rest(chunk_end):
+                            again = True  # the filled segments are about to be sealed
                             break
                         if not free_segment(buffer, &b):
                             buffer._dropped += 1  # the ring is full and on_full is "drop"
@@ -1049,10 +1059,24 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                         index = -1
                         bound = row_bound(&b, row)
                         if bound > buffer._segment_size:
+                            if not columns.check_rest(chunk_end):  # it seals what came before
+                                again = True
+                                break
                             write_large_row(buffer, &b, row, bound)
                             row += 1
                 columns.let_go()
-                bring_counts(buffer, &b, ids)
+                if again:
+                    # A message is not a str: nothing is published yet, so the
+                    # batch starts over the way that converts such values first.
+                    roll_back(buffer, &b, index)
+                    index = -1
+                    columns = batch_columns(messages, fields, n, False)
+                    b.columns = columns.columns
+                    chunk = 0
+                    continue
+                if columns.all_checked():  # counts are published only once nothing can be undone
+                    bring_counts(buffer, &b, ids)
+                chunk = chunk_end
                 if stopped:
                     raise RuntimeError(f"this logger was stopped during log_many(); the events before "
                                        f"number {row} were logged, the rest were not")
@@ -1067,6 +1091,43 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     finally:
         free(b.levels)
         free(b.touched)
+
+
+cdef BatchColumns batch_columns(object messages, dict fields, Py_ssize_t n, bint trust_messages):
+    """The checked columns; a message list or tuple is taken on trust if trust_messages.
+
+    Checking the messages' types up front was a pass over objects that the
+    chunks read again anyway: taken on trust, take() checks each chunk, and
+    log_batch() publishes nothing until every message was checked.
+    """
+    cdef BatchColumns columns = BatchColumns(1 + len(fields), n)
+    if messages is not None:
+        columns.add(None, messages, trust_messages and (type(messages) is list or type(messages) is tuple))
+    for name, values in fields.items():
+        if name == "timestamp":
+            raise ValueError('"timestamp" is written by the logger and cannot be a field')
+        columns.add(name, values)
+    return columns
+
+
+cdef int roll_back(EventBuffer buffer, Batch *b, int index) except -1:
+    """Undo what the batch wrote, none of it published: its segments go back to the free list."""
+    cdef int k
+    cdef SegmentHeader *seg
+    if index >= 0:
+        b.filled[b.filled_count] = index
+        b.filled_count += 1
+    for k in range(b.filled_count):
+        seg = segment_header(buffer._header, b.filled[k])
+        seg.events = 0
+        fevl_store_release_u64(&seg.length, 0)
+        buffer._seal(b.filled[k])  # empty: back to the free list
+    b.filled_count = 0
+    for k in range(b.touched_count):
+        b.ids[b.touched[k]].pending = 0
+    b.touched_count = 0
+    memset(b.written, 0, sizeof(b.written))
+    return 0
 
 
 cdef void clock_prefix(Batch *b) noexcept:

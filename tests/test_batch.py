@@ -322,3 +322,33 @@ class TestFastPaths:
                     thread.join()
             events = read_events(tmp_path, change.replace(" ", "_"))
             assert sum(logger.counts()["event_ids"].values()) == len(events)
+
+    @pytest.mark.parametrize("buffer_bytes", [256 * 1024, 64 * 1024 * 1024])
+    def test_late_odd_message_redoes_the_batch(self, tmp_path, buffer_bytes):
+        """A non-str message chunks into the batch: every row still written once, converted as log() does."""
+        n = 60_000
+        messages = [f"m{i}" for i in range(n)]
+        messages[45_000] = 12.5
+        with _logger(tmp_path, buffer_bytes=buffer_bytes) as logger:
+            logger.log_many("INFO", [f"e{i % 3}" for i in range(n)], messages)
+        events = read_events(tmp_path)
+        assert [e["message"] for e in events] == [str(m) for m in messages]
+        assert logger.counts()["event_ids"] == {"e0": n // 3, "e1": n // 3, "e2": n // 3}
+
+    @pytest.mark.parametrize("buffer_bytes", [256 * 1024, 64 * 1024 * 1024])
+    def test_late_failing_message_writes_nothing(self, tmp_path, buffer_bytes):
+        """A message whose str() fails, late in a batch: an error before any row is written."""
+        class Broken:
+            def __str__(self):
+                raise ZeroDivisionError("no text")
+
+        n = 60_000
+        messages = [f"m{i}" for i in range(n)]
+        messages[-1] = Broken()
+        with _logger(tmp_path, buffer_bytes=buffer_bytes) as logger:
+            logger.info("ok")
+            with pytest.raises(ZeroDivisionError):
+                logger.log_many("INFO", ["e"] * n, messages)
+            logger.info("ok")
+        assert [e["event_id"] for e in read_events(tmp_path)] == ["ok", "ok"]
+        assert logger.counts()["event_ids"] == {"ok": 2}
