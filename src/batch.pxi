@@ -826,10 +826,10 @@ put_other_out_of_line = put_other
 put_any_text_out_of_line = put_any_text
 
 
-cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row) noexcept nogil:
+cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize_t row, int level,
+                                      uint32_t id) noexcept nogil:
     cdef Py_ssize_t i = row - b.start, c, n
-    cdef int level = row_level(b, row)
-    cdef const IdEntry *entry = &b.ids[b.id_of_row[row]]
+    cdef const IdEntry *entry = &b.ids[id]
     cdef const Column *column
     cdef PyObject *value
     cdef unsigned char *q
@@ -861,13 +861,12 @@ cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize
     return p + 2
 
 
-cdef inline void count_row(Batch *b, Py_ssize_t row) noexcept nogil:
-    cdef uint32_t id = b.id_of_row[row]
+cdef inline void count_row(Batch *b, int level, uint32_t id) noexcept nogil:
     if b.ids[id].pending == 0:
         b.touched[b.touched_count] = id
         b.touched_count += 1
     b.ids[id].pending += 1
-    b.written[row_level(b, row)] += 1
+    b.written[level] += 1
 
 
 cdef Py_ssize_t fill_rows(Batch *b, Py_ssize_t row, Py_ssize_t end, unsigned char *base,
@@ -878,13 +877,19 @@ cdef Py_ssize_t fill_rows(Batch *b, Py_ssize_t row, Py_ssize_t end, unsigned cha
     """
     cdef unsigned char *p = base + seg.length
     cdef unsigned char *limit = base + size
+    cdef uint64_t events = seg.events
+    cdef uint32_t id
+    cdef int level
     while row < end:
-        if row_level(b, row) >= b.min_level:
+        level = row_level(b, row)
+        if level >= b.min_level:
             if limit - p < b.chunk_bound and row_bound(b, row) > limit - p:
                 break
-            p = encode_row(p, b, row)
-            count_row(b, row)
-            seg.events += 1
+            id = b.id_of_row[row]
+            p = encode_row(p, b, row, level, id)
+            count_row(b, level, id)
+            events += 1
+            seg.events = events
             # Recovery trusts every byte below the length: publish it after them.
             fevl_store_release_u64(&seg.length, <uint64_t> (p - base))
         row += 1
@@ -934,7 +939,7 @@ cdef bint write_large_row(EventBuffer buffer, Batch *b, Py_ssize_t row, Py_ssize
     cdef Py_ssize_t length
     cdef int index
     try:
-        length = encode_row(line, b, row) - line
+        length = encode_row(line, b, row, row_level(b, row), b.id_of_row[row]) - line
         seal_filled(buffer, b)  # they go first
         if length > buffer._segment_size:
             buffer._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
@@ -949,7 +954,7 @@ cdef bint write_large_row(EventBuffer buffer, Batch *b, Py_ssize_t row, Py_ssize
             segment_header(buffer._header, index).events = 1
             fevl_store_release_u64(&segment_header(buffer._header, index).length, length)
             buffer._seal(index)
-        count_row(b, row)
+        count_row(b, row_level(b, row), b.id_of_row[row])
         return True
     finally:
         free(line)
