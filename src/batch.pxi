@@ -1015,6 +1015,8 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                     ids.entries[ids.of_row[row]].accepted = True
                     any_accepted = True
         if not any_accepted:
+            if not columns.check_rest(0):
+                batch_columns(messages, fields, n, False)  # converts odd messages; may raise
             return None
         ids.resolve(buffer._event_ids)
         b.id_of_row = ids.of_row

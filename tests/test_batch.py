@@ -352,3 +352,15 @@ class TestFastPaths:
             logger.info("ok")
         assert [e["event_id"] for e in read_events(tmp_path)] == ["ok", "ok"]
         assert logger.counts()["event_ids"] == {"ok": 2}
+
+    def test_failing_message_of_a_filtered_batch(self, tmp_path):
+        """A batch below the level still converts its messages, so a failing str() still raises."""
+        class Broken:
+            def __str__(self):
+                raise ZeroDivisionError("no text")
+
+        with _logger(tmp_path, level="ERROR") as logger:
+            logger.log_many("INFO", ["a", "b"], ["fine", 1])
+            with pytest.raises(ZeroDivisionError):
+                logger.log_many("INFO", ["a", "b"], ["fine", Broken()])
+        assert logger.counts()["event_ids"] == {}
