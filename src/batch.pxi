@@ -604,7 +604,8 @@ cdef class BatchIds:
     per distinct id, not per row.
     """
     cdef IdEntry *entries
-    cdef Py_ssize_t count
+    cdef Py_ssize_t count            # entries
+    cdef Py_ssize_t distinct         # entries in the table
     cdef fevl_id_slot *table         # open addressing, by hash
     cdef size_t mask
     cdef uint32_t *of_row            # index in entries, per row
@@ -693,12 +694,18 @@ cdef class BatchIds:
         Py_INCREF(key)
         entry.key = <PyObject *> key
         entry.hash = h
+        self.count += 1
+        if self.distinct >= MAX_EVENT_IDS:
+            # Past as many distinct ids as are counted by name, the rest are
+            # mostly counted as the overflow id: each row gets an entry of its
+            # own and the table stays small enough for the cache.
+            return <uint32_t> (self.count - 1)
         self.table[i].hash = h
-        self.table[i].index = <uint32_t> (self.count + 1)
+        self.table[i].index = <uint32_t> self.count
         if type(key) is str:
             self.table[i].shape = fevl_str_shape(<PyObject *> key, &self.table[i].head, &self.table[i].tail)
-        self.count += 1
-        if <size_t> self.count * 2 > self.mask:
+        self.distinct += 1
+        if <size_t> self.distinct * 2 > self.mask:
             self._grow()
         return <uint32_t> (self.count - 1)
 
@@ -734,12 +741,16 @@ cdef class BatchIds:
             if entry.slot.json != NULL:
                 entry.json = entry.slot.json
                 entry.json_length = entry.slot.json_length
-            else:  # past the distinct-id bound: counted as the overflow id, written as itself
-                json = _encode_str(key) if type(key) is str else str(key).encode()
+            elif type(key) is str:
+                # Past the distinct-id bound: counted as the overflow id, written
+                # from its own text (json stays NULL; json_length is its bound).
+                entry.json_length = STR_BOUND(PyUnicode_GET_LENGTH(key))
+            else:
+                json = str(key).encode()
                 self.keep.append(json)
                 entry.json = PyBytes_AS_STRING(json)
                 entry.json_length = PyBytes_GET_SIZE(json)
-            if entry.json_length <= SHORT_BYTES:
+            if entry.json != NULL and entry.json_length <= SHORT_BYTES:
                 memcpy(entry.short_json, entry.json, entry.json_length)
             self.longest_json = max(self.longest_json, entry.json_length)
         return 0
@@ -813,6 +824,14 @@ cdef unsigned char *put_other(unsigned char *p, const Column *column, Py_ssize_t
     return put_cell(p, &column.cells[i])
 
 
+cdef unsigned char *put_key(unsigned char *p, PyObject *key) noexcept nogil:
+    """A str id as a JSON string (held by its entry, so readable without the GIL)."""
+    p[0] = b'"'
+    p = put_text(p + 1, str_kind(key), str_data(key), str_length(key), str_is_ascii(key))
+    p[0] = b'"'
+    return p + 1
+
+
 cdef unsigned char *put_any_text(unsigned char *p, PyObject *value) noexcept nogil:
     return put_text(p, str_kind(value), str_data(value), str_length(value), str_is_ascii(value))
 
@@ -822,7 +841,9 @@ cdef unsigned char *put_any_text(unsigned char *p, PyObject *value) noexcept nog
 cdef unsigned char *(*put_other_out_of_line)(unsigned char *, const Column *, Py_ssize_t,
                                              Py_ssize_t) noexcept nogil
 cdef unsigned char *(*put_any_text_out_of_line)(unsigned char *, PyObject *) noexcept nogil
+cdef unsigned char *(*put_key_out_of_line)(unsigned char *, PyObject *) noexcept nogil
 put_other_out_of_line = put_other
+put_key_out_of_line = put_key
 put_any_text_out_of_line = put_any_text
 
 
@@ -837,7 +858,10 @@ cdef inline unsigned char *encode_row(unsigned char *p, const Batch *b, Py_ssize
     # where a memcpy of the exact length is a call.
     memcpy(p, b.prefix[level], PREFIX_BYTES)
     p += b.prefix_length[level]
-    p = put_short(p, entry.short_json, entry.json, entry.json_length)
+    if entry.json != NULL:
+        p = put_short(p, entry.short_json, entry.json, entry.json_length)
+    else:
+        p = put_key_out_of_line(p, entry.key)
     for c in range(b.column_count):
         column = &b.columns[c]
         if column.mode != COLUMN_STR:

@@ -281,6 +281,20 @@ class TestFastPaths:
         assert counts["id0"] == 2
         assert [e["event_id"] for e in read_events(tmp_path)][-2:] == ["id0", f"id{n - 1}"]
 
+    def test_ids_past_the_bound_in_one_batch(self, tmp_path):
+        """Past the bound in one batch: known ids keep their counts, the rest are written as themselves."""
+        n = 70_000
+        ids = [f"id{i}" for i in range(n)] + ['q"uote\u00e9', "known", "id5"]
+        with _logger(tmp_path) as logger:
+            logger.info("known")
+            logger.log_many("INFO", ids)
+        counts = logger.counts()["event_ids"]
+        assert counts["known"] == 2 and counts["id5"] == 2
+        assert counts["__overflow__"] == n + 3 - (65536 - 1) - 2  # "known" took a slot before
+        lines = _raw_lines(tmp_path)[1:]
+        for line, event_id in zip(lines[-4:], ids[-4:]):
+            assert_same_line(line, reference_line("INFO", event_id, None, {}))
+
     def test_lists_changed_by_another_thread(self, tmp_path):
         """Another thread changing the lists during log_many(): whole lines or an error, never a crash."""
         n = 400_000
