@@ -3,14 +3,17 @@
 # With the GIL held, once for the whole batch: levels, ids and columns are
 # checked (so bad input fails before anything is written) and each id is
 # looked up once in a table of the batch's distinct ids, so later passes
-# never touch the id objects again.  Then per chunk of rows: columns that are
-# not plain str become C cells; a plain str column is read straight from its
-# items, which the caller's own list gets referenced per chunk (another thread
-# may change the list meanwhile).  One GIL-free pass per segment then bounds,
-# encodes and counts each row into a segment taken off the free list, not the
-# active one, so other threads keep logging meanwhile; the segment is sealed
-# and the counts brought in with the GIL held again.  The active segment is
-# sealed first, so this thread's earlier events stay ahead of the batch.
+# never touch the id objects again.  A message list is the exception: it is
+# taken on trust and checked chunk by chunk (see batch_columns()).  Then per
+# chunk of rows, GIL held: columns that are not plain str become C cells; a
+# plain str column is read straight from its items, which the caller's own
+# list gets referenced per chunk (another thread may change the list
+# meanwhile).  One GIL-free pass per segment then bounds, encodes and counts
+# each row into a segment taken off the free list, not the active one, so
+# other threads keep logging meanwhile.  The filled segments are sealed, and
+# so handed to the writers, when the batch ends (or the ring runs short); the
+# counts are brought in per chunk.  The active segment is sealed first, so
+# this thread's earlier events stay ahead of the batch.
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from libc.stdio cimport snprintf
@@ -167,7 +170,7 @@ cdef struct Column:
     PyObject *objects        # a list or tuple, owned by BatchColumns.keep
     bint shared              # objects is the caller's list: its items are referenced per chunk
     bint is_message          # the message column: None leaves the key out
-    bint unchecked           # COLUMN_STR taken on trust: take() checks each chunk (see log_batch)
+    bint unchecked           # COLUMN_STR taken on trust: take() checks each chunk (see batch_columns)
     PyObject **items         # COLUMN_STR: this chunk's values, by row - start (None: no message)
     PyObject **taken         # references held for a shared list's chunk, taken_count of them
     Py_ssize_t taken_count
