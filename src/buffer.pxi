@@ -585,69 +585,6 @@ cdef class EventBuffer:
         """Log a batch of events given as columns; see fastevlog.EventLogCounter.log_many."""
         log_batch(self, levels, event_ids, messages, field_columns)
 
-    cdef bint _write_rows(self, BatchRows *rows, Py_ssize_t start, Py_ssize_t end) except -1:
-        """Encode a chunk's accepted rows into segments of their own; True if stopped meanwhile.
-
-        Rows that find the ring full with on_full="drop" are marked dropped.
-        """
-        cdef Py_ssize_t row = start, i
-        cdef int index
-        cdef unsigned char *base
-        cdef SegmentHeader *seg
-        while row < end:
-            i = row - start
-            if rows.status[i] != ROW_ACCEPTED:
-                row += 1
-                continue
-            if self._closed:
-                for i in range(row - start, end - start):
-                    if rows.status[i] == ROW_ACCEPTED:
-                        rows.status[i] = ROW_UNWRITTEN
-                return True
-            if rows.bounds[i] > self._segment_size:
-                if not self._write_large_row(rows, row):
-                    rows.status[i] = ROW_DROPPED
-                row += 1
-                continue
-            if not self._wait_for_free_segment():
-                rows.status[i] = ROW_DROPPED
-                self._dropped += 1
-                row += 1
-                continue
-            index = self._take_free()
-            seg = segment_header(self._header, index)
-            base = self._data + index * self._segment_size
-            with nogil:
-                row = fill_segment(base, self._segment_size, seg, rows, row, end)
-            self._seal(index)
-        return False
-
-    cdef bint _write_large_row(self, BatchRows *rows, Py_ssize_t row) except -1:
-        """A row that may not fit a segment: encoded aside, then placed; False if dropped."""
-        cdef unsigned char *line = <unsigned char *> malloc(rows.bounds[row - rows.start])
-        if line == NULL:
-            raise MemoryError()
-        cdef Py_ssize_t length
-        cdef int index
-        try:
-            length = encode_row(line, rows, row) - line
-            if length > self._segment_size:
-                self._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
-                self._sealed_total += 1
-                self._wake()
-                return True
-            if not self._wait_for_free_segment():
-                self._dropped += 1
-                return False
-            index = self._take_free()
-            memcpy(self._data + index * self._segment_size, line, length)
-            segment_header(self._header, index).events = 1
-            fevl_store_release_u64(&segment_header(self._header, index).length, length)
-            self._seal(index)
-            return True
-        finally:
-            free(line)
-
     @property
     def closed(self):
         return self._closed

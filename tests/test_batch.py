@@ -5,8 +5,8 @@ import math
 import threading
 
 import pytest
-from reference import expected_value
-from support import read_events
+from reference import assert_same_line, expected_value, reference_line
+from support import log_paths, read_events
 
 from fastevlog import EventLogCounter
 
@@ -170,3 +170,211 @@ class TestBadBatches:
         logger.stop()
         with pytest.raises(RuntimeError):
             logger.log_many("INFO", ["a"])
+
+
+def _raw_lines(tmp_path, log_file="async_buffered_logs"):
+    return [line for path in log_paths(tmp_path, log_file)
+            for line in path.read_bytes().splitlines(keepends=True)]
+
+
+# Lengths around the 8- and 16-byte steps of the copies, escapes at the ends of words.
+_TEXTS = (["", "a", "abcdefg", "abcdefgh", "abcdefghi", "a" * 15, "a" * 16, "a" * 17, "b" * 31, "c" * 33,
+           'quote"first' + "x" * 10, "x" * 15 + "\\", "x" * 7 + "\n" + "y" * 8, "\x00" * 9, "\x7f" * 20,
+           "é" * 9, "snow ☃ man ☃☃☃☃", "emoji \U0001f600 x", "\ud800" * 3, "\u2028line\u2029",
+           "tab\tin the middle of a long enough text"])
+
+
+class TestFastPaths:
+    def test_str_columns_are_byte_identical_to_log(self, tmp_path):
+        """Ids, messages and str fields of every shape give the bytes log() gives."""
+        n = len(_TEXTS)
+        ids = [t or "empty" for t in _TEXTS]
+        messages = [_TEXTS[(i + 3) % n] for i in range(n)] + [None]
+        ids.append("x")
+        tags = [_TEXTS[(i + 7) % n] for i in range(n + 1)]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids, messages, tag=tags)
+            logger.log_many("error", tuple(ids), tuple(messages), tag=tuple(tags))
+        lines = _raw_lines(tmp_path)
+        expected = [reference_line(level, i, m, {"tag": t})
+                    for level in ("INFO", "ERROR") for i, m, t in zip(ids, messages, tags)]
+        assert len(lines) == len(expected)
+        for line, reference in zip(lines, expected):
+            assert_same_line(line, reference)
+
+    def test_equal_ids_are_one_id(self, tmp_path):
+        """Equal ids in distinct objects, subclasses and big ints count as one id each."""
+        class Name(str):
+            pass
+
+        class Number(int):
+            pass
+
+        ids = ["".join(["event_", str(i % 3)]) for i in range(30)]
+        ids += [Name("event_1"), Number(7), 7, 2**70, -(2**63), "7", "sixteen_bytes_id", "x" * 40]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids)
+        assert logger.counts()["event_ids"] == {"event_0": 10, "event_1": 11, "event_2": 10, 7: 2, 2**70: 1,
+                                                -(2**63): 1, "7": 1, "sixteen_bytes_id": 1, "x" * 40: 1}
+        assert [e["event_id"] for e in read_events(tmp_path)] == [
+            i if type(i) in (str, int) else (str(i) if isinstance(i, str) else int(i)) for i in ids]
+
+    def test_filtered_rows_count_nothing(self, tmp_path):
+        """Rows below the level leave no id behind in counts()."""
+        with _logger(tmp_path, level="INFO") as logger:
+            logger.log_many(["DEBUG", "INFO", "DEBUG"], ["a", "b", "c"])
+            logger.log_many("DEBUG", ["d"])
+        assert logger.counts() == {"levels": {"INFO": 1}, "event_ids": {"b": 1}}
+
+    def test_int_id_arrays(self, tmp_path):
+        """Integer arrays of any width as ids, with their extremes."""
+        i64 = np.array([0, -1, 2**62, -(2**63), 2**63 - 1], dtype=np.int64)
+        u64 = np.array([2**64 - 1, 2**63, 5], dtype=np.uint64)
+        i8 = np.array([-128, 127], dtype=np.int8)
+        with _logger(tmp_path) as logger:
+            for ids in (i64, u64, i8, array.array("i", [3, 3, 4])):
+                logger.log_many("INFO", ids)
+        expected = [int(v) for ids in (i64, u64, i8, [3, 3, 4]) for v in ids]
+        assert [e["event_id"] for e in read_events(tmp_path)] == expected
+        assert logger.counts()["event_ids"] == {v: expected.count(v) for v in expected}
+
+    def test_numpy_columns_are_byte_identical_to_log(self, tmp_path):
+        """int64 and float64 columns are written as log() writes the same Python numbers."""
+        floats = np.array([0.1, 1 / 3, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 2.5, 1e22,
+                           123456789.0, -1.5e-300, math.inf, math.nan])
+        ints = np.array([0, -1, 2**63 - 1, -(2**63), 10**18, 7, 8, 9, 10, 11, 12, 13, 14], dtype=np.int64)
+        ids = [f"e{i}" for i in range(len(floats))]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ids, f=floats, i=ints)
+        for line, event_id, f, i in zip(_raw_lines(tmp_path), ids, floats, ints):
+            assert_same_line(line, reference_line("INFO", event_id, None, {"f": float(f), "i": int(i)}))
+
+    def test_odd_message_and_field_values(self, tmp_path):
+        """Non-str messages and fields of every kind, mixed with str ones, in a long batch."""
+        values = [1, None, "s", 2.5, True, 2**80, b"raw", object, "t" * 20]
+        n = 3 * 16384 + 5  # several chunks
+        messages = [values[i % len(values)] for i in range(n)]
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", ["e"] * n, messages, v=list(reversed(messages)))
+        for line, m, v in zip(_raw_lines(tmp_path), messages, reversed(messages)):
+            assert_same_line(line, reference_line("INFO", "e", m, {"v": v}))
+
+    def test_chunks_and_segment_ends(self, tmp_path):
+        """Many chunks in small segments, with a few rows far longer than the rest."""
+        n = 50_000
+        messages = [("m" * 5000 if i % 9973 == 0 else f"message {i}") for i in range(n)]
+        with _logger(tmp_path, buffer_bytes=256 * 1024) as logger:
+            logger.log_many("INFO", [f"id{i % 7}" for i in range(n)], messages, seq=np.arange(n))
+        events = read_events(tmp_path)
+        assert [e["seq"] for e in events] == list(range(n))
+        assert [e["message"] for e in events] == messages
+        assert sum(logger.counts()["event_ids"].values()) == n
+
+    def test_ids_past_the_distinct_id_bound(self, tmp_path):
+        """Ids past MAX_EVENT_IDS are counted as the overflow id and written as themselves."""
+        n = 65536 + 10
+        with _logger(tmp_path) as logger:
+            logger.log_many("INFO", [f"id{i}" for i in range(n)])
+            logger.log_many("INFO", ["id0", f"id{n - 1}"])
+        counts = logger.counts()["event_ids"]
+        assert counts["__overflow__"] == 11
+        assert counts["id0"] == 2
+        assert [e["event_id"] for e in read_events(tmp_path)][-2:] == ["id0", f"id{n - 1}"]
+
+    def test_ids_past_the_bound_in_one_batch(self, tmp_path):
+        """Past the bound in one batch: known ids keep their counts, the rest are written as themselves."""
+        n = 70_000
+        ids = [f"id{i}" for i in range(n)] + ['q"uote\u00e9', "known", "id5"]
+        with _logger(tmp_path) as logger:
+            logger.info("known")
+            logger.log_many("INFO", ids)
+        counts = logger.counts()["event_ids"]
+        assert counts["known"] == 2 and counts["id5"] == 2
+        assert counts["__overflow__"] == n + 3 - (65536 - 1) - 2  # "known" took a slot before
+        lines = _raw_lines(tmp_path)[1:]
+        for line, event_id in zip(lines[-4:], ids[-4:]):
+            assert_same_line(line, reference_line("INFO", event_id, None, {}))
+
+    def test_lists_changed_by_another_thread(self, tmp_path):
+        """Another thread changing the lists during log_many(): whole lines or an error, never a crash."""
+        n = 400_000
+        for change in ("replace", "append", "shrink", "odd values"):
+            ids = [f"event_{i % 100}" for i in range(n)]
+            messages = [f"message {i}" for i in range(n)]
+            started, done = threading.Event(), threading.Event()
+
+            def mutate(change=change, ids=ids, messages=messages, started=started, done=done):
+                # Runs once log_many() lets the GIL go: its checks before that hold it throughout.
+                started.wait()
+                i = 0
+                while not done.is_set():
+                    k = (i * 7919) % len(messages) if messages else 0
+                    if change == "replace":
+                        messages[k] = f"replaced {i}"
+                        ids[k] = f"other_{i % 50}"
+                    elif change == "append":
+                        messages.append("more")
+                        ids.append("more")
+                    elif change == "shrink" and len(messages) > 1000:
+                        del messages[-1000:]
+                    elif change == "odd values":
+                        messages[k] = i
+                    i += 1
+
+            with _logger(tmp_path, log_file=change.replace(" ", "_")) as logger:
+                thread = threading.Thread(target=mutate)
+                thread.start()
+                try:
+                    started.set()
+                    logger.log_many("INFO", ids, messages)
+                except RuntimeError as error:
+                    assert "during log_many()" in str(error)
+                except ValueError as error:  # changed before the call looked: a clean error too
+                    assert "values for" in str(error)
+                finally:
+                    done.set()
+                    thread.join()
+            events = read_events(tmp_path, change.replace(" ", "_"))
+            assert sum(logger.counts()["event_ids"].values()) == len(events)
+
+    @pytest.mark.parametrize("buffer_bytes", [256 * 1024, 64 * 1024 * 1024])
+    def test_late_odd_message_redoes_the_batch(self, tmp_path, buffer_bytes):
+        """A non-str message chunks into the batch: every row still written once, converted as log() does."""
+        n = 60_000
+        messages = [f"m{i}" for i in range(n)]
+        messages[45_000] = 12.5
+        with _logger(tmp_path, buffer_bytes=buffer_bytes) as logger:
+            logger.log_many("INFO", [f"e{i % 3}" for i in range(n)], messages)
+        events = read_events(tmp_path)
+        assert [e["message"] for e in events] == [str(m) for m in messages]
+        assert logger.counts()["event_ids"] == {"e0": n // 3, "e1": n // 3, "e2": n // 3}
+
+    @pytest.mark.parametrize("buffer_bytes", [256 * 1024, 64 * 1024 * 1024])
+    def test_late_failing_message_writes_nothing(self, tmp_path, buffer_bytes):
+        """A message whose str() fails, late in a batch: an error before any row is written."""
+        class Broken:
+            def __str__(self):
+                raise ZeroDivisionError("no text")
+
+        n = 60_000
+        messages = [f"m{i}" for i in range(n)]
+        messages[-1] = Broken()
+        with _logger(tmp_path, buffer_bytes=buffer_bytes) as logger:
+            logger.info("ok")
+            with pytest.raises(ZeroDivisionError):
+                logger.log_many("INFO", ["e"] * n, messages)
+            logger.info("ok")
+        assert [e["event_id"] for e in read_events(tmp_path)] == ["ok", "ok"]
+        assert logger.counts()["event_ids"] == {"ok": 2}
+
+    def test_failing_message_of_a_filtered_batch(self, tmp_path):
+        """A batch below the level still converts its messages, so a failing str() still raises."""
+        class Broken:
+            def __str__(self):
+                raise ZeroDivisionError("no text")
+
+        with _logger(tmp_path, level="ERROR") as logger:
+            logger.log_many("INFO", ["a", "b"], ["fine", 1])
+            with pytest.raises(ZeroDivisionError):
+                logger.log_many("INFO", ["a", "b"], ["fine", Broken()])
+        assert logger.counts()["event_ids"] == {}
