@@ -3,12 +3,13 @@
 Interleaved in one process: each round times every variant over N calls, the
 median of the rounds is reported, divided by the median of the floor
 (``fastevlog._core._noop`` with log()'s arguments).  Counting per level and per
-event id is on, as always; the writers write to real files in a temporary directory,
-between rounds: the buffer is sized to hold one variant's events, so a round
-times the calls, not how fast this machine's page cache takes new file pages
-(benchmarks/writer.py measures that side).
+event id is on, as always.  The buffer holds one variant's events and the
+writers are held back while a variant is timed, then write its events to real
+files in a temporary directory: a round times the calls, not this machine's page
+cache taking ~100 MB of new file pages on the other core (benchmarks/writer.py
+and simulate_vs_noop.py measure that side).  --concurrent-writers lets them run.
 
-    python benchmarks/hot_path.py [--calls 1000000] [--rounds 5]
+    python benchmarks/hot_path.py [--calls 1000000] [--rounds 5] [--concurrent-writers]
 """
 
 import argparse
@@ -16,6 +17,7 @@ import platform
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 
 import fastevlog
@@ -71,26 +73,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrent-writers", action="store_true",
+                        help="let the writers write while the calls are timed")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="fastevlog-hot-")
     try:
-        # Room for one variant's events (~110 bytes each with fields), so no round waits for the disk.
+        # Room for one variant's events (up to ~135 bytes each, with fields): the writers wait meanwhile.
         logger = fastevlog.EventLogCounter(directory=directory, level="INFO", flush_interval=3600,
-                                           buffer_bytes=max(args.calls * 128, 64 * 1024 * 1024))
+                                           buffer_bytes=max(args.calls * 192, 64 * 1024 * 1024))
         timed = variants(logger, args.calls)
         seconds = {name: [] for name in timed}
+        writers_may_write = threading.Event()
+        if args.concurrent_writers:
+            writers_may_write.set()
+        pool = logger._scheduler.pool
+        write = pool.pwritev
+        pool.pwritev = lambda fd, views, offset: writers_may_write.wait() and write(fd, views, offset)
         for _ in range(args.rounds):
             for name, run in timed.items():
                 start = time.perf_counter()
                 run()
                 seconds[name].append(time.perf_counter() - start)
+                writers_may_write.set()
                 logger.flush()  # untimed: each variant starts with an empty buffer
+                if not args.concurrent_writers:
+                    writers_may_write.clear()
+        writers_may_write.set()
         logger.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     median = {name: statistics.median(values) for name, values in seconds.items()}
     print(f"machine  {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
-    print(f"calls    {args.calls:,} per variant, median of {args.rounds} interleaved rounds")
+    print(f"calls    {args.calls:,} per variant, median of {args.rounds} interleaved rounds, writers "
+          + ("running" if args.concurrent_writers else "held while timed"))
     print(f"{'variant':<26}{'ns/call':>9}{'x floor':>9}")
     for name, value in median.items():
         print(f"{name:<26}{value / args.calls * 1e9:>9.1f}{value / median['floor']:>9.2f}")
