@@ -21,92 +21,7 @@ from libc.float cimport DBL_MIN
 from libc.math cimport fabs
 from libc.stdlib cimport abs, realloc, strtod, strtol
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    #ifdef __SSE2__
-    #include <emmintrin.h>
-    #endif
-
-    /* The hash a str caches in itself, -1 while not computed yet. */
-    static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
-        return ((PyASCIIObject *)s)->hash;
-    }
-
-    static inline int fevl_exact_str(PyObject *o) {
-        return PyUnicode_CheckExact(o);
-    }
-
-    /* A slot of a batch's id table.  For a str of 8 to 16 bytes it holds the
-     * bytes too, so finding such an id reads the slot and the id only: the
-     * chain of loads through the entry and its key object was the cost. */
-    typedef struct {
-        Py_hash_t hash;
-        uint32_t index;          /* entry index + 1; 0 for an empty slot */
-        uint32_t shape;          /* bytes << 3 | PEP 393 kind for such a str, else 0 */
-        uint64_t head, tail;     /* its first and last 8 bytes */
-    } fevl_id_slot;
-
-    static inline uint32_t fevl_str_shape(PyObject *s, uint64_t *head, uint64_t *tail) {
-        Py_ssize_t n = PyUnicode_GET_LENGTH(s) * PyUnicode_KIND(s);
-        if (n < 8 || n > 16)
-            return 0;
-        const unsigned char *d = PyUnicode_DATA(s);
-        memcpy(head, d, 8);
-        memcpy(tail, d + n - 8, 8);
-        return (uint32_t)(n << 3 | PyUnicode_KIND(s));
-    }
-
-    /* The slot index value of an exact str whose hash is h; 0 when it is not
-     * there or needs the general comparison. */
-    static inline uint32_t fevl_find_short_str(const fevl_id_slot *slots, size_t mask,
-                                               PyObject *s, Py_hash_t h) {
-        uint64_t head, tail;
-        uint32_t shape = fevl_str_shape(s, &head, &tail);
-        if (!shape)
-            return 0;
-        for (size_t i = (size_t)h & mask; slots[i].index; i = (i + 1) & mask)
-            if (slots[i].hash == h && slots[i].shape == shape
-                    && slots[i].head == head && slots[i].tail == tail)
-                return slots[i].index;
-        return 0;
-    }
-
-    /* n >= 8 ASCII bytes that need no escaping, copied in whole words; NULL
-     * (with p's bytes undefined) as soon as one needs escaping. */
-    static inline unsigned char *fevl_put_plain(unsigned char *p, const unsigned char *s, Py_ssize_t n) {
-        Py_ssize_t i = 0;
-    #ifdef __SSE2__
-        if (n >= 16) {
-            const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8(0x22),
-                          backslash = _mm_set1_epi8(0x5C);
-            __m128i w;
-            for (;; i += 16) {
-                if (i + 16 > n)
-                    i = n - 16;  /* the last 16, overlapping bytes already copied */
-                w = _mm_loadu_si128((const __m128i *)(s + i));
-                /* ASCII, so a signed compare finds the control characters. */
-                if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(w, space),
-                        _mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, backslash)))))
-                    return NULL;
-                _mm_storeu_si128((__m128i *)(p + i), w);
-                if (i + 16 == n)
-                    return p + n;
-            }
-        }
-    #endif
-        for (;; i += 8) {
-            if (i + 8 > n)
-                i = n - 8;
-            if (fevl_ascii8_needs_escape(s + i))
-                return NULL;
-            memcpy(p + i, s + i, 8);
-            if (i + 8 == n)
-                return p + n;
-        }
-    }
-    """
+cdef extern from "fevl.h":
     Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
     ctypedef struct fevl_id_slot:
         Py_hash_t hash
@@ -817,6 +732,8 @@ cdef unsigned char *put_other(unsigned char *p, const Column *column, Py_ssize_t
                               Py_ssize_t i) noexcept nogil:
     """The key and value of an array or cells column in row, unless left out."""
     cdef Cell cell
+    cell.i = 0  # read_array sets the field its kind uses; the compiler cannot tell which
+    cell.d = 0
     if column.mode == COLUMN_ARRAY:
         read_array(&cell, column, row)
         p = put_short(p, column.short_key, column.key, column.key_length)
