@@ -42,11 +42,11 @@ class WriterPool:
 
     Pieces for one file may be written in any order and in parallel: each has
     its own offset, so the file ends up in the order the scheduler assigned.
-    A worker takes every piece queued when it wakes and writes each run of
-    them that lies end to end in one file with a single pwritev: os.pwritev
-    releases the GIL, and busy producers hold the GIL for up to the switch
-    interval (5 ms) whenever a writer wants it back, so writes per GIL
-    round trip, not bytes per write, decide how fast the writers drain.
+    A worker takes the pieces queued when it wakes (up to batch_bytes) and
+    writes each run of them that lies end to end in one file with a single
+    pwritev, GIL released: busy producers keep a writer waiting for the GIL
+    after each write (the logger's own pwritev has them step aside, see
+    EventBuffer._pwritev), so fewer writes drain the ring faster.
     """
 
     def __init__(self, num_workers: int, max_retries: int, done: DoneCallback,
@@ -98,7 +98,7 @@ class WriterPool:
                 pieces.append(piece)
                 size += piece.end - piece.start
             for run in _runs(pieces):
-                _, retries, failures = self._write(run)
+                retries, failures = self._write(run)
                 for piece in run:
                     # The run's retries are counted once, on its first piece.
                     whole = piece.start + piece.written == piece.end
@@ -108,14 +108,14 @@ class WriterPool:
                 return
 
     def _write(self, run: List[Piece]):
-        """Write a run of pieces whole; returns (ok, retries made, failed attempts)."""
+        """Write a run of pieces, whole unless a piece gives up; returns (retries made, failed attempts)."""
         failures = 0
         while True:
             try:
                 while True:
                     left = [piece for piece in run if piece.start + piece.written < piece.end]
                     if not left:
-                        return True, failures, failures  # every failure so far was followed by a retry
+                        return failures, failures  # every failure so far was followed by a retry
                     first = left[0]
                     views = [piece.source[piece.start + piece.written:piece.end] for piece in left]
                     try:
@@ -142,7 +142,7 @@ class WriterPool:
                         "the data is kept in the buffer and retried on the next flush",
                         sum(piece.end - piece.start - piece.written for piece in left), first.file.path,
                         first.offset + first.written, self.max_retries, error)
-                    return False, self.max_retries, failures
+                    return self.max_retries, failures
                 _log.error("write to %s failed (%s); retry %d of %d",
                            first.file.path, error, failures, self.max_retries)
                 time.sleep(self.retry_delay * 2 ** (failures - 1))

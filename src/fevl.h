@@ -99,6 +99,32 @@ static inline int fevl_ascii16_copy_clean(unsigned char *out, const unsigned cha
 }
 #endif
 
+/* Clean ASCII of up to 32 bytes (the usual id, key, short value or message)
+ * copied to p with two overlapping checks: the end, or NULL, with p's bytes
+ * undefined, when it is longer or needs escaping.  Always inlined: a call
+ * per string was a tenth of log()'s instructions. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FEVL_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define FEVL_ALWAYS_INLINE static inline
+#endif
+
+FEVL_ALWAYS_INLINE unsigned char *
+fevl_put_short_ascii(unsigned char *p, const unsigned char *s, Py_ssize_t n) {
+    if (n < 8)
+        return fevl_ascii_short_copy_clean(p, s, (size_t)n) ? p + n : NULL;
+    if (n < 16) {
+        if (fevl_ascii8_needs_escape(s) || fevl_ascii8_needs_escape(s + n - 8))
+            return NULL;
+        memcpy(p, s, 8);
+        memcpy(p + n - 8, s + n - 8, 8);
+        return p + n;
+    }
+    if (n <= 32 && fevl_ascii16_copy_clean(p, s) && fevl_ascii16_copy_clean(p + n - 16, s + n - 16))
+        return p + n;
+    return NULL;
+}
+
 /* memrchr where the C library has it (glibc), a plain loop elsewhere. */
 static inline void *fevl_memrchr(const void *s, int c, size_t n) {
 #ifdef __GLIBC__

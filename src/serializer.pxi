@@ -19,6 +19,7 @@ cdef extern from "fevl.h" nogil:
     bint fevl_ascii8_needs_escape(const unsigned char *s)
     bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
     bint fevl_ascii_short_copy_clean(unsigned char *out, const unsigned char *s, size_t n)
+    unsigned char *fevl_put_short_ascii(unsigned char *p, const unsigned char *s, Py_ssize_t n)
     ctypedef struct fevl_clock:
         pass
     int64_t fevl_clock_now(fevl_clock *c)
@@ -113,21 +114,13 @@ cdef inline unsigned char *put_code_point(unsigned char *p, uint32_t c) noexcept
 cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data,
                                     Py_ssize_t n, bint ascii) noexcept nogil:
     """The characters of a PEP 393 string, escaped, without quotes."""
-    # Clean ASCII of up to 32 bytes, the common case, is copied here, inline:
-    # two overlapping checks cover it.  The rest goes to put_text_long.
-    cdef const unsigned char *b = <const unsigned char *> data
+    # Clean ASCII of up to 32 bytes, the common case, is copied inline (a C
+    # function the compiler must inline); the rest goes to put_text_long.
+    cdef unsigned char *end
     if ascii:
-        if n < 8:
-            if fevl_ascii_short_copy_clean(p, b, n):
-                return p + n
-        elif n < 16:
-            if not fevl_ascii8_needs_escape(b) and not fevl_ascii8_needs_escape(b + n - 8):
-                memcpy(p, b, 8)
-                memcpy(p + n - 8, b + n - 8, 8)
-                return p + n
-        elif n <= 32:
-            if fevl_ascii16_copy_clean(p, b) and fevl_ascii16_copy_clean(p + n - 16, b + n - 16):
-                return p + n
+        end = fevl_put_short_ascii(p, <const unsigned char *> data, n)
+        if end != NULL:
+            return end
     return put_text_long(p, kind, data, n, ascii)
 
 
@@ -184,10 +177,14 @@ cdef unsigned char *put_text_long(unsigned char *p, int kind, const void *data,
 cdef inline unsigned char *put_str(unsigned char *p, object s) noexcept:
     """A str (or subclass: callers check) as a quoted JSON string."""
     p[0] = b'"'
-    p = put_text(p + 1, PyUnicode_KIND(s), PyUnicode_DATA(s),
-                 PyUnicode_GET_LENGTH(s), PyUnicode_IS_ASCII(s))
-    p[0] = b'"'
-    return p + 1
+    cdef unsigned char *end = NULL
+    if PyUnicode_IS_ASCII(s):  # the fast case inline here, whether or not put_text is
+        end = fevl_put_short_ascii(p + 1, <const unsigned char *> PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s))
+    if end == NULL:
+        end = put_text_long(p + 1, PyUnicode_KIND(s), PyUnicode_DATA(s),
+                            PyUnicode_GET_LENGTH(s), PyUnicode_IS_ASCII(s))
+    end[0] = b'"'
+    return end + 1
 
 
 cdef inline unsigned char *put_raw(unsigned char *p, const char *s, Py_ssize_t n) noexcept nogil:
