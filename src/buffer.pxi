@@ -7,8 +7,9 @@
 # Python code there (str() of odd field values happens before the reservation)
 # and the only waits (a full ring with on_full="block"; stepping aside for a
 # writer, see _step_aside) happen before it too, with the GIL released and no
-# native lock held, and are followed by a check that the logger still runs.  So on CPython with a GIL
-# reservation is a plain pointer bump and no native lock exists at all.
+# native lock held, and are followed by a check that the logger still runs.
+# So on CPython with a GIL reservation is a plain pointer bump and no native
+# lock exists at all.
 #
 # Without the GIL (free-threaded CPython) this module is not declared
 # freethreading_compatible, so importing it re-enables the GIL and all of the
@@ -21,15 +22,16 @@
 cdef extern from "<unistd.h>" nogil:
     int usleep(unsigned int usec)
 
+from cpython.buffer cimport PyBUF_SIMPLE
+from posix.types cimport off_t
+from posix.uio cimport iovec, pwritev
+
 cdef extern from "<errno.h>" nogil:
     int errno
     int EINTR
 
 cdef extern from "<string.h>" nogil:
     char *strerror(int errnum)
-
-from posix.types cimport off_t
-from posix.uio cimport iovec, pwritev
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -38,7 +40,6 @@ cdef extern from "<poll.h>" nogil:
         short revents
     int poll(pollfd *fds, unsigned long nfds, int timeout)
     short POLLIN
-from cpython.buffer cimport PyBUF_SIMPLE
 
 cdef extern from "fevl.h" nogil:
     void fevl_atomic_add_int(int *p, int v)
@@ -516,10 +517,11 @@ cdef class EventBuffer:
         self._push_free(index)
 
     cdef void _step_aside(self) noexcept:
-        # A writer is back from its write and waits for the GIL.  Busy producers
-        # would keep it for the switch interval (5 ms), then pass it among
-        # themselves first: with 20 of them a writer waited ~100 ms, and the ring
-        # filled meanwhile.  Sleeping a moment with the GIL released lets a
+        # A writer is back from its write and waits for the GIL.  A busy
+        # producer keeps it for the switch interval (5 ms), and other producers
+        # may take it before the writer does: with many of them the ring filled
+        # while the writer waited, and producers and writers took turns instead
+        # of overlapping.  Sleeping a moment with the GIL released lets a
         # waiting thread take it; a producer that does steps aside in turn.
         with nogil:
             usleep(20)
