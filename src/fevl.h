@@ -21,7 +21,7 @@ static inline void fevl_store_release_u32(uint32_t *p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-/* A counter that threads change with the GIL released (see EventBuffer.pwritev). */
+/* A counter that threads change with the GIL released (see EventBuffer._pwritev). */
 static inline void fevl_atomic_add_int(int *p, int v) {
     __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
