@@ -35,16 +35,25 @@ def main(which, calls):
 main(sys.argv[1], int(sys.argv[2]))
 """
 
-def profile(which: str, calls: int) -> dict:
+def callgrind(child: str, *args: str, annotate: tuple = ()) -> str:
+    """callgrind_annotate's report on `python -c child args` run under callgrind."""
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                        os.path.realpath(sys.executable), "-c", CHILD, which, str(calls)],
+                        os.path.realpath(sys.executable), "-c", child, *args],
                        check=True, capture_output=True)
-        text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out], check=True,
+        return subprocess.run(["callgrind_annotate", *annotate, out], check=True,
                               capture_output=True, text=True).stdout
-    total = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", text).group(1)
-    counts = {"total": int(total.replace(",", ""))}
+
+
+def program_total(report: str) -> int:
+    """The instructions of the whole program in a callgrind_annotate report."""
+    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", report).group(1).replace(",", ""))
+
+
+def profile(which: str, calls: int) -> dict:
+    text = callgrind(CHILD, which, str(calls), annotate=("--inclusive=yes", "--threshold=100"))
+    counts = {"total": program_total(text)}
     # Inclusive counts of the core's functions, named as in the .pyx (Cython's prefix dropped).
     for match in re.finditer(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+src/_core\.c:__pyx_f_9fastevlog_5_core_(\w+)",
                              text, re.M):

@@ -9,11 +9,8 @@ counts are repeatable on a busy machine, unlike seconds.
 """
 
 import argparse
-import os
-import re
-import subprocess
-import sys
-import tempfile
+
+from callgrind_log import callgrind, program_total
 
 CHILD = """
 import sys, tempfile
@@ -35,13 +32,7 @@ logger.stop()
 
 
 def instructions(which: str, events: int) -> int:
-    with tempfile.TemporaryDirectory() as directory:
-        out = os.path.join(directory, "callgrind.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                        os.path.realpath(sys.executable), "-c", CHILD, which, str(events)],
-                       check=True, capture_output=True)
-        text = subprocess.run(["callgrind_annotate", out], check=True, capture_output=True, text=True).stdout
-    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", text).group(1).replace(",", ""))
+    return program_total(callgrind(CHILD, which, str(events)))
 
 
 def main() -> None:
