@@ -96,22 +96,6 @@ cdef struct Column:
     char short_key[SHORT_BYTES]  # the key again, padded, when it fits
 
 
-cdef inline unsigned char *put_uint64(unsigned char *p, uint64_t u) noexcept nogil:
-    cdef char digits[INT_BOUND]
-    cdef int n = 0
-    while True:
-        digits[n] = <char> (48 + u % 10)
-        n += 1
-        u //= 10
-        if u == 0:
-            break
-    while n:
-        n -= 1
-        p[0] = digits[n]
-        p += 1
-    return p
-
-
 cdef unsigned char *put_double_nogil(unsigned char *p, double v) noexcept nogil:
     """repr(v), which needs the GIL itself; null when v is not finite.
 
