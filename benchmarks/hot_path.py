@@ -8,6 +8,9 @@ writers are held back while a variant is timed, then write its events to real
 files in a temporary directory: a round times the calls, not this machine's page
 cache taking ~100 MB of new file pages on the other core (benchmarks/writer.py
 and simulate_vs_noop.py measure that side).  --concurrent-writers lets them run.
+The last two variants put the no-op and log() in the main job's own loop body,
+where log() costs more than in a loop that does nothing else: the interpreter's
+code and log()'s share the caches and branch predictors.
 
     python benchmarks/hot_path.py [--calls 1000000] [--rounds 5] [--concurrent-writers]
 """
@@ -22,6 +25,7 @@ import time
 
 import fastevlog
 from fastevlog import _core
+from fastevlog.cli import _produce
 
 ID, MESSAGE = "event_7", "Event event_7 occurred."
 
@@ -64,9 +68,18 @@ def variants(logger, calls):
     def log_many():
         logger.log_many("INFO", ids, messages)
 
+    # The same calls inside a busier loop body: the main job's own loop (fastevlog
+    # simulate, one thread), with the no-op and with log().
+    def job_noop():
+        _produce(noop, 0, calls, 1)
+
+    def job_log():
+        _produce(log, 0, calls, 1)
+
     return {"floor": floor, "log()": hot, "log(), clock_gettime": hot_clock_gettime,
             "log() + 2 fields": two_fields, "filtered by level": filtered,
-            "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many}
+            "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many,
+            "main job's loop, no-op": job_noop, "main job's loop, log()": job_log}
 
 
 def main() -> None:
@@ -111,6 +124,10 @@ def main() -> None:
         print(f"{name:<26}{value / args.calls * 1e9:>9.1f}{value / median['floor']:>9.2f}")
     print(f"log_many() is {median['loop of log(), 1000 ids'] / median['log_many(), 1000 ids']:.1f}x "
           "cheaper per event than the loop of log()")
+    ns = {name: value / args.calls * 1e9 for name, value in median.items()}
+    in_job = ns["main job's loop, log()"] - ns["main job's loop, no-op"]
+    print(f"log() costs {ns['log()'] - ns['floor']:.1f} ns more than the no-op in its own loop, "
+          f"{in_job:.1f} ns more in the main job's loop")
 
 
 if __name__ == "__main__":
