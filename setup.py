@@ -1,7 +1,7 @@
 """Build of the compiled core, fastevlog._core.
 
 Switches (environment variables, read at build time):
-    FASTEVLOG_OPT=-O3      the optimization level (default -O2)
+    FASTEVLOG_OPT=-O2      the optimization level (default: CPython's own, -O3 here)
     FASTEVLOG_DEBUG=1      -O0 -g, Cython line tracing off, asserts on
     FASTEVLOG_SANITIZE=1   -fsanitize=address,undefined (run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
 """
@@ -11,10 +11,9 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-# -O2, not the -O3 of CPython's own flags: -O3 makes log()'s code larger, which a
-# loop doing nothing but log() does not mind and a real loop body does (see
-# benchmarks/README.md, "-O2 or -O3").
-extra_compile_args = ["-std=c11", os.environ.get("FASTEVLOG_OPT", "-O2")]
+extra_compile_args = ["-std=c11"]
+if os.environ.get("FASTEVLOG_OPT"):
+    extra_compile_args.append(os.environ["FASTEVLOG_OPT"])
 extra_link_args = []
 if os.environ.get("FASTEVLOG_DEBUG"):
     extra_compile_args += ["-O0", "-g3", "-UNDEBUG"]

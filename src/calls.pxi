@@ -35,19 +35,12 @@ cdef tuple PARAMETER_NAMES = ("level", "event_id", "message", "timestamp")
 
 cdef int parameter_slot(PyObject *name) noexcept:
     """SLOT_* for a keyword naming a parameter (or "timestamp"), -1 for a field."""
-    # Spelled out, not a loop: every field of every call comes through here,
-    # and -O2 (see setup.py) would keep the loop.
-    if name == PyTuple_GET_ITEM(PARAMETER_NAMES, SLOT_LEVEL):
-        return SLOT_LEVEL
-    if name == PyTuple_GET_ITEM(PARAMETER_NAMES, SLOT_EVENT_ID):
-        return SLOT_EVENT_ID
-    if name == PyTuple_GET_ITEM(PARAMETER_NAMES, SLOT_MESSAGE):
-        return SLOT_MESSAGE
-    if name == PyTuple_GET_ITEM(PARAMETER_NAMES, SLOT_TIMESTAMP):
-        return SLOT_TIMESTAMP
+    cdef int slot
+    for slot in range(4):
+        if name == PyTuple_GET_ITEM(PARAMETER_NAMES, slot):
+            return slot
     # Keyword names at a call site are interned, and so are ours: for an
     # interned name the pointer compares above were conclusive.
-    cdef int slot
     if PyUnicode_CHECK_INTERNED(<object> name):
         return -1
     for slot in range(4):
