@@ -9,8 +9,8 @@ files in a temporary directory: a round times the calls, not this machine's page
 cache taking ~100 MB of new file pages on the other core (benchmarks/writer.py
 and simulate_vs_noop.py measure that side).  --concurrent-writers lets them run.
 The last two variants put the no-op and log() in the main job's own loop body,
-where log() costs more than in a loop that does nothing else: the interpreter's
-code and log()'s share the caches and branch predictors.
+where log() costs more than in a loop that does nothing else (most likely as the
+interpreter's code and log()'s compete for the caches and branch predictors).
 
     python benchmarks/hot_path.py [--calls 1000000] [--rounds 5] [--concurrent-writers]
 """
