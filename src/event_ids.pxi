@@ -9,6 +9,9 @@
 cdef extern from "Python.h":
     Py_hash_t PyObject_Hash(object o) except? -1
 
+cdef extern from "fevl.h":
+    Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
+
 cdef enum:
     MAX_EVENT_IDS = 65536    # distinct ids counted by name; documented in the README
 
@@ -66,7 +69,13 @@ cdef class EventIdCounts:
         """
         if <PyObject *> key == self.last_key:
             return self.last_slot
-        cdef Py_hash_t h = PyObject_Hash(key)
+        cdef Py_hash_t h = -1
+        if type(key) is str:
+            # Loops over a few ids miss the last-key check every time: a str
+            # keeps its hash, read here without PyObject_Hash's two calls.
+            h = fevl_cached_str_hash(<PyObject *> key)
+        if h == -1:
+            h = PyObject_Hash(key)
         cdef IdSlot *slot = self._find(key, h)
         if slot.key != NULL:
             self.last_key = slot.key

@@ -132,6 +132,53 @@ class TestBatches:
         assert written == sorted(written)
 
 
+    @staticmethod
+    def _hold_writers(logger, gate):
+        pool = logger._scheduler.pool
+        real = pool.pwritev
+        pool.pwritev = lambda fd, buffers, offset: gate.wait() and real(fd, buffers, offset)
+
+    def test_small_batches_share_the_active_segment(self, tmp_path):
+        """Small batches go into the segment log() fills, after the thread's earlier lines.
+
+        With the writers held, 100 calls of ten events fit a ring of four 64 KiB
+        segments; a segment per call would fill it after four calls and drop the rest.
+        """
+        gate = threading.Event()
+        with _logger(tmp_path, buffer_bytes=256 * 1024, on_full="drop") as logger:
+            self._hold_writers(logger, gate)
+            logger.info("first")
+            for call in range(100):
+                logger.log_many("INFO", ["e"] * 10, seq=np.arange(call * 10, call * 10 + 10))
+                logger.info("between", seq=call)
+            gate.set()
+        assert logger.metrics()["dropped"] == 0
+        events = read_events(tmp_path)
+        expected = [("first", None)]
+        for call in range(100):
+            expected += [("e", seq) for seq in range(call * 10, call * 10 + 10)] + [("between", call)]
+        assert [(e["event_id"], e.get("seq")) for e in events] == expected
+        assert logger.counts()["event_ids"] == {"first": 1, "e": 1000, "between": 100}
+
+    def test_small_batches_dropped_when_the_ring_is_full(self, tmp_path):
+        """on_full="drop" with small batches: each accepted row is written or counted as dropped."""
+        gate = threading.Event()
+        calls = 300
+        with _logger(tmp_path, buffer_bytes=64 * 1024, on_full="drop", level="INFO") as logger:
+            self._hold_writers(logger, gate)
+            for call in range(calls):
+                logger.log_many(["DEBUG", "INFO"] * 5, ["e"] * 10, "m" * 50,
+                                seq=np.arange(call * 10, call * 10 + 10))
+            gate.set()
+        written = [e["seq"] for e in read_events(tmp_path)]
+        metrics = logger.metrics()
+        assert metrics["dropped"] > 0
+        assert len(written) + metrics["dropped"] == calls * 5
+        assert all(seq % 2 == 1 for seq in written)  # the INFO rows; DEBUG ones are filtered out
+        assert written == sorted(written)
+        assert logger.counts()["event_ids"] == {"e": len(written)}
+
+
 class TestBadBatches:
     @pytest.mark.parametrize("call, error", [
         (lambda c: c.log_many("LOUD", ["a"]), ValueError),
