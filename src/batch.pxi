@@ -1004,7 +1004,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
         if b.touched == NULL:
             raise MemoryError()
         # Every row has the time of the call; with the level, a fixed prefix.
-        clock_prefix(&b)
+        clock_prefix(&b, &buffer._clock)
         if n <= SMALL_BATCH and log_small_batch(buffer, &b, columns, ids, n):
             return None
         buffer._batches_in_flight += 1
@@ -1116,11 +1116,10 @@ cdef int roll_back(EventBuffer buffer, Batch *b, int index) except -1:
     return 0
 
 
-cdef void clock_prefix(Batch *b) noexcept:
+cdef void clock_prefix(Batch *b, TimestampCache *clock) noexcept:
+    """The prefix of each level's lines, with the time of the call (clock is log()'s: GIL held)."""
     cdef unsigned char timestamp[TIMESTAMP_BYTES]
-    cdef TimestampCache clock
-    memset(&clock, 0, sizeof(clock))
-    put_timestamp(timestamp, &clock)
+    put_timestamp(timestamp, clock)
     cdef int level
     cdef unsigned char *p
     for level in range(LEVEL_COUNT):
