@@ -49,7 +49,7 @@ cdef extern from "Python.h":
 
 cdef enum:
     BATCH_CHUNK = 16384      # rows per GIL hold: bounds the cells and references held
-    SMALL_BATCH = 1024       # rows a batch encodes with the GIL held, into the active segment
+    SMALL_BATCH = 4096       # rows a batch encodes with the GIL held, into the active segment
 
     CELL_ABSENT = 0          # no message
     CELL_NULL = 1
