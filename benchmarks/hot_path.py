@@ -68,6 +68,11 @@ def variants(logger, calls):
     def log_many():
         logger.log_many("INFO", ids, messages)
 
+    def log_many_of_ten():
+        few_ids, few_messages = ids[:10], messages[:10]
+        for _ in range(calls // 10):
+            logger.log_many("INFO", few_ids, few_messages)
+
     # The same calls inside a busier loop body: the main job's own loop (fastevlog
     # simulate, one thread), with the no-op and with log().
     def job_noop():
@@ -79,6 +84,7 @@ def variants(logger, calls):
     return {"floor": floor, "log()": hot, "log(), clock_gettime": hot_clock_gettime,
             "log() + 2 fields": two_fields, "filtered by level": filtered,
             "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many,
+            "log_many(), 10 a call": log_many_of_ten,
             "main job's loop, no-op": job_noop, "main job's loop, log()": job_log}
 
 
