@@ -686,6 +686,11 @@ cdef struct Batch:
     # and while the batch runs they would only take turns with it on the CPU.
     int filled[MAX_SEGMENTS]
     int filled_count
+    # The active segment the batch took over, with what it held then: a roll back
+    # leaves the lines logged before the batch in it.
+    int taken
+    uint64_t taken_length
+    uint64_t taken_events
 
 
 cdef inline int row_level(const Batch *b, Py_ssize_t row) noexcept nogil:
@@ -972,7 +977,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     cdef BatchColumns columns
     cdef Py_ssize_t n, row, end, bound, chunk_end
     cdef int level, index = -1
-    cdef bint any_accepted = False, stopped = False, again
+    cdef bint any_accepted = False, stopped = False, again, finished
     cdef SegmentHeader *seg = NULL
     cdef unsigned char *base = NULL
     try:
@@ -1008,8 +1013,20 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
         if n <= SMALL_BATCH and log_small_batch(buffer, &b, columns, ids, n):
             return None
         buffer._batches_in_flight += 1
+        b.taken = -1
+        finished = False
         try:
-            buffer._seal_active()  # this thread's earlier events go first
+            # The batch fills the active segment on from this thread's earlier lines
+            # (other threads activate another meanwhile), and leaves its last segment
+            # active: sealed segments of their own wasted most of a segment per call.
+            if buffer._active >= 0:
+                index = b.taken = buffer._active
+                seg = segment_header(buffer._header, index)
+                base = buffer._data + index * buffer._segment_size
+                b.taken_length = seg.length
+                b.taken_events = seg.events
+                buffer._active = -1
+                buffer._cursor = buffer._limit = NULL
             chunk = 0
             while chunk < n:
                 chunk_end = min(n, chunk + BATCH_CHUNK)
@@ -1066,8 +1083,14 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                 if stopped:
                     raise RuntimeError(f"this logger was stopped during log_many(); the events before "
                                        f"number {row} were logged, the rest were not")
+            finished = True
         finally:
-            if index >= 0:
+            if (index >= 0 and finished and buffer._active < 0 and not buffer._closed
+                    and seg.events < buffer._seal_after_events):
+                buffer._active = index
+                buffer._cursor = base + seg.length
+                buffer._limit = base + buffer._segment_size
+            elif index >= 0:
                 b.filled[b.filled_count] = index
                 b.filled_count += 1
             seal_filled(buffer, &b)
@@ -1097,7 +1120,8 @@ cdef BatchColumns batch_columns(object messages, dict fields, Py_ssize_t n, bint
 
 
 cdef int roll_back(EventBuffer buffer, Batch *b, int index) except -1:
-    """Undo what the batch wrote, none of it published: its segments go back to the free list."""
+    """Undo what the batch wrote, none of it published: its segments go back to the free list
+    (the one it took over is sealed with what it held before)."""
     cdef int k
     cdef SegmentHeader *seg
     if index >= 0:
@@ -1105,10 +1129,15 @@ cdef int roll_back(EventBuffer buffer, Batch *b, int index) except -1:
         b.filled_count += 1
     for k in range(b.filled_count):
         seg = segment_header(buffer._header, b.filled[k])
-        seg.events = 0
-        fevl_store_release_u64(&seg.length, 0)
-        buffer._seal(b.filled[k])  # empty: back to the free list
+        if b.filled[k] == b.taken:
+            seg.events = b.taken_events
+            fevl_store_release_u64(&seg.length, b.taken_length)
+        else:
+            seg.events = 0
+            fevl_store_release_u64(&seg.length, 0)
+        buffer._seal(b.filled[k])  # back to the free list if empty
     b.filled_count = 0
+    b.taken = -1
     for k in range(b.touched_count):
         b.ids[b.touched[k]].pending = 0
     b.touched_count = 0

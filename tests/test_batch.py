@@ -160,6 +160,41 @@ class TestBatches:
         assert [(e["event_id"], e.get("seq")) for e in events] == expected
         assert logger.counts()["event_ids"] == {"first": 1, "e": 1000, "between": 100}
 
+    def test_large_batches_share_segments(self, tmp_path):
+        """A large batch goes on in the active segment and leaves its last one active.
+
+        With the writers held, four calls of 5000 events (~2.6 MB) fit a ring of four
+        1 MiB segments; segments of their own, sealed per call, would drop events.
+        """
+        gate = threading.Event()
+        with _logger(tmp_path, buffer_bytes=4 << 20, on_full="drop") as logger:
+            self._hold_writers(logger, gate)
+            logger.info("first")
+            for call in range(4):
+                seq = np.arange(call * 5000, call * 5000 + 5000)
+                logger.log_many("INFO", ["e"] * 5000, "m" * 60, seq=seq)
+                logger.info("between", seq=call)
+            gate.set()
+        assert logger.metrics()["dropped"] == 0
+        expected = [("first", None)]
+        for call in range(4):
+            expected += [("e", seq) for seq in range(call * 5000, call * 5000 + 5000)] + [("between", call)]
+        assert [(e["event_id"], e.get("seq")) for e in read_events(tmp_path)] == expected
+
+    def test_redone_batch_keeps_the_lines_before_it(self, tmp_path):
+        """A batch redone for a late odd message leaves the segment it took over as it found it."""
+        n = 20_000
+        messages = [f"m{i}" for i in range(n)]
+        messages[18_000] = 12.5  # in the second chunk: the first is written by then
+        with _logger(tmp_path) as logger:
+            logger.info("before")
+            logger.log_many("INFO", ["e"] * n, messages)
+            logger.info("after")
+        events = read_events(tmp_path)
+        assert [e["event_id"] for e in events] == ["before", *["e"] * n, "after"]
+        assert [e["message"] for e in events[1:-1]] == [str(m) for m in messages]
+        assert logger.counts()["event_ids"] == {"before": 1, "e": n, "after": 1}
+
     def test_small_batches_dropped_when_the_ring_is_full(self, tmp_path):
         """on_full="drop" with small batches: each accepted row is written or counted as dropped."""
         gate = threading.Event()
