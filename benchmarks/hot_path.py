@@ -96,13 +96,13 @@ def main() -> None:
                         help="let the writers write while the calls are timed")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="fastevlog-hot-")
+    # Room for one variant's events (up to ~135 bytes each, with fields): the writers wait meanwhile.
+    logger = fastevlog.EventLogCounter(directory=directory, level="INFO", flush_interval=3600,
+                                       buffer_bytes=max(args.calls * 192, 64 * 1024 * 1024))
+    writers_may_write = threading.Event()
     try:
-        # Room for one variant's events (up to ~135 bytes each, with fields): the writers wait meanwhile.
-        logger = fastevlog.EventLogCounter(directory=directory, level="INFO", flush_interval=3600,
-                                           buffer_bytes=max(args.calls * 192, 64 * 1024 * 1024))
         timed = variants(logger, args.calls)
         seconds = {name: [] for name in timed}
-        writers_may_write = threading.Event()
         if args.concurrent_writers:
             writers_may_write.set()
         pool = logger._scheduler.pool
@@ -117,10 +117,13 @@ def main() -> None:
                 logger.flush()  # untimed: each variant starts with an empty buffer
                 if not args.concurrent_writers:
                     writers_may_write.clear()
-        writers_may_write.set()
-        logger.stop()
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        # Stopped before its directory goes, also after an error (a failed write, say).
+        writers_may_write.set()
+        try:
+            logger.stop()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
     median = {name: statistics.median(values) for name, values in seconds.items()}
     print(f"machine  {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
     print(f"calls    {args.calls:,} per variant, median of {args.rounds} interleaved rounds, writers "
