@@ -3,6 +3,7 @@
 import array
 import math
 import threading
+import time
 
 import pytest
 from reference import assert_same_line, expected_value, reference_line
@@ -194,6 +195,35 @@ class TestBatches:
         assert [e["event_id"] for e in events] == ["before", *["e"] * n, "after"]
         assert [e["message"] for e in events[1:-1]] == [str(m) for m in messages]
         assert logger.counts()["event_ids"] == {"before": 1, "e": n, "after": 1}
+
+    def test_small_batch_stopped_while_waiting_for_room(self, tmp_path):
+        """stop() while a small batch waits for room: an error, and its rows written so far are counted."""
+        gate = threading.Event()
+        errors = []
+        logger = _logger(tmp_path, buffer_bytes=64 * 1024, on_full="block")
+        self._hold_writers(logger, gate)
+
+        def produce():
+            try:
+                for _ in range(1000):  # far more than the ring holds while the writers wait
+                    logger.log_many("INFO", ["e"] * 50, "m" * 50)
+            except RuntimeError as error:
+                errors.append(error)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        deadline = time.monotonic() + 30
+        while logger.metrics()["buffer_full_waits"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stopper = threading.Thread(target=logger.stop)  # its flush waits for the writers
+        stopper.start()
+        producer.join(30)
+        gate.set()
+        stopper.join(30)
+        assert not producer.is_alive() and not stopper.is_alive()
+        assert len(errors) == 1 and "stopped" in str(errors[0])
+        written = len(read_events(tmp_path))
+        assert logger.counts()["event_ids"] == {"e": written}
 
     def test_small_batches_dropped_when_the_ring_is_full(self, tmp_path):
         """on_full="drop" with small batches: each accepted row is written or counted as dropped."""
