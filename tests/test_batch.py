@@ -132,7 +132,6 @@ class TestBatches:
         assert logger.counts()["event_ids"] == {"e": len(written)}
         assert written == sorted(written)
 
-
     @staticmethod
     def _hold_writers(logger, gate):
         pool = logger._scheduler.pool
