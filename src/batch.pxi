@@ -576,11 +576,7 @@ cdef class BatchIds:
 
     cdef uint32_t _entry(self, object key) except? 0xFFFFFFFF:
         """The index of key's entry, added if new."""
-        cdef Py_hash_t h = -1
-        if type(key) is str:
-            h = fevl_cached_str_hash(<PyObject *> key)  # what PyObject_Hash returns, without the calls
-        if h == -1:
-            h = PyObject_Hash(key)
+        cdef Py_hash_t h = id_hash(key)
         cdef size_t i = <size_t> h & self.mask
         cdef uint32_t t
         cdef IdEntry *entry
@@ -818,27 +814,23 @@ cdef bint log_small_batch(EventBuffer buffer, Batch *b, BatchColumns columns, Ba
     segments of their own, sealed on return, cost small batches more than their
     rows: calls of ten events each were 7x slower per event than a loop of log().
     """
-    cdef Py_ssize_t row = 0, bound
+    cdef Py_ssize_t row = 0
+    cdef int index
     cdef SegmentHeader *seg
-    cdef unsigned char *base
     try:
-        bound = columns.take(0, n)
-        if bound == -2:
+        if not take_chunk(b, columns, ids, 0, n):
             return False  # the general path converts such messages
-        b.start = 0
-        b.chunk_bound = 64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json + bound
         while row < n:
-            if buffer._limit - buffer._cursor < b.chunk_bound:
-                # Sealing a segment early wastes at most a row's bound of it.
-                if buffer._reserve(min(b.chunk_bound, buffer._segment_size)) == NULL:
-                    while row < n:  # the ring is full and on_full is "drop"
-                        buffer._dropped += row_level(b, row) >= b.min_level
-                        row += 1
-                    break
-            seg = segment_header(buffer._header, buffer._active)
-            base = buffer._data + buffer._active * buffer._segment_size
-            row = fill_rows(b, row, n, base, buffer._segment_size, seg)
-            buffer._cursor = base + seg.length
+            # Room for the largest row; sealing a segment early wastes at most that.
+            if buffer._reserve(min(b.chunk_bound, buffer._segment_size)) == NULL:
+                while row < n:  # the ring is full and on_full is "drop"
+                    buffer._dropped += row_level(b, row) >= b.min_level
+                    row += 1
+                break
+            index = buffer._active
+            seg = segment_header(buffer._header, index)
+            row = fill_rows(b, row, n, buffer._data + index * buffer._segment_size, buffer._segment_size, seg)
+            buffer._resume(index)  # log() goes on after these rows
             if row < n or seg.events >= buffer._seal_after_events:
                 buffer._seal_active()
             if row < n and row_bound(b, row) > buffer._segment_size:
@@ -848,6 +840,16 @@ cdef bint log_small_batch(EventBuffer buffer, Batch *b, BatchColumns columns, Ba
     finally:
         bring_counts(buffer, b, ids)  # the rows written, even if a wait for room raised
         columns.let_go()
+
+
+cdef bint take_chunk(Batch *b, BatchColumns columns, BatchIds ids, Py_ssize_t start,
+                     Py_ssize_t end) except -1:
+    """Make rows [start, end) readable without the GIL (columns.let_go() undoes it) and
+    bound their size; False when a column holds a value to convert first."""
+    cdef Py_ssize_t bound = columns.take(start, end)
+    b.start = start
+    b.chunk_bound = 64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json + bound
+    return bound != -2
 
 
 cdef Py_ssize_t fill_rows(Batch *b, Py_ssize_t row, Py_ssize_t end, unsigned char *base,
@@ -1018,21 +1020,16 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
             # The batch fills the active segment on from this thread's earlier lines
             # (other threads activate another meanwhile), and leaves its last segment
             # active: sealed segments of their own wasted most of a segment per call.
-            if buffer._active >= 0:
-                index = b.taken = buffer._active
+            index = b.taken = buffer._take_active()
+            if index >= 0:
                 seg = segment_header(buffer._header, index)
                 base = buffer._data + index * buffer._segment_size
                 b.taken_length = seg.length
                 b.taken_events = seg.events
-                buffer._active = -1
-                buffer._cursor = buffer._limit = NULL
             chunk = 0
             while chunk < n:
                 chunk_end = min(n, chunk + BATCH_CHUNK)
-                b.start = chunk
-                bound = columns.take(chunk, chunk_end)
-                again = bound == -2
-                b.chunk_bound = 64 + TIMESTAMP_BYTES + OVERCOPY + ids.longest_json + bound
+                again = not take_chunk(&b, columns, ids, chunk, chunk_end)
                 row = chunk
                 while row < chunk_end and not again:
                     if buffer._closed:
@@ -1086,9 +1083,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
         finally:
             if (index >= 0 and finished and buffer._active < 0 and not buffer._closed
                     and seg.events < buffer._seal_after_events):
-                buffer._active = index
-                buffer._cursor = base + seg.length
-                buffer._limit = base + buffer._segment_size
+                buffer._resume(index)
             elif index >= 0:
                 b.filled[b.filled_count] = index
                 b.filled_count += 1

@@ -173,7 +173,7 @@ cdef class EventBuffer:
     cdef uint64_t _dropped
     cdef uint64_t _full_waits        # times a producer found the ring full and waited for the writers
     cdef TimestampCache _clock
-    cdef int _batches_in_flight      # log_many() calls filling segments of their own
+    cdef int _batches_in_flight      # log_many() calls filling segments with the GIL released
     cdef int _handback               # writer threads back from a write, waiting for the GIL (atomic)
 
     def __cinit__(self, *args, **kwargs):
@@ -417,18 +417,25 @@ cdef class EventBuffer:
         return index
 
     cdef void _activate(self) noexcept:
-        cdef int index = self._take_free()
-        self._active = index
-        self._cursor = self._data + index * self._segment_size
-        self._limit = self._cursor + self._segment_size
+        self._resume(self._take_free())
 
-    cdef int _seal_active(self) except -1:
-        if self._active < 0:
-            return 0
+    cdef void _resume(self, int index) noexcept:
+        """Make segment index the active one, log() writing on after what it holds."""
+        cdef unsigned char *start = self._data + index * self._segment_size
+        self._active = index
+        self._cursor = start + segment_header(self._header, index).length
+        self._limit = start + self._segment_size
+
+    cdef int _take_active(self) noexcept:
+        """The active segment, or -1: no longer active, not sealed (the caller fills or seals it)."""
         cdef int index = self._active
         self._active = -1
         self._cursor = self._limit = NULL
-        return self._seal(index)
+        return index
+
+    cdef int _seal_active(self) except -1:
+        cdef int index = self._take_active()
+        return self._seal(index) if index >= 0 else 0
 
     cdef int _seal(self, int index) except -1:
         """Hand a filled segment to the writers (or back to the free list if empty)."""

@@ -69,13 +69,7 @@ cdef class EventIdCounts:
         """
         if <PyObject *> key == self.last_key:
             return self.last_slot
-        cdef Py_hash_t h = -1
-        if type(key) is str:
-            # Loops over a few ids miss the last-key check every time: a str
-            # keeps its hash, read here without PyObject_Hash's two calls.
-            h = fevl_cached_str_hash(<PyObject *> key)
-        if h == -1:
-            h = PyObject_Hash(key)
+        cdef Py_hash_t h = id_hash(key)
         cdef IdSlot *slot = self._find(key, h)
         if slot.key != NULL:
             self.last_key = slot.key
@@ -124,6 +118,20 @@ cdef class EventIdCounts:
         if self.overflow.count:
             result[OVERFLOW_EVENT_ID] = result.get(OVERFLOW_EVENT_ID, 0) + self.overflow.count
         return result
+
+
+cdef inline Py_hash_t id_hash(object key) except? -1:
+    """hash(key) of an exact str or int id.
+
+    A str keeps its hash once computed: read there, it costs no call.  Loops
+    over a few ids miss the last-key check every time and come here.
+    """
+    cdef Py_hash_t h = -1
+    if type(key) is str:
+        h = fevl_cached_str_hash(<PyObject *> key)
+    if h == -1:
+        h = PyObject_Hash(key)
+    return h
 
 
 cdef inline bint _same_id(PyObject *known, object key) except -1:
