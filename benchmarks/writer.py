@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 
+from fastevlog._directory import LogDirectory
 from fastevlog._rotation import LogFiles
 from fastevlog._writer import Piece, WriterPool
 
@@ -41,7 +42,7 @@ def plain_loop(directory: str, data: bytes, segments: int) -> float:
 
 
 def writer_pool(directory: str, data: bytes, segments: int, workers: int) -> float:
-    files = LogFiles(directory, "pool", 10 * 1024 * 1024, None, 0o640, time.time)
+    files = LogFiles(LogDirectory(directory, 0o640), "pool", 10 * 1024 * 1024, None, 0o640, time.time)
     left = [segments]
     done = threading.Condition()
 

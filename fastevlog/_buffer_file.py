@@ -13,8 +13,9 @@ import re
 from typing import List
 
 from . import _core
+from ._directory import LogDirectory
 
-_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL  # LogDirectory.open adds O_NOFOLLOW | O_CLOEXEC
 
 
 def buffer_file_pattern(log_file: str) -> re.Pattern[str]:
@@ -22,21 +23,21 @@ def buffer_file_pattern(log_file: str) -> re.Pattern[str]:
     return re.compile(re.escape(log_file) + r"\.\d+-\d+\.buffer")
 
 
-def log_files_with_buffers(directory: str) -> List[str]:
+def log_files_with_buffers(directory: LogDirectory) -> List[str]:
     """The log_file names that have buffer files in ``directory``."""
-    found = (re.fullmatch(r"(.+)\.\d+-\d+\.buffer", name) for name in os.listdir(directory))
+    found = (re.fullmatch(r"(.+)\.\d+-\d+\.buffer", name) for name in directory.listdir())
     return sorted({match.group(1) for match in found if match})
 
 
 class BufferFile:
     """Created exclusively, allocated up front, locked and mapped."""
 
-    def __init__(self, directory: str, log_file: str, size: int, mode: int) -> None:
+    def __init__(self, directory: LogDirectory, log_file: str, size: int, mode: int) -> None:
         n = 0
         while True:
-            path = os.path.join(directory, f"{log_file}.{os.getpid()}-{n}.buffer")
+            name = f"{log_file}.{os.getpid()}-{n}.buffer"
             try:
-                fd = os.open(path, _CREATE_FLAGS, mode)
+                fd = directory.open(name, _CREATE_FLAGS, mode)
             except FileExistsError:  # another logger of this process, or a planted file
                 n += 1
                 continue
@@ -44,13 +45,15 @@ class BufferFile:
             # dead file; then the name no longer points at our file: start over.
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+                same = directory.stat(name).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 break
             os.close(fd)
-        self.path = path
+        self.directory = directory
+        self.name = name
+        self.path = directory.join(name)  # for messages and users
         self._fd = fd
         try:
             # Reserve the disk blocks now: a sparse mapping hit by a full disk
@@ -78,5 +81,5 @@ class BufferFile:
                 mapping.close()
         finally:
             if remove:
-                os.unlink(self.path)
+                self.directory.unlink(self.name)
             os.close(self._fd)  # releases the lock: a kept file is now recoverable

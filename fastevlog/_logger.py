@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 from . import _core
 from ._buffer_file import BufferFile
+from ._directory import LogDirectory
 from ._recovery import recover
 from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler, WriteError
@@ -125,10 +126,9 @@ class EventLogCounter(_core.EventBuffer):
         if install_signal_handlers:
             install_sigterm_handler(stop_all)
 
-        directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
+        log_directory = LogDirectory(os.fspath(directory), file_mode)
         segment_count, segment_size = ring_geometry(buffer_bytes, max_file_size)
-        self._files_parameters = (directory, log_file, max_file_size, rotate_every, file_mode, clock)
+        self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
         self._writer_parameters = (num_workers, max_retries, flush_interval)
         self._files = LogFiles(*self._files_parameters)
@@ -201,6 +201,7 @@ class EventLogCounter(_core.EventBuffer):
             self._files.close()
             self._detach()
             self._buffer_file.close(remove=not keep)
+            self._files.directory.close()
             live_loggers.discard(self)
 
     def metrics(self) -> Dict[str, int]:

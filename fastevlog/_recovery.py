@@ -25,9 +25,9 @@ def recover(files: LogFiles) -> int:
     """
     pattern = buffer_file_pattern(files.log_file)
     recovered = 0
-    for name in sorted(os.listdir(files.directory)):
+    for name in sorted(files.directory.listdir()):
         if pattern.fullmatch(name):
-            recovered += _recover_one(os.path.join(files.directory, name), files)
+            recovered += _recover_one(files.directory.join(name), files)
     return recovered
 
 
@@ -55,7 +55,8 @@ def _recover_one(path: str, files: LogFiles) -> int:
                     for start, end, count, placements in segments:
                         placed_up_to = start
                         for stamp, offset, piece_start, piece_end in placements:
-                            if not _rewrite(files.path_of(stamp), view[piece_start:piece_end], offset):
+                            path = files.directory.join(files.name_of(stamp))
+                            if not _rewrite(path, view[piece_start:piece_end], offset):
                                 _write_new(files, mapping, view, piece_start, piece_end)
                             placed_up_to = piece_end
                         _write_new(files, mapping, view, placed_up_to, end)

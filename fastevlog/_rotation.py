@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from datetime import datetime, timezone
 from typing import Callable, List, Optional, Set, Tuple
+
+from ._directory import LogDirectory
 
 _log = logging.getLogger("fastevlog")
 
 ROTATE_PERIODS = {None: None, "hourly": 3600, "daily": 86400}
 
-# Never follow a planted symlink, never reuse a file, never leak the fd to a child.
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# Never reuse a file; LogDirectory.open adds: never follow a planted symlink, never leak the fd to a child.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 class LogFile:
@@ -43,7 +46,7 @@ class LogFiles:
 
     def __init__(
         self,
-        directory: str,
+        directory: LogDirectory,
         log_file: str,
         max_file_size: int,
         rotate_every: Optional[str],
@@ -148,14 +151,19 @@ class LogFiles:
         suffix = 0
         while True:
             name_stamp = stamp if suffix == 0 else f"{stamp}_{suffix:06d}"
-            path = self.path_of(name_stamp)
+            name = self.name_of(name_stamp)
             try:
-                fd = os.open(path, _CREATE_FLAGS, self.file_mode)
+                fd = self.directory.open(name, _CREATE_FLAGS, self.file_mode)
                 break
             except FileExistsError:
-                if os.path.islink(path):
-                    _log.error("refusing to write through the symlink %s; using another name", path)
+                try:
+                    if stat.S_ISLNK(self.directory.stat(name).st_mode):
+                        _log.error("refusing to write through the symlink %s; using another name",
+                                   self.directory.join(name))
+                except FileNotFoundError:
+                    pass
                 suffix += 1
+        path = self.directory.join(name)
         rotate_at = None
         if self.period:
             rotate_at = (now // self.period + 1) * self.period
@@ -166,5 +174,6 @@ class LogFiles:
             self._open.add(file)
         return file
 
-    def path_of(self, stamp: str) -> str:
-        return os.path.join(self.directory, f"{self.log_file}_{stamp}.log")
+    def name_of(self, stamp: str) -> str:
+        """The name of the log file with this stamp, in the directory."""
+        return f"{self.log_file}_{stamp}.log"

@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from . import _core
 from ._buffer_file import log_files_with_buffers
+from ._directory import LogDirectory
 from ._logger import EventLogCounter
 from ._recovery import recover
 from ._rotation import LogFiles
@@ -61,14 +62,16 @@ def _parser() -> argparse.ArgumentParser:
 def recover_command(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.directory):
         raise ValueError(f"{args.directory} is not a directory")
-    log_files = [args.log_file] if args.log_file else log_files_with_buffers(args.directory)
+    directory = LogDirectory(args.directory, 0o640)
+    log_files = [args.log_file] if args.log_file else log_files_with_buffers(directory)
     for log_file in log_files:
-        files = LogFiles(args.directory, log_file, args.max_file_size, None, 0o640, time.time)
+        files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
         try:
             events = recover(files)
         finally:
             files.close()
         print(f"{log_file}: recovered {events:,} events")
+    directory.close()
     if not log_files:
         print(f"no buffer files in {args.directory}")
     return 0

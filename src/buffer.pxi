@@ -413,6 +413,7 @@ cdef class EventBuffer:
         seg.events = 0
         seg.length = 0
         seg.placements = 0
+        seg.written = 0
         fevl_store_release_u32(&seg.state, SEG_ACTIVE)
         return index
 
@@ -521,6 +522,7 @@ cdef class EventBuffer:
         seg.length = 0
         seg.events = 0
         seg.placements = 0
+        seg.written = 0
         self._push_free(index)
 
     cdef void _step_aside(self) noexcept:

@@ -9,14 +9,17 @@
 # writes every recorded piece again at the same place, which changes nothing
 # for a piece that was already written and completes one that was cut short,
 # then places the bytes that had no place yet in new files.  A segment is
-# marked free only once all its pieces are written.
+# marked free only once all its pieces are written.  A segment that spans more
+# files than it has placement slots is placed a few pieces at a time: once the
+# pieces recorded so far are all written, ``written`` moves past them (stored
+# before the slots are cleared) and the slots are reused for what follows.
 
 cdef extern from "fevl.h":
     void fevl_store_release_u64(uint64_t *p, uint64_t v) nogil
     void fevl_store_release_u32(uint32_t *p, uint32_t v) nogil
 
 cdef enum:
-    FORMAT_VERSION = 2
+    FORMAT_VERSION = 3
     PAGE_BYTES = 4096
     MAX_SEGMENTS = 1024
     MIN_SEGMENTS = 4
@@ -38,6 +41,7 @@ cdef struct SegmentHeader:
     uint64_t events          # lines below length
     uint32_t state           # SEG_*
     uint32_t placements      # entries of placement in use (published after them)
+    uint64_t written         # bytes [0, written) are in their files; placements start at or after it
     Placement placement[MAX_PLACEMENTS]
 
 cdef struct FileHeader:
@@ -74,7 +78,8 @@ def read_buffer_file(buffer):
     """Segments of a buffer file that still hold lines not known to be in a log file.
 
     Returns a list of ``(start, end, events, placements)``, in the order the
-    segments were filled: ``buffer[start:end]`` are the segment's lines, and
+    segments were filled: ``buffer[start:end]`` are the segment's lines not
+    known to be written yet (``events`` counts all of the segment's lines), and
     ``placements`` lists ``(stamp, offset, start, end)``: the bytes
     ``buffer[start:end]`` belong at ``offset`` of ``{log_file}_{stamp}.log``
     (written, partly written or not yet).  Bytes of the segment past the last
@@ -108,16 +113,19 @@ def read_buffer_file(buffer):
         seg = segment_header(header, i)
         if seg.state == SEG_FREE or seg.length == 0:
             continue
-        if seg.length > header.segment_size or seg.placements > MAX_PLACEMENTS:
+        if (seg.length > header.segment_size or seg.placements > MAX_PLACEMENTS
+                or seg.written > seg.length):
             raise ValueError(f"corrupt buffer file header: segment {i}")
+        if seg.written == seg.length:
+            continue  # every byte reached its file; only the release was missing
         start = header.data_offset + i * header.segment_size
         placements = []
         for k in range(seg.placements):
             placed = &seg.placement[k]
-            if not placed.start < placed.end <= seg.length:
+            if not seg.written <= placed.start < placed.end <= seg.length:
                 raise ValueError(f"corrupt buffer file header: segment {i} placement {k}")
             stamp = PyBytes_FromStringAndSize(placed.stamp, strnlen(placed.stamp, STAMP_BYTES)).decode()
             placements.append((stamp, placed.offset, start + placed.start, start + placed.end))
-        found.append((seg.seq, start, start + seg.length, seg.events, placements))
+        found.append((seg.seq, start + seg.written, start + seg.length, seg.events, placements))
     found.sort()
     return [entry[1:] for entry in found]
