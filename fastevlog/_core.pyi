@@ -9,6 +9,7 @@ LEVEL_NAMES: Tuple[str, ...]
 LEVEL_VALUES: Tuple[int, ...]
 OVERFLOW_EVENT_ID: str
 SEGMENT_COUNT_RANGE: Tuple[int, int]
+PLACEMENT_SLOTS: int
 
 def level_index(level: Level) -> int: ...
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...

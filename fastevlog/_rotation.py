@@ -65,15 +65,16 @@ class LogFiles:
         self._open: Set[LogFile] = set()  # files whose fd is open
         self._lock = threading.Lock()  # guards pending/retired, closing and _open
 
-    def place(self, source, start: int, end: int) -> List[Placement]:
+    def place(self, source, start: int, end: int, most: Optional[int] = None) -> List[Placement]:
         """Where source[start:end] (whole lines) goes: one or more pieces, in order.
 
         ``source`` is anything with bytes-like find/rfind (a Mapping, bytes).  A
         file never grows past max_file_size, except to hold one line that is
-        larger on its own.
+        larger on its own.  With ``most``, at most that many pieces are placed
+        (the last one's end says how far it got); the rest is placed by a later call.
         """
-        placements = []
-        while start < end:
+        placements: List[Placement] = []
+        while start < end and (most is None or len(placements) < most):
             file = self._current_file()
             room = self.max_file_size - file.size
             if end - start <= room:

@@ -23,7 +23,7 @@ cdef enum:
     PAGE_BYTES = 4096
     MAX_SEGMENTS = 1024
     MIN_SEGMENTS = 4
-    MAX_PLACEMENTS = 4       # pieces per segment: a segment is never larger than a file
+    MAX_PLACEMENTS = 4       # pieces recorded per segment at a time (see written)
     STAMP_BYTES = 24         # "YYYYMMDD_HHMMSS_NNNNNN", NUL-padded: the file is {log_file}_{stamp}.log
     SEG_FREE = 0             # empty, or its lines already reached a log file
     SEG_ACTIVE = 1           # receiving lines
@@ -67,6 +67,7 @@ cdef inline Py_ssize_t header_bytes(Py_ssize_t segment_count) noexcept nogil:
 
 
 SEGMENT_COUNT_RANGE = (MIN_SEGMENTS, MAX_SEGMENTS)   # what _attach accepts
+PLACEMENT_SLOTS = MAX_PLACEMENTS                     # pieces of a segment recorded at a time
 
 
 def buffer_file_size(Py_ssize_t segment_count, Py_ssize_t segment_size):
