@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 
 import pytest
 from support import child_env, read_events
@@ -166,6 +167,54 @@ class TestParentKilled:
         expected = [("parent", n) for n in range(events)] + [("child", n) for n in range(100)]
         assert sorted(written) == sorted(expected)
         assert not list(tmp_path.glob("*.buffer"))
+
+
+class TestChildLetsGo:
+    @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+    def test_fork_while_a_writer_holds_views(self, tmp_path):
+        """Forked while a writer thread is inside a write of the parent's buffer: the child maps
+        and holds open only its own buffer file, and logs."""
+        gate = threading.Event()
+        entered = threading.Event()
+        logger = EventLogCounter(directory=tmp_path, flush_interval=0.01)
+        pool = logger._scheduler.pool
+        real = pool.pwritev
+
+        def held(fd, views, offset):
+            entered.set()
+            gate.wait()
+            return real(fd, views, offset)
+
+        pool.pwritev = held
+        try:
+            logger.info("parent")
+            assert entered.wait(30)
+            parent_buffer = os.path.basename(logger.buffer_path)
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    logger.info("child")
+                    with open("/proc/self/maps") as maps:
+                        mapped = {line.split()[-1] for line in maps if line.rstrip().endswith(".buffer")}
+                    opened = set()
+                    for fd in os.listdir("/proc/self/fd"):
+                        try:
+                            opened.add(os.readlink(f"/proc/self/fd/{fd}"))
+                        except FileNotFoundError:  # the listing's own descriptor
+                            pass
+                    mine = os.path.join(str(tmp_path), os.path.basename(logger.buffer_path))
+                    code = 0 if mapped == {mine} and not any(p.endswith(parent_buffer) for p in opened) else 3
+                    logger.stop()
+                except BaseException:
+                    traceback.print_exc()  # the parent's test only sees the exit code
+                finally:
+                    os._exit(code)
+            assert _wait_for_child(pid) == 0
+        finally:
+            gate.set()
+            logger.stop()
+        assert sorted(e["event_id"] for e in read_events(tmp_path)) == ["child", "parent"]
 
 
 class TestMappingAbandon:
