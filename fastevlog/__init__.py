@@ -18,7 +18,7 @@ import os
 import threading
 from typing import Any, Optional
 
-from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID
+from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID, LoggerStoppedError
 from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all
 from ._scheduler import WriteError
 
@@ -27,6 +27,7 @@ __all__ = [
     "MIN_BUFFER_BYTES",
     "OVERFLOW_EVENT_ID",
     "EventLogCounter",
+    "LoggerStoppedError",
     "WriteError",
     "configure",
     "flush",

@@ -67,8 +67,9 @@ class BufferFile:
     def abandon(self) -> None:
         """In a forked child: let go of the inherited mapping and descriptor, which stay the parent's.
 
-        Closing the descriptor matters: while any copy of it is open, the
-        parent's lock holds, and recovery would take a dead parent for alive.
+        Both hold the parent's open file description, and with it the parent's
+        lock: while either lives in the child, recovery takes a dead parent for
+        alive.  The mapping's addresses stay valid (see Mapping.abandon).
         """
         self.mapping.abandon()
         os.close(self._fd)

@@ -11,6 +11,17 @@ OVERFLOW_EVENT_ID: str
 SEGMENT_COUNT_RANGE: Tuple[int, int]
 PLACEMENT_SLOTS: int
 
+class LoggerStoppedError(RuntimeError):
+    """The logger was stopped while log() or log_many() ran.
+
+    accepted: rows of the interrupted call that were logged (written, and
+    counted in counts() and metrics()["events_logged"]): the call's first rows
+    at or above the logger's level.  The others were not logged.  0 for log().
+    """
+
+    accepted: int
+    def __init__(self, message: str, accepted: int = ...) -> None: ...
+
 def level_index(level: Level) -> int: ...
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...
 def read_buffer_file(buffer: Any) -> List[Tuple[int, int, int, List[Tuple[str, int, int, int]]]]: ...
@@ -38,7 +49,12 @@ class EventBuffer:
     def error(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
     def critical(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
     def log_many(self, levels: Union[Level, Any], event_ids: Any, messages: Any = None,
-                 **field_columns: Any) -> None: ...
+                 **field_columns: Any) -> None:
+        """Log a batch of events given as columns.
+
+        Raises LoggerStoppedError if the logger is stopped before or during the
+        call; its ``accepted`` says how many of the call's rows were logged.
+        """
     def counts(self) -> Dict[str, Dict[Any, int]]: ...
     @property
     def closed(self) -> bool: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -54,6 +55,64 @@ def ring_geometry(buffer_bytes: int, max_file_size: int):
     return count, size
 
 
+# Bytes in a file name on the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
+NAME_MAX = 255
+# The longest names made from a log_file: its log files, {log_file}_{YYYYMMDD_HHMMSS_NNNNNN}.log,
+# and its buffer files, {log_file}.{pid}-{n}.buffer (ten digits each hold any pid_t and any n).
+_LONGEST_SUFFIX = max(len("_YYYYMMDD_HHMMSS_NNNNNN.log"), len(".4294967295-4294967295.buffer"))
+MAX_LOG_FILE_BYTES = NAME_MAX - _LONGEST_SUFFIX
+
+
+def _check_log_file(log_file: Any) -> str:
+    """log_file if it is a name every file made from it can have, else an error saying why not."""
+    if not isinstance(log_file, str):
+        raise TypeError(f"log_file must be a str, a plain file name, not {type(log_file).__name__}")
+    if not log_file or log_file in (".", "..") or "/" in log_file:
+        raise ValueError("log_file must be a plain file name without a directory part "
+                         f"(directory= names the folder); got {log_file!r}")
+    # Control characters, line breaks, NUL and lone surrogates are not printable: a
+    # name holding one breaks every line-oriented tool that lists the directory.
+    if not log_file.isprintable():
+        raise ValueError(f"log_file must hold printable characters only (no control characters, "
+                         f"line breaks or NUL); got {log_file!r}")
+    try:
+        size = len(os.fsencode(log_file))
+    except UnicodeEncodeError:
+        raise ValueError(f"log_file cannot be written in the file system's encoding "
+                         f"({sys.getfilesystemencoding()}); got {log_file!r}") from None
+    if size > MAX_LOG_FILE_BYTES:
+        raise ValueError(f"log_file must be at most {MAX_LOG_FILE_BYTES} bytes, so that its file "
+                         f"names stay within {NAME_MAX} bytes once '_YYYYMMDD_HHMMSS_NNNNNN.log' or "
+                         f"'.PID-N.buffer' is added; got {size} bytes: shorten it")
+    return log_file
+
+
+def _check_file_mode(file_mode: Any) -> int:
+    """file_mode if it is permission bits the logger can work with."""
+    if isinstance(file_mode, bool) or not isinstance(file_mode, int):
+        raise TypeError(f"file_mode must be an int of permission bits such as 0o640, "
+                        f"not {type(file_mode).__name__}")
+    # No setuid, setgid or sticky bit on a log file; and the owner (this process,
+    # or the next one, recovering) must reopen its log files and buffer files.
+    if not 0 <= file_mode <= 0o777 or file_mode & 0o600 != 0o600:
+        raise ValueError("file_mode must be permission bits within 0o000-0o777 including owner "
+                         f"read and write (0o600), e.g. 0o640; got {oct(file_mode)}")
+    return file_mode
+
+
+def _check_directory(directory: Any) -> str:
+    """directory as a str path, or an error naming what is wrong with it."""
+    path = os.fspath(directory) if isinstance(directory, (str, os.PathLike)) else None
+    if not isinstance(path, str):
+        what = type(path if isinstance(directory, os.PathLike) else directory).__name__
+        raise TypeError(f"directory must be a str or os.PathLike path (of str), not {what}")
+    if not path:
+        raise ValueError("directory must not be empty: use '.' for the current directory")
+    if "\0" in path:
+        raise ValueError(f"directory must not contain NUL characters; got {path!r}")
+    return path
+
+
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, not {type(value).__name__}")
@@ -71,8 +130,10 @@ class EventLogCounter(_core.EventBuffer):
     files in ``directory``.
 
     Args:
-        log_file: base name of the log files (no directory part).
-        directory: where log files and the buffer file live; created if missing.
+        log_file: base name of the log files: a plain, printable file name of at
+            most 226 bytes in UTF-8 (room for the suffixes within 255 bytes).
+        directory: where log files and the buffer file live; created if missing,
+            with file_mode's permissions plus x wherever r is (0o640 gives 0o750).
         buffer_size: pending events in the active segment that trigger a flush.
         buffer_bytes: capacity of the preallocated buffer (at least 64 KiB).
         flush_interval: seconds between flushes of whatever is pending.
@@ -83,7 +144,8 @@ class EventLogCounter(_core.EventBuffer):
         on_full: "block" waits (GIL released) for the writers when the buffer is
             full; "drop" drops the event and counts it in metrics()["dropped"].
         level: minimum level written, a name or the stdlib's int.
-        file_mode: permission bits of new files.
+        file_mode: permission bits of new files, within 0o777 and including 0o600
+            (the owner reopens them for recovery); the umask still applies.
         clock: seconds since the epoch, for file names and time rotation (tests
             inject one; event timestamps always come from the system clock).
         install_signal_handlers: on SIGTERM, stop every logger (writing what is
@@ -108,8 +170,9 @@ class EventLogCounter(_core.EventBuffer):
         clock: Callable[[], float] = time.time,
         install_signal_handlers: bool = False,
     ) -> None:
-        if not isinstance(log_file, str) or not log_file or os.sep in log_file or log_file in (".", ".."):
-            raise ValueError(f"log_file must be a plain file name (directory= is the folder): {log_file!r}")
+        log_file = _check_log_file(log_file)
+        directory = _check_directory(directory)
+        file_mode = _check_file_mode(file_mode)
         buffer_size = _positive_int("buffer_size", buffer_size)
         buffer_bytes = _positive_int("buffer_bytes", buffer_bytes, MIN_BUFFER_BYTES)
         max_file_size = _positive_int("max_file_size", max_file_size)
@@ -123,10 +186,13 @@ class EventLogCounter(_core.EventBuffer):
         if on_full not in ON_FULL_POLICIES:
             raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
         min_level = _core.level_index(level)
+        if not callable(clock):
+            raise TypeError(f"clock must be a function returning seconds since the epoch, like time.time; "
+                            f"got {type(clock).__name__}")
         if install_signal_handlers:
             install_sigterm_handler(stop_all)
 
-        log_directory = LogDirectory(os.fspath(directory), file_mode)
+        log_directory = LogDirectory(directory, file_mode)
         segment_count, segment_size = ring_geometry(buffer_bytes, max_file_size)
         self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)

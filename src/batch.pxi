@@ -678,6 +678,7 @@ cdef struct Batch:
     uint32_t *touched        # entries whose pending went from 0 to 1
     Py_ssize_t touched_count
     uint64_t written[LEVEL_COUNT]
+    uint64_t accepted        # rows brought into the counts so far: LoggerStoppedError.accepted
     # Segments filled and not sealed yet, in order.  Sealing wakes the writers,
     # and while the batch runs they would only take turns with it on the CPU.
     int filled[MAX_SEGMENTS]
@@ -895,6 +896,7 @@ cdef int bring_counts(EventBuffer buffer, Batch *b, BatchIds ids) except -1:
     for k in range(LEVEL_COUNT):
         buffer._level_counts[k] += b.written[k]
         buffer._logged += b.written[k]
+        b.accepted += b.written[k]
         b.written[k] = 0
     return 0
 
@@ -971,7 +973,7 @@ cdef int batch_levels(object levels, Py_ssize_t n, Batch *b) except -1:
 cdef object log_batch(EventBuffer buffer, object levels, object event_ids, object messages,
                       dict fields):
     if buffer._closed:
-        raise RuntimeError("this logger is stopped; log_many() needs a running logger")
+        raise LoggerStoppedError("this logger is stopped; log_many() needs a running logger")
     cdef Batch b
     memset(&b, 0, sizeof(Batch))
     cdef BatchIds ids = BatchIds()
@@ -1077,8 +1079,7 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
                     bring_counts(buffer, &b, ids)
                 chunk = chunk_end
                 if stopped:
-                    raise RuntimeError(f"this logger was stopped during log_many(); the events before "
-                                       f"number {row} were logged, the rest were not")
+                    raise LoggerStoppedError("stopped between chunks")  # completed below
             finished = True
         finally:
             if (index >= 0 and finished and buffer._active < 0 and not buffer._closed
@@ -1091,6 +1092,12 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
             buffer._batches_in_flight -= 1
             if b.touched != NULL:
                 bring_counts(buffer, &b, ids)
+    except LoggerStoppedError:
+        # Every row written is counted by now (the finally blocks above), and
+        # stop() writes them out: a caller retrying the batch must skip them.
+        raise LoggerStoppedError(
+            f"this logger was stopped during log_many(): the first {b.accepted} of its rows at or above "
+            f"the logger's level were logged (and counted), the rest were not", b.accepted) from None
     finally:
         free(b.levels)
         free(b.touched)

@@ -78,6 +78,7 @@ cdef enum:
     LEVEL_COUNT = 5
     SMALL_LINE = 4096        # below this, sealing a segment early wastes little
 
+
 LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LEVEL_VALUES = (10, 20, 30, 40, 50)
 
@@ -139,6 +140,26 @@ cdef inline object exact_event_id(object event_id):
 def _noop(level, event_id, message=None):
     """Does nothing: the cost of calling into this module with log()'s arguments."""
     return None
+
+
+class LoggerStoppedError(RuntimeError):
+    """The logger was stopped while log() or log_many() ran (waiting for room, or between chunks).
+
+    Attributes:
+        accepted: rows of the interrupted call that were logged: written to the
+            buffer (so to the files, by stop()) and counted in counts() and
+            metrics()["events_logged"].  They are the call's first rows at or
+            above the logger's level; none of the others was logged, so a retry
+            passes only the rows after them.  Always 0 for log().
+    """
+    __module__ = "fastevlog"
+
+    def __init__(self, message, accepted=0):
+        RuntimeError.__init__(self, message)
+        self.accepted = accepted
+
+    def __reduce__(self):  # keeps accepted across pickling (multiprocessing)
+        return type(self), (str(self), self.accepted)
 
 
 cdef class EventBuffer:
@@ -380,7 +401,9 @@ cdef class EventBuffer:
             with nogil:
                 usleep(200)
             if self._closed:
-                raise RuntimeError("this logger was stopped while log() waited for buffer space")
+                # Nothing of the call is logged yet, or log_many() says how much was.
+                raise LoggerStoppedError("this logger was stopped while log() waited for buffer space; "
+                                         "the event was not logged")
         return True
 
     cdef int _place_large(self, const unsigned char *line, Py_ssize_t length) except -1:

@@ -5,8 +5,13 @@
 # view held by a thread that did not survive lives forever in the child, and
 # so would the duplicate descriptor, holding the parent's lock on its buffer
 # file (recovery would take a dead parent for alive).  This keeps none.
+#
+# The shared mapping itself also holds the file open (the lock belongs to the
+# open file description, which every mapping of it references), so a forked
+# child must not keep it either: abandon() puts anonymous memory in its place.
 
-from posix.mman cimport MAP_FAILED, MAP_SHARED, PROT_READ, PROT_WRITE, mmap, munmap
+from posix.mman cimport (MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ,
+                         PROT_WRITE, mmap, munmap)
 
 cdef extern from "<string.h>" nogil:
     void *memchr(const void *s, int c, size_t n)
@@ -20,6 +25,7 @@ cdef class Mapping:
     cdef unsigned char *base
     cdef Py_ssize_t size
     cdef int exports         # views handed out and not released
+    cdef bint abandoned      # base is anonymous memory standing in for the file (see abandon())
 
     def __cinit__(self, int fd, Py_ssize_t size):
         cdef void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
@@ -36,7 +42,7 @@ cdef class Mapping:
         return self.size
 
     def __getbuffer__(self, Py_buffer *view, int flags):
-        if self.base == NULL:
+        if self.base == NULL or self.abandoned:
             raise ValueError("the mapping is closed")
         PyBuffer_FillInfo(view, self, self.base, self.size, 0, flags)
         self.exports += 1
@@ -46,7 +52,7 @@ cdef class Mapping:
 
     def close(self):
         """Unmap (once no view is left)."""
-        if self.base == NULL:
+        if self.base == NULL or self.abandoned:
             return
         if self.exports:
             raise BufferError(f"{self.exports} views of the mapping are still in use")
@@ -54,8 +60,25 @@ cdef class Mapping:
         self.base = NULL
 
     def abandon(self):
-        """In a forked child: forget the mapping without unmapping it (views may outlive us)."""
-        self.base = NULL
+        """In a forked child: let go of the file, leaving memory at the mapping's addresses.
+
+        A view held by a thread that did not survive the fork may outlive this
+        object and still be read, so the pages are not unmapped: private
+        anonymous zeroes of the same size replace them, in one step.  The file,
+        and with it the parent's lock, is let go; the parent's data is not
+        touched.  Unmapped for good once no view is left.
+        """
+        if self.base == NULL or self.abandoned:
+            return
+        cdef void *replaced = mmap(self.base, self.size, PROT_READ | PROT_WRITE,
+                                   MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if replaced == MAP_FAILED:
+            # Out of memory for the stand-in: letting go of the file matters
+            # more than views no running thread holds.
+            munmap(self.base, self.size)
+            self.base = NULL
+            return
+        self.abandoned = True
 
     def find(self, bytes sub, Py_ssize_t start, Py_ssize_t end):
         """Index of the first byte sub (one byte) in [start, end), or -1; like bytes.find."""
@@ -66,7 +89,7 @@ cdef class Mapping:
         return self._search(sub, start, end, True)
 
     cdef Py_ssize_t _search(self, bytes sub, Py_ssize_t start, Py_ssize_t end, bint last) except -2:
-        if len(sub) != 1 or self.base == NULL:
+        if len(sub) != 1 or self.base == NULL or self.abandoned:
             raise ValueError("searches one byte in an open mapping")
         start = max(0, start)
         end = min(end, self.size)

@@ -1,6 +1,7 @@
 """log_many(): a batch of events from columns, encoded with the GIL released."""
 
 import array
+import collections
 import math
 import threading
 import time
@@ -9,7 +10,7 @@ import pytest
 from reference import assert_same_line, expected_value, reference_line
 from support import log_paths, read_events
 
-from fastevlog import EventLogCounter
+from fastevlog import EventLogCounter, LoggerStoppedError
 
 np = pytest.importorskip("numpy")
 
@@ -241,6 +242,97 @@ class TestBatches:
         assert all(seq % 2 == 1 for seq in written)  # the INFO rows; DEBUG ones are filtered out
         assert written == sorted(written)
         assert logger.counts()["event_ids"] == {"e": len(written)}
+
+
+class TestStoppedDuringBatches:
+    """stop() while threads are inside log_many(): each call says how many of its rows were logged."""
+
+    @pytest.mark.parametrize("filtered", [False, True], ids=["all_rows", "half_below_the_level"])
+    @pytest.mark.parametrize("rows", [3000, 20_000], ids=["small_batches", "large_batches"])
+    def test_accepted_rows_are_exactly_those_logged(self, tmp_path, rows, filtered):
+        """For each thread, the rows of its interrupted call in the files are exactly the first
+        `accepted` of them that pass the level, and the counts are exactly what the files hold."""
+        producers = 4
+        levels = ["DEBUG", "INFO"] * (rows // 2) if filtered else "INFO"
+        messages = ["m" * 40] * rows  # a list is checked chunk by chunk, the path with the most to undo
+        logged_per_call = rows // 2 if filtered else rows
+        stopped = {}
+        # Four 16 KiB segments: each call waits for room many times, so stop() finds
+        # calls at any point of their batch.
+        logger = _logger(tmp_path, buffer_bytes=64 * 1024, level="INFO")
+
+        def produce(thread):
+            call = 0
+            while True:
+                seq = np.arange(call * rows, call * rows + rows)
+                try:
+                    logger.log_many(levels, ["e"] * rows, messages, thread=np.full(rows, thread), seq=seq)
+                except LoggerStoppedError as error:
+                    stopped[thread] = (call, error.accepted)
+                    return
+                call += 1
+
+        threads = [threading.Thread(target=produce, args=(t,)) for t in range(producers)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while logger.metrics()["events_logged"] < producers * logged_per_call and time.monotonic() < deadline:
+            time.sleep(0.005)
+        logger.stop()
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)
+
+        written = collections.defaultdict(list)
+        for event in read_events(tmp_path):
+            written[event["thread"]].append(event["seq"])
+        total = 0
+        for thread in range(producers):
+            call, accepted = stopped[thread]
+            assert 0 <= accepted <= logged_per_call
+            passing = [seq for seq in range(call * rows + rows) if not filtered or seq % 2 == 1]
+            expected = passing[:call * logged_per_call + accepted]
+            assert sorted(written[thread]) == expected, f"thread {thread}: call {call}, accepted {accepted}"
+            total += len(expected)
+        assert logger.counts()["event_ids"] == {"e": total}
+        assert logger.metrics()["events_logged"] == total
+
+    def test_log_waiting_for_room(self, tmp_path):
+        """log() waiting for room when stop() comes: LoggerStoppedError (a RuntimeError), accepted 0."""
+        gate = threading.Event()
+        errors = []
+        logger = _logger(tmp_path, buffer_bytes=64 * 1024)
+        TestBatches._hold_writers(logger, gate)
+
+        def produce():
+            try:
+                for n in range(10_000):  # far more than the ring holds while the writers wait
+                    logger.info("e", "m" * 50, n=n)
+            except RuntimeError as error:
+                errors.append(error)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        deadline = time.monotonic() + 30
+        while logger.metrics()["buffer_full_waits"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stopper = threading.Thread(target=logger.stop)  # its flush waits for the writers
+        stopper.start()
+        producer.join(30)
+        gate.set()
+        stopper.join(30)
+        assert not producer.is_alive() and not stopper.is_alive()
+        (error,) = errors
+        assert isinstance(error, LoggerStoppedError) and error.accepted == 0
+        assert [e["n"] for e in read_events(tmp_path)] == list(range(logger.counts()["event_ids"]["e"]))
+
+    def test_after_stop(self, tmp_path):
+        """log_many() on a stopped logger: LoggerStoppedError, nothing accepted."""
+        logger = _logger(tmp_path)
+        logger.stop()
+        with pytest.raises(LoggerStoppedError) as refused:
+            logger.log_many("INFO", ["a"] * 10)
+        assert refused.value.accepted == 0
 
 
 class TestBadBatches:
