@@ -81,7 +81,12 @@ def recover_buffer_files(files: LogFiles) -> RecoveryReport:
 
 
 def _recover_buffer_file(files: LogFiles, name: str, report: RecoveryReport) -> None:
-    fd = _lock_if_dead(files.directory, name, report)
+    path = files.directory.join(name)
+    try:
+        fd = _lock_if_dead(files.directory, name)
+    except OSError as error:
+        _fail(report, logging.ERROR, f"cannot recover {path}: {error}; left alone")
+        return
     if fd is None:
         return
     try:
@@ -89,42 +94,39 @@ def _recover_buffer_file(files: LogFiles, name: str, report: RecoveryReport) -> 
     except OSError as error:
         # A piece that failed may have left a gap in the current log file: nothing more goes there.
         files.close()
-        _fail(report, logging.CRITICAL, f"cannot finish recovering {files.directory.join(name)} ({error}); "
+        _fail(report, logging.CRITICAL, f"cannot finish recovering {path} ({error}); "
                                         "it is kept as it is for a later recovery")
     finally:
         os.close(fd)  # releases the lock
 
 
-def _lock_if_dead(directory: LogDirectory, name: str, report: RecoveryReport) -> Optional[int]:
-    """The buffer file, open and locked, if its process ended and no other recovery has it; else None."""
+def _lock_if_dead(directory: LogDirectory, name: str) -> Optional[int]:
+    """The buffer file, open and locked, if its process ended and no other recovery has it; else None.
+
+    Raises OSError when the file cannot be opened or locked, or is no regular file.
+    """
     path = directory.join(name)
     try:
         found = directory.stat(name)
-    except FileNotFoundError:
-        return None  # recovered by another process since the listing
-    if not stat.S_ISREG(found.st_mode):
-        _fail(report, logging.ERROR, f"{path} is not a regular file ({_kind(found.st_mode)}); left alone")
-        return None
-    try:
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(f"it is {_kind(found.st_mode)}, not a regular file")
         # O_NONBLOCK: a FIFO swapped in since the stat must not block the open.
         fd = directory.open(name, os.O_RDWR | os.O_NONBLOCK)
     except FileNotFoundError:
-        return None
-    except OSError as error:
-        _fail(report, logging.ERROR, f"cannot open {path} for recovery: {error}")
-        return None
+        return None  # recovered by another process since the listing
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
+        ours = _still_named(directory, name, fd)
+        if not ours:
+            _log.debug("%s was recovered by another process meanwhile", path)
+    except BlockingIOError:
+        ours = False
+        _log.debug("%s is in use: its process runs, or another process recovers it", path)
+    except OSError:
         os.close(fd)
-        if isinstance(error, BlockingIOError):
-            _log.debug("%s is in use: its process runs, or another process recovers it", path)
-        else:
-            _fail(report, logging.ERROR, f"cannot lock {path} for recovery: {error}")
-        return None
-    if not _still_named(directory, name, fd):
+        raise
+    if not ours:
         os.close(fd)
-        _log.debug("%s was recovered by another process meanwhile", path)
         return None
     return fd
 

@@ -6,13 +6,15 @@
 #
 # Exactly once after a crash: before a segment's bytes are written, the
 # scheduler records here where each piece goes (file and offset).  Recovery
-# writes every recorded piece again at the same place, which changes nothing
-# for a piece that was already written and completes one that was cut short,
-# then places the bytes that had no place yet in new files.  A segment is
-# marked free only once all its pieces are written.  A segment that spans more
-# files than it has placement slots is placed a few pieces at a time: once the
-# pieces recorded so far are all written, ``written`` moves past them (stored
-# before the slots are cleared) and the slots are reused for what follows.
+# writes every recorded piece again at the same place (only where the file does
+# not hold it already), which completes a piece that was cut short, then places
+# the bytes that had no place yet in new files, recording them here first in
+# the same way: a recovery killed midway is resumed by the next one, not
+# repeated.  A segment is marked free only once all its pieces are written.  A
+# segment that spans more files than it has placement slots is placed a few
+# pieces at a time: once the pieces recorded so far are all written, ``written``
+# moves past them (stored before the slots are cleared) and the slots are
+# reused for what follows.
 
 cdef extern from "fevl.h":
     void fevl_store_release_u64(uint64_t *p, uint64_t v) nogil
@@ -220,14 +222,12 @@ def read_buffer_file(buffer):
     """
     cdef const unsigned char[::1] view = buffer
     cdef Py_ssize_t size = view.shape[0]
-    if size == 0:
-        return BufferContents(0, [], [])
+    if size == 0 or _all_zero(&view[0], size):
+        return BufferContents(0, [], [])  # created, but its process ended before logging into it
     cdef const unsigned char *base = &view[0]
     cdef char unset[8]
     memset(unset, 0, 8)
     if size >= 8 and memcmp(base, unset, 8) == 0:
-        if _all_zero(base, size):
-            return BufferContents(0, [], [])  # created, but its process ended before logging into it
         raise ValueError(f"its header is zeroed but {_count_nonzero(base, size):,} of its "
                          f"{size:,} bytes are not")
     cdef FileHeader *header = _checked_header(base, size)
@@ -262,7 +262,8 @@ def record_placements(buffer, Py_ssize_t index, placements):
     cdef unsigned char[::1] view = buffer
     cdef Py_ssize_t start
     cdef SegmentHeader *seg = _segment_to_record(view, index, &start)
-    cdef Py_ssize_t expected = start + seg.written, limit = min(start + <Py_ssize_t> seg.length, view.shape[0])
+    cdef Py_ssize_t expected = start + seg.written
+    cdef Py_ssize_t limit = min(start + <Py_ssize_t> seg.length, view.shape[0])
     cdef uint32_t k
     if not 0 < len(placements) <= MAX_PLACEMENTS:
         raise ValueError(f"{len(placements)} placements: a segment records 1 to {MAX_PLACEMENTS} at a time")
