@@ -174,7 +174,7 @@ cdef str _describe(SegmentHeader *seg, uint32_t i, FileHeader *header, const uns
                 end = <const unsigned char *> newline - base + 1
     elif base[committed - 1] != b'\n':
         return f"segment {i}: its committed bytes do not end a line"
-    if memchr(base + written, 0, end - written) != NULL:
+    if end > written and memchr(base + written, 0, end - written) != NULL:
         return f"segment {i}: NUL bytes among its lines"
     placements = []
     cdef Py_ssize_t expected = written, piece_start, piece_end
@@ -210,8 +210,9 @@ def read_buffer_file(buffer):
     ``buffer`` is anything exporting the buffer protocol, e.g. a Mapping of the
     file.  Returns ``BufferContents(header_bytes, segments, problems)``:
     ``segments`` lists ``SegmentToRecover(number, written, end, placements)`` in
-    the order the segments were filled: ``buffer[written:end]`` are whole lines
-    not known to be in their files; ``placements`` lists ``RecordedPiece(stamp,
+    the order the segments were filled (``number`` is its place in the ring,
+    for record_placements and record_written): ``buffer[written:end]`` are whole
+    lines not known to be in their files; ``placements`` lists ``RecordedPiece(stamp,
     offset, start, end)``, contiguous from ``written``: ``buffer[start:end]``
     belongs at ``offset`` of ``{log_file}_{stamp}.log`` (written, partly
     written or not yet); bytes past the last one had no place yet.  All offsets

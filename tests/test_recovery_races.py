@@ -8,7 +8,7 @@ import textwrap
 import time
 
 import pytest
-from dead_buffers import log_then_die
+from dead_buffers import LOG_FILE, STAMP, Ring, Segment, lines, log_then_die
 from support import child_env, log_paths, read_events
 
 from fastevlog import EventLogCounter
@@ -162,3 +162,15 @@ def test_recovery_killed_twice_then_rerun_writes_each_event_once(tmp_path, dead_
     assert seqs == list(range(4000)), "the events are out of order"
     assert len(log_paths(logs)) > 1
     assert not list(logs.glob("*.buffer"))
+
+
+def test_recovery_killed_while_moving_a_piece_moves_it_once(tmp_path):
+    """A piece whose recorded file is gone goes to a file named after its place: killed there, rerun, once."""
+    data = lines(0, 200)
+    Ring([Segment(data, placements=[(STAMP, 0, 0, len(data))])]).plant(tmp_path)  # no file has that stamp
+    killed = _spawn(KILLED_RECOVERY, tmp_path, tmp_path, 1)
+    killed.communicate(timeout=60)
+    assert killed.returncode == -9
+    EventLogCounter(directory=tmp_path).stop()
+    assert [path.name for path in log_paths(tmp_path)] == [f"{LOG_FILE}_{STAMP}_recovered_0.log"]
+    assert [e["seq"] for e in read_events(tmp_path)] == list(range(200))
