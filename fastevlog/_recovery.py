@@ -308,10 +308,13 @@ def _write_missing(fd: int, data: bytes, offset: int) -> int:
 
 def _lines_differing(data: bytes, on_disk: bytes) -> int:
     """Lines of data whose bytes on_disk (read at the same place) does not hold."""
-    differing = 0
+    within = data.rfind(b"\n", 0, len(on_disk)) + 1  # the lines that end where on_disk has bytes
+    differing = data.count(b"\n", within)  # the others: past the end of the file
+    if data[:within] == on_disk[:within]:  # the usual case, a piece cut short: no line-by-line look
+        return differing
     start = 0
-    while start < len(data):
-        end = data.find(b"\n", start) + 1 or len(data)
+    while start < within:
+        end = data.find(b"\n", start) + 1
         differing += on_disk[start:end] != data[start:end]
         start = end
     return differing
