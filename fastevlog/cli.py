@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write the events left in buffer files of dead processes to log files",
         description="What a logger starting on DIR would do first: the buffer files of processes "
                     "that ended (killed, crashed) are written to log files and removed; those of "
-                    "running processes are left alone.")
+                    "running processes are left alone. Exits with 1 when a buffer file could not be "
+                    "recovered completely: it is kept for a later run (an I/O error, a full disk) or, "
+                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why.")
     rec.add_argument("directory", metavar="DIR")
     rec.add_argument("--log-file", help="only this base name (default: every one with a buffer file)")
     rec.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024)

@@ -149,8 +149,8 @@ cdef FileHeader *_checked_header(const unsigned char *base, Py_ssize_t size) exc
     return header
 
 
-cdef str _describe(SegmentHeader *seg, uint32_t i, FileHeader *header, const unsigned char *base,
-                   Py_ssize_t size, list segments):
+cdef str _read_segment(SegmentHeader *seg, uint32_t i, FileHeader *header, const unsigned char *base,
+                       Py_ssize_t size, list segments):
     """Check segment i; append what of it is to be recovered to segments; a problem (str) or None."""
     if seg.state == SEG_FREE or seg.length == 0:
         return None  # empty, or all of it reached its files (the release may have been cut short)
@@ -236,7 +236,7 @@ def read_buffer_file(buffer):
     problems = []
     cdef uint32_t i
     for i in range(header.segment_count):
-        problem = _describe(segment_header(header, i), i, header, base, size, found)
+        problem = _read_segment(segment_header(header, i), i, header, base, size, found)
         if problem is not None:
             problems.append(problem)
     found.sort()
