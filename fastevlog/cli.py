@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
+import logging
 import os
 import sys
 import threading
 import time
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from . import _core
 from ._buffer_file import log_files_with_buffers
 from ._directory import LogDirectory
 from ._logger import EventLogCounter
-from ._recovery import recover
+from ._recovery import recover_buffer_files
 from ._rotation import LogFiles
 
 DISTINCT_IDS = 1000  # event i has id event_{i % 1000}
@@ -52,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write the events left in buffer files of dead processes to log files",
         description="What a logger starting on DIR would do first: the buffer files of processes "
                     "that ended (killed, crashed) are written to log files and removed; those of "
-                    "running processes are left alone.")
+                    "running processes are left alone. Exits with 1 when a buffer file could not be "
+                    "recovered completely: it is kept for a later run (an I/O error, a full disk) or, "
+                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why.")
     rec.add_argument("directory", metavar="DIR")
     rec.add_argument("--log-file", help="only this base name (default: every one with a buffer file)")
     rec.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024)
@@ -60,21 +64,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def recover_command(args: argparse.Namespace) -> int:
+    """Recover every dead buffer file in DIR: 0 when all were, 1 when one was kept or set aside."""
     if not os.path.isdir(args.directory):
         raise ValueError(f"{args.directory} is not a directory")
     directory = LogDirectory(args.directory, 0o640)
     log_files = [args.log_file] if args.log_file else log_files_with_buffers(directory)
-    for log_file in log_files:
-        files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
-        try:
-            events = recover(files)
-        finally:
-            files.close()
-        print(f"{log_file}: recovered {events:,} events")
+    failures = 0
+    with _warnings_on_stderr():
+        for log_file in log_files:
+            files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
+            try:
+                report = recover_buffer_files(files)
+            finally:
+                files.close()
+            print(f"{log_file}: recovered {report.events:,} events")
+            failures += len(report.failures)
     directory.close()
     if not log_files:
         print(f"no buffer files in {args.directory}")
+    if failures:
+        print(f"fastevlog: {failures} buffer file(s) could not be recovered completely (see above)",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """Recovery reports what it kept or set aside through logging: show it as the command's own messages."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastevlog: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("fastevlog")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _produce(log, first: int, events: int, step: int) -> None:

@@ -12,4 +12,5 @@ UBSAN_SO=$(gcc -print-file-name=libubsan.so)
 LD_PRELOAD="$ASAN_SO $UBSAN_SO" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   python -m pytest -q -p no:cacheprovider tests/test_serializer.py tests/test_batch.py tests/test_logger.py \
-    tests/test_fork.py tests/test_crash.py tests/test_writer.py tests/test_recovery.py tests/test_processes.py
+    tests/test_fork.py tests/test_crash.py tests/test_writer.py tests/test_recovery.py tests/test_processes.py \
+    tests/test_hostile_directory.py tests/test_recovery_races.py

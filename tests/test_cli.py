@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from dead_buffers import LOG_FILE, lines, log_then_die
 from support import child_env, read_events
 
 
@@ -50,3 +51,25 @@ class TestSimulate:
         assert result.returncode == 2
         assert result.stderr.startswith("fastevlog: buffer_bytes must be at least")
         assert result.stderr.count("\n") == 1
+
+
+class TestRecover:
+    def test_recovers_and_says_how_many(self, tmp_path):
+        """A dead buffer file: its events written, the count on stdout, exit status 0."""
+        log_then_die(tmp_path, 300)
+        result = _fastevlog("recover", str(tmp_path), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"{LOG_FILE}: recovered 300 events\n"
+        assert len(read_events(tmp_path)) == 300
+
+    def test_nothing_to_recover(self, tmp_path):
+        result = _fastevlog("recover", str(tmp_path), cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (0, f"no buffer files in {tmp_path}\n")
+
+    def test_a_file_it_cannot_recover_fails_the_command(self, tmp_path):
+        """An unreadable buffer file is set aside: named on stderr, exit status 1."""
+        (tmp_path / f"{LOG_FILE}.7-0.buffer").write_bytes(lines(0, 10))
+        result = _fastevlog("recover", str(tmp_path), cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"{LOG_FILE}.7-0.buffer.quarantined" in result.stderr and "bad magic" in result.stderr
+        assert "1 buffer file(s) could not be recovered completely" in result.stderr
