@@ -55,8 +55,8 @@ def _recover_one(path: str, files: LogFiles) -> int:
                     for start, end, count, placements in segments:
                         placed_up_to = start
                         for stamp, offset, piece_start, piece_end in placements:
-                            path = files.directory.join(files.name_of(stamp))
-                            if not _rewrite(path, view[piece_start:piece_end], offset):
+                            log_path = files.directory.join(files.name_of(stamp))
+                            if not _rewrite(log_path, view[piece_start:piece_end], offset):
                                 _write_new(files, mapping, view, piece_start, piece_end)
                             placed_up_to = piece_end
                         _write_new(files, mapping, view, placed_up_to, end)
