@@ -239,7 +239,9 @@ class TestEveryRetryFails:
             assert (m["write_failures"], m["retries"]) == (3 * writes, 2 * writes)
             assert fault.faults == m["write_failures"]
             if max_file_size == 2000:
-                assert pieces > 5
+                # The segment spans more files than its placement slots: the first
+                # pieces are placed (and fail) while the rest waits for them.
+                assert pieces == fastevlog._core.PLACEMENT_SLOTS
 
             fault.failing.clear()
             c.flush()
