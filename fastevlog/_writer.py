@@ -87,7 +87,7 @@ class WriterPool:
             thread.start()
 
     def submit(self, piece: Piece) -> None:
-        """Queue a piece behind the earlier pieces of its file (one back from a failure: before later ones)."""
+        """Queue a piece behind the earlier pieces of its file (one back from a failure: before the rest)."""
         file = piece.file
         with self._lock:
             queue = file.queue
