@@ -37,18 +37,17 @@ def stop_all() -> None:
             _log.exception("stopping a logger failed")
 
 
-def ring_geometry(buffer_bytes: int, max_file_size: int):
+def ring_geometry(buffer_bytes: int):
     """(segment_count, segment_size) for a buffer of at most buffer_bytes.
 
-    Segments are about 1 MiB, but never larger than a log file, so a segment
-    lands in at most two files (three with a time rotation): the buffer file
-    records where each piece went (see src/layout.pxi).  At least 4 segments, so
-    writers and producers overlap; at most the header's table.
+    Segments are about 1 MiB whatever max_file_size is, so every line up to
+    that size travels through the ring, and so through the crash-safe buffer
+    file; a segment spanning many small files is placed a few recorded pieces
+    at a time (see FlushScheduler).  At least 4 segments, so writers and
+    producers overlap; at most the header's table.
     """
     fewest, most = _core.SEGMENT_COUNT_RANGE
-    size = min(_SEGMENT_TARGET, max_file_size)
-    if size >= 64:
-        size -= size % 64
+    size = _SEGMENT_TARGET
     count = min(most, buffer_bytes // size)
     if count < fewest:
         count, size = fewest, buffer_bytes // fewest // 64 * 64
@@ -193,12 +192,15 @@ class EventLogCounter(_core.EventBuffer):
             install_sigterm_handler(stop_all)
 
         log_directory = LogDirectory(directory, file_mode)
-        segment_count, segment_size = ring_geometry(buffer_bytes, max_file_size)
+        segment_count, segment_size = ring_geometry(buffer_bytes)
         self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
         self._writer_parameters = (num_workers, max_retries, flush_interval)
         self._files = LogFiles(*self._files_parameters)
         self.recovered_events = recover(self._files)
+        # Recovery wrote its files itself; the writers start on a file of their own,
+        # which they grow strictly in order from its first byte.
+        self._files.close()
         self._stopped = False
         self._start()
         live_loggers.add(self)
@@ -210,7 +212,7 @@ class EventLogCounter(_core.EventBuffer):
         self._buffer_file = BufferFile(directory, log_file,
                                        _core.buffer_file_size(segment_count, segment_size), file_mode)
         self._scheduler = FlushScheduler(self, self._buffer_file.mapping, self._files,
-                                         *self._writer_parameters)
+                                         *self._writer_parameters, buffer_path=self._buffer_file.path)
         self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
                      min_level, block_when_full, seal_after_events)
         # Reentrant: a SIGTERM handler may run stop() while the main thread is inside it.
@@ -258,17 +260,29 @@ class EventLogCounter(_core.EventBuffer):
                 self._scheduler.flush()
             except (WriteError, RuntimeError) as error:
                 keep = True
-                _log.critical("stopping with unwritten events (%s); they stay in %s for recovery",
-                              error, self._buffer_file.path)
+                if self._buffer_file_exists():
+                    _log.critical("stopping with unwritten events (%s); they stay in %s for recovery",
+                                  error, self._buffer_file.path)
+                else:
+                    _log.critical("stopping with unwritten events (%s); they are lost: their buffer file %s "
+                                  "was deleted (with its directory)", error, self._buffer_file.path)
             lost = self._scheduler.unwritten_oversized_lines()
             if lost:
                 _log.critical("%d lines longer than a buffer segment could not be written and are lost", lost)
             self._scheduler.stop()
             self._files.close()
             self._detach()
-            self._buffer_file.close(remove=not keep)
+            self._buffer_file.close(remove=not keep and self._buffer_file_exists())
             self._files.directory.close()
             live_loggers.discard(self)
+
+    def _buffer_file_exists(self) -> bool:
+        """Whether the buffer file is still at its name (a deleted directory takes it along)."""
+        try:
+            self._buffer_file.directory.stat(self._buffer_file.name)
+        except FileNotFoundError:
+            return False
+        return True
 
     def metrics(self) -> Dict[str, int]:
         """Counters of what the logger did so far (see the README for each key)."""
@@ -282,6 +296,7 @@ class EventLogCounter(_core.EventBuffer):
             write_failures=scheduler.write_failures,
             retries=scheduler.retries,
             files_written=self._files.files_created,
+            file_open_failures=scheduler.file_open_failures,
             recovered_events=self.recovered_events,
         )
         return result

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import stat
 import threading
 from datetime import datetime, timezone
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Callable, Deque, List, Optional, Set, Tuple
 
 from ._directory import LogDirectory
 
@@ -20,9 +21,10 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 class LogFile:
-    """One log file: the size handed out so far and the pieces still being written."""
+    """One log file: the size handed out so far, what is written, and the pieces still to write."""
 
-    __slots__ = ("path", "stamp", "fd", "size", "pending", "retired", "rotate_at")
+    __slots__ = ("path", "stamp", "fd", "size", "pending", "retired", "rotate_at", "written", "queue",
+                 "writer_state")
 
     def __init__(self, path: str, stamp: str, fd: int, rotate_at: Optional[float]) -> None:
         self.path = path
@@ -32,6 +34,11 @@ class LogFile:
         self.pending = 0  # pieces assigned but not written yet
         self.retired = False  # rotated away from: closed once pending reaches 0
         self.rotate_at = rotate_at  # clock() time after which no more data goes here
+        # The writer pool's side (see WriterPool): the file grows only as a
+        # prefix, so readers of a live file never see a hole.
+        self.written = 0  # bytes [0, written) are in the file
+        self.queue: Deque = collections.deque()  # pieces waiting for a writer, by offset
+        self.writer_state = 0  # IDLE, READY (queued for a writer) or WRITING (see _writer.py)
 
 
 Placement = Tuple[LogFile, int, int, int]  # file, offset in it, start, end in the source
@@ -62,6 +69,8 @@ class LogFiles:
         self.files_created = 0
         self.rotations = 0
         self._current: Optional[LogFile] = None
+        self._last_stamp = ""  # the second and suffix of the newest file's name
+        self._last_suffix = -1
         self._open: Set[LogFile] = set()  # files whose fd is open
         self._lock = threading.Lock()  # guards pending/retired, closing and _open
 
@@ -72,10 +81,17 @@ class LogFiles:
         file never grows past max_file_size, except to hold one line that is
         larger on its own.  With ``most``, at most that many pieces are placed
         (the last one's end says how far it got); the rest is placed by a later call.
+        Raises OSError when a file is needed and cannot be created before any
+        piece was placed; after one was, returns the pieces placed so far.
         """
         placements: List[Placement] = []
         while start < end and (most is None or len(placements) < most):
-            file = self._current_file()
+            try:
+                file = self._current_file()
+            except OSError:
+                if not placements:
+                    raise
+                break  # what is placed goes ahead; the next call meets the error again
             room = self.max_file_size - file.size
             if end - start <= room:
                 cut = end
@@ -104,6 +120,19 @@ class LogFiles:
                 self._open.discard(file)
         if close:
             os.close(file.fd)
+
+    def recreate_directory_if_removed(self) -> bool:
+        """If the log directory was deleted, recreate it and leave the current file; True if it was.
+
+        The current file went with the directory: what is placed there from
+        now on would reach no reader.  Raises OSError when it cannot be recreated.
+        """
+        if not self.directory.removed():
+            return False
+        if self._current is not None:
+            self._retire(None)
+        self.directory.reopen_if_removed()
+        return True
 
     def close(self) -> None:
         """Stop writing to the current file (all its pieces must be done)."""
@@ -149,7 +178,9 @@ class LogFiles:
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
         # Same second, or another process: a zero-padded suffix keeps names
         # unique and still sorting in time order ("." < "_" puts the bare name first).
-        suffix = 0
+        # Within one second the names up to the last one used are taken: going
+        # on from there keeps creating the Nth file of a second O(1), not O(N).
+        suffix = self._last_suffix + 1 if stamp == self._last_stamp else 0
         while True:
             name_stamp = stamp if suffix == 0 else f"{stamp}_{suffix:06d}"
             name = self.name_of(name_stamp)
@@ -164,6 +195,7 @@ class LogFiles:
                 except FileNotFoundError:
                     pass
                 suffix += 1
+        self._last_stamp, self._last_suffix = stamp, suffix
         path = self.directory.join(name)
         rotate_at = None
         if self.period:

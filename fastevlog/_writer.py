@@ -1,13 +1,15 @@
-"""The writer pool: threads that pwrite pieces of the buffer into log files, with retries."""
+"""The writer pool: threads that pwrite pieces of the buffer into log files, in order, with retries."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
-import queue
+import sys
 import threading
 import time
-from typing import Callable, List, Optional
+import traceback
+from typing import Callable, Deque, List
 
 from ._rotation import LogFile
 
@@ -36,17 +38,27 @@ class Piece:
 # done(piece, ok, retries, failures): called from a writer thread after each piece.
 DoneCallback = Callable[[Piece, bool, int, int], None]
 
+# LogFile.writer_state: no piece to write next (none queued, or the next one is
+# not back from a failure yet); queued in _ready for a writer; being written.
+IDLE, READY, WRITING = 0, 1, 2
+
 
 class WriterPool:
     """num_workers threads writing pieces at their assigned offsets.
 
-    Pieces for one file may be written in any order and in parallel: each has
-    its own offset, so the file ends up in the order the scheduler assigned.
-    A worker takes the pieces queued when it wakes (up to batch_bytes) and
-    writes each run of them that lies end to end in one file with a single
-    pwritev, GIL released: busy producers keep a writer waiting for the GIL
-    after each write (the logger's own pwritev has them step aside, see
-    EventBuffer._pwritev), so fewer writes drain the ring faster.
+    A file grows only as a prefix of its final content: its pieces are
+    written in offset order, by one writer at a time, so a reader of a live
+    file (tail -F, a log shipper) never sees a hole.  The writers work on
+    different files in parallel.  A piece that failed every retry goes back
+    to the scheduler, which holds it for the next round; the file's later
+    pieces wait for it, other files go on.
+
+    A writer takes the queued pieces of one file (up to batch_bytes) and
+    writes them, end to end as they are, with a single pwritev, GIL released:
+    busy producers keep a writer waiting for the GIL after each write (the
+    logger's own pwritev has them step aside, see EventBuffer._pwritev), so
+    fewer writes drain the ring faster.  Concurrent writes to one file would
+    gain nothing anyway: the kernel serializes them on the file's lock.
     """
 
     def __init__(self, num_workers: int, max_retries: int, done: DoneCallback,
@@ -58,10 +70,15 @@ class WriterPool:
         self.retry_delay = retry_delay  # doubles on each retry of a piece
         # The one call that puts bytes in a file; tests swap it to inject faults.
         self.pwritev: Callable[[int, List[memoryview], int], int] = os.pwritev
+        # Called with what happened when a writer thread ends on an unexpected
+        # error (it has been reported); the scheduler marks the logger broken.
+        self.died: Callable[[str], None] = lambda reason: None
         self._done = done
-        self._jobs: queue.SimpleQueue[Optional[Piece]] = queue.SimpleQueue()
+        self._lock = threading.Condition()  # guards _ready, _stopping and every file's queue and state
+        self._ready: Deque[LogFile] = collections.deque()  # files whose next piece waits for a writer
+        self._stopping = False
         self._threads: List[threading.Thread] = [
-            threading.Thread(target=self._run, name=f"fastevlog-writer-{i}", daemon=True)
+            threading.Thread(target=self._main, name=f"fastevlog-writer-{i}", daemon=True)
             for i in range(num_workers)
         ]
 
@@ -70,42 +87,92 @@ class WriterPool:
             thread.start()
 
     def submit(self, piece: Piece) -> None:
-        self._jobs.put(piece)
+        """Queue a piece behind the earlier pieces of its file (one back from a failure: before the rest)."""
+        file = piece.file
+        with self._lock:
+            queue = file.queue
+            if queue and queue[-1].offset > piece.offset:
+                at = len(queue) - 1
+                while at and queue[at - 1].offset > piece.offset:
+                    at -= 1
+                queue.insert(at, piece)
+            else:
+                queue.append(piece)
+            if file.writer_state == IDLE:
+                self._ready_if_next(file)
 
     def stop(self) -> None:
-        """Finish the queued pieces, then end the threads."""
-        for _ in self._threads:
-            self._jobs.put(None)
+        """Write the pieces that can be written, then end the threads.
+
+        Pieces waiting behind a held one stay unwritten (in the buffer file, for recovery).
+        """
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
         for thread in self._threads:
             thread.join()
 
+    def _ready_if_next(self, file: LogFile) -> None:
+        """Queue an idle file for a writer if its first queued piece continues what is written."""
+        queue = file.queue
+        if queue and queue[0].offset + queue[0].written == file.written:
+            file.writer_state = READY
+            self._ready.append(file)
+            self._lock.notify()
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        except BaseException:
+            # The traceback as text only: a record holding the exception would
+            # keep its frames, and so views of the buffer, alive.
+            error = sys.exc_info()[1]
+            reason = f"the writer thread {threading.current_thread().name} ended on " \
+                     f"{type(error).__name__}: {error}"
+            _log.critical("%s; nothing more is written by it:\n%s", reason, traceback.format_exc())
+            del error
+            self.died(reason)
+
     def _run(self) -> None:
         while True:
-            piece = self._jobs.get()
-            if piece is None:
-                return
-            pieces = [piece]
-            size = piece.end - piece.start
-            stopping = False
-            while len(pieces) < _MOST_BUFFERS and size < self.batch_bytes:
-                try:
-                    piece = self._jobs.get_nowait()
-                except queue.Empty:
+            with self._lock:
+                while not self._ready:
+                    if self._stopping:
+                        return
+                    self._lock.wait()
+                file = self._ready.popleft()
+                file.writer_state = WRITING
+                pieces = self._take(file)
+            retries, failures = self._write(pieces)
+            written = file.written
+            for piece in pieces:  # the written prefix ends in the first piece not whole
+                written = piece.offset + piece.written
+                if piece.start + piece.written < piece.end:
                     break
-                if piece is None:
-                    stopping = True
-                    break
-                pieces.append(piece)
-                size += piece.end - piece.start
-            for run in _runs(pieces):
-                retries, failures = self._write(run)
-                for piece in run:
-                    # The run's retries are counted once, on its first piece.
-                    whole = piece.start + piece.written == piece.end
-                    self._done(piece, whole, retries, failures)
-                    retries = failures = 0
-            if stopping:
-                return
+            for piece in pieces:
+                # The run's retries are counted once, on its first piece.
+                self._done(piece, piece.start + piece.written == piece.end, retries, failures)
+                retries = failures = 0
+            with self._lock:
+                file.written = written
+                file.writer_state = IDLE
+                self._ready_if_next(file)
+
+    def _take(self, file: LogFile) -> List[Piece]:
+        """The file's queued pieces that lie end to end from what is written, up to a batch."""
+        queue = file.queue
+        pieces: List[Piece] = []
+        at = file.written
+        size = 0
+        while queue and len(pieces) < _MOST_BUFFERS and size < self.batch_bytes:
+            piece = queue[0]
+            if piece.offset + piece.written != at:
+                break  # an earlier piece is not back from a failure yet
+            queue.popleft()
+            pieces.append(piece)
+            at = piece.offset + piece.end - piece.start
+            size += piece.end - piece.start - piece.written
+        return pieces
 
     def _write(self, run: List[Piece]):
         """Write a run of pieces, whole unless a piece gives up; returns (retries made, failed attempts)."""
@@ -150,17 +217,3 @@ class WriterPool:
 
 # os.pwritev takes at most IOV_MAX buffers (1024 on Linux).
 _MOST_BUFFERS = 512
-
-
-def _runs(pieces: List[Piece]) -> List[List[Piece]]:
-    """pieces, in order, grouped into runs that lie end to end in one file."""
-    runs: List[List[Piece]] = []
-    for piece in pieces:
-        if runs:
-            last = runs[-1][-1]
-            if (piece.file is last.file and piece.written == 0
-                    and piece.offset == last.offset + last.end - last.start):
-                runs[-1].append(piece)
-                continue
-        runs.append([piece])
-    return runs

@@ -927,9 +927,10 @@ cdef bint write_large_row(EventBuffer buffer, Batch *b, Py_ssize_t row, Py_ssize
         length = encode_row(line, b, row, row_level(b, row), b.id_of_row[row]) - line
         seal_filled(buffer, b)  # they go first
         if length > buffer._segment_size:
-            buffer._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
-            buffer._sealed_total += 1
-            buffer._wake()
+            if not buffer._admit_oversized(length):
+                buffer._dropped += 1
+                return False
+            buffer._push_oversized(line, length)
         else:
             if not free_segment(buffer, b):
                 buffer._dropped += 1
@@ -973,7 +974,7 @@ cdef int batch_levels(object levels, Py_ssize_t n, Batch *b) except -1:
 cdef object log_batch(EventBuffer buffer, object levels, object event_ids, object messages,
                       dict fields):
     if buffer._closed:
-        raise LoggerStoppedError("this logger is stopped; log_many() needs a running logger")
+        raise buffer._closed_error("this logger is stopped; log_many() needs a running logger")
     cdef Batch b
     memset(&b, 0, sizeof(Batch))
     cdef BatchIds ids = BatchIds()

@@ -193,6 +193,8 @@ cdef class EventBuffer:
     cdef uint64_t _logged
     cdef uint64_t _dropped
     cdef uint64_t _full_waits        # times a producer found the ring full and waited for the writers
+    cdef Py_ssize_t _oversized_bytes  # lines longer than a segment, handed to the writers, not written yet
+    cdef object _broken              # why a background thread ended (str), or None; then _closed is set
     cdef TimestampCache _clock
     cdef int _batches_in_flight      # log_many() calls filling segments with the GIL released
     cdef int _handback               # writer threads back from a write, waiting for the GIL (atomic)
@@ -203,6 +205,7 @@ cdef class EventBuffer:
         self._wake_fd = -1
         self._sealed = []
         self._event_ids = EventIdCounts()
+        self._broken = None
 
     def __dealloc__(self):
         if self._attached:
@@ -251,6 +254,8 @@ cdef class EventBuffer:
         self._detach()
         self._sealed = []
         self._sealed_total = 0
+        self._oversized_bytes = 0  # those lines were the parent's
+        self._broken = None
         self._batches_in_flight = 0
         self._handback = 0  # the writer threads counted in it did not survive the fork
         self._event_ids = EventIdCounts()
@@ -402,9 +407,16 @@ cdef class EventBuffer:
                 usleep(200)
             if self._closed:
                 # Nothing of the call is logged yet, or log_many() says how much was.
-                raise LoggerStoppedError("this logger was stopped while log() waited for buffer space; "
+                raise self._closed_error("this logger was stopped while log() waited for buffer space; "
                                          "the event was not logged")
         return True
+
+    cdef object _closed_error(self, str stopped):
+        """The LoggerStoppedError for a call finding the logger closed: ``stopped``, or why it broke."""
+        if self._broken is not None:
+            return LoggerStoppedError(f"this logger is broken and accepts no more events: {self._broken} "
+                                      "(see the CRITICAL record logged then)")
+        return LoggerStoppedError(stopped)
 
     cdef int _place_large(self, const unsigned char *line, Py_ssize_t length) except -1:
         """Put an encoded line in the ring; 0 when it was dropped (ring full), else 1."""
@@ -417,13 +429,44 @@ cdef class EventBuffer:
             memcpy(p, line, length)
             self._commit(p + length)
             return 1
-        # Longer than a segment: it travels on its own, in order, outside the
-        # ring (and so outside crash recovery).
-        self._seal_active()
+        if not self._admit_oversized(length):
+            self._dropped += 1
+            return 0
+        self._seal_active()  # this thread's earlier lines go first
+        self._push_oversized(line, length)
+        return 1
+
+    cdef bint _admit_oversized(self, Py_ssize_t length) except -1:
+        """True once a line longer than a segment may be handed on; False at once to drop it
+        when on_full is "drop".
+
+        Such a line travels on its own, in order, outside the ring (and so
+        outside crash recovery), and waits in memory until written.  Admitting
+        one only while those bytes stay within the ring's size bounds that
+        memory as the ring bounds the rest; one is always admitted when none is
+        outstanding, so a line of any size can be logged.  Waits like a full ring.
+        """
+        cdef Py_ssize_t room = self._segment_count * self._segment_size - length
+        if self._oversized_bytes == 0 or self._oversized_bytes <= room:
+            return True
+        if not self._block_when_full:
+            return False
+        self._full_waits += 1
+        while self._oversized_bytes and self._oversized_bytes > room:
+            self._wake()
+            with nogil:
+                usleep(200)
+            if self._closed:
+                raise self._closed_error("this logger was stopped while log() waited for buffer space")
+        return True
+
+    cdef int _push_oversized(self, const unsigned char *line, Py_ssize_t length) except -1:
+        """Hand an admitted line longer than a segment to the writers."""
         self._sealed.append(PyBytes_FromStringAndSize(<const char *> line, length))
         self._sealed_total += 1
+        self._oversized_bytes += length
         self._wake()
-        return 1
+        return 0
 
     cdef int _take_free(self) noexcept:
         """A free segment, now ACTIVE and empty (the caller checked one is free)."""
@@ -534,6 +577,34 @@ cdef class EventBuffer:
         placed.end = <uint32_t> (end - base)
         fevl_store_release_u32(&seg.placements, seg.placements + 1)
 
+    def recycle_placements(self, int index, Py_ssize_t written):
+        """The pieces recorded for segment index are written, up to mapping offset ``written``:
+        note that, then free the placement slots for the pieces that follow (see layout.pxi)."""
+        if not 0 <= index < self._segment_count:
+            raise IndexError(index)
+        cdef SegmentHeader *seg = segment_header(self._header, index)
+        cdef Py_ssize_t base = self._header.data_offset + index * self._segment_size
+        if (seg.state != SEG_SEALED
+                or not base + <Py_ssize_t> seg.written <= written <= base + <Py_ssize_t> seg.length):
+            raise ValueError(f"offset {written} is not in sealed segment {index}")
+        # written first: a crash between the two stores leaves slots that lie
+        # below written, which recovery must skip; the other order would leave
+        # written bytes with no record, which recovery would write again.
+        fevl_store_release_u64(&seg.written, <uint64_t> (written - base))
+        fevl_store_release_u32(&seg.placements, 0)
+
+    def release_oversized(self, Py_ssize_t length):
+        """A line longer than a segment (length bytes) has reached its file: room for the next ones."""
+        if not 0 < length <= self._oversized_bytes:
+            raise ValueError(f"{length} bytes of oversized lines were not outstanding")
+        self._oversized_bytes -= length
+
+    def _break(self, str reason):
+        """A background thread ended (reason says how): log() and log_many() raise from now on."""
+        if self._broken is None:
+            self._broken = reason
+        self._closed = True
+
     def release(self, int index):
         """A sealed segment has reached its log file: reuse it."""
         if not 0 <= index < self._segment_count:
@@ -637,7 +708,8 @@ cdef class EventBuffer:
             for i in range(self._segment_count):
                 in_use += segment_header(self._header, i).length
         return {"events_logged": self._logged, "dropped": self._dropped,
-                "buffer_full_waits": self._full_waits, "buffer_bytes_in_use": in_use}
+                "buffer_full_waits": self._full_waits, "buffer_bytes_in_use": in_use,
+                "oversized_bytes_pending": self._oversized_bytes}
 
 
 cdef inline bint _is_field(const Fields *fields, PyObject *name) noexcept:

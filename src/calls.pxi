@@ -85,7 +85,7 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
     if fevl_atomic_load_int(&buffer._handback):
         buffer._step_aside()  # before the check below: the logger may be stopped meanwhile
     if buffer._closed:
-        raise RuntimeError("this logger is stopped; log() needs a running logger")
+        raise buffer._closed_error("this logger is stopped; log() needs a running logger")
     if level < buffer._min_level:
         exact_event_id(<object> params[SLOT_EVENT_ID])  # a bad id is an error even when filtered
         return None

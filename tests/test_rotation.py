@@ -12,6 +12,8 @@ import pytest
 import support
 
 import fastevlog
+from fastevlog._directory import LogDirectory
+from fastevlog._rotation import LogFiles
 
 LOG_FILE = "app"
 log_paths = functools.partial(support.log_paths, log_file=LOG_FILE)
@@ -256,6 +258,36 @@ class TestNameCollisions:
         # Write order, file by file: each file's seqs come after the previous file's.
         firsts = [lines_of(tmp_path / name)[0]["seq"] for name in found]
         assert firsts == sorted(firsts)
+
+    def test_nth_file_of_a_second_costs_one_open(self, tmp_path):
+        """300 files in one (frozen) second: one open() each, going on from the last suffix used.
+
+        Names taken meanwhile by someone else are still skipped (O_EXCL).
+        """
+        directory = LogDirectory(str(tmp_path), 0o640)
+        tried = []
+        open_in_directory = directory.open
+
+        def counting_open(name, flags, mode=0o600):
+            tried.append(name)
+            return open_in_directory(name, flags, mode)
+
+        directory.open = counting_open
+        planted = f"app_{STAMP}_000100.log"
+        (tmp_path / planted).write_bytes(b"someone else's\n")
+        files = LogFiles(directory, "app", 100, None, 0o640, FakeClock(FROZEN))
+        data = b"x" * 59 + b"\n"  # one line per 100-byte file
+        n = 300
+        for _ in range(n):
+            for file, offset, start, end in files.place(data, 0, len(data)):
+                os.pwrite(file.fd, data[start:end], offset)
+                files.piece_done(file)
+        files.close()
+        directory.close()
+        assert files.files_created == n
+        assert len(tried) == n + 1, f"{len(tried)} open() calls for {n} files"
+        assert (tmp_path / planted).read_bytes() == b"someone else's\n"
+        assert len(names(tmp_path)) == n + 1
 
     def test_existing_file_is_never_touched(self, tmp_path):
         """A file already at the next name keeps its content; logging goes to the suffixed name."""

@@ -239,7 +239,9 @@ class TestEveryRetryFails:
             assert (m["write_failures"], m["retries"]) == (3 * writes, 2 * writes)
             assert fault.faults == m["write_failures"]
             if max_file_size == 2000:
-                assert pieces > 5
+                # The segment spans more files than its placement slots: the first
+                # pieces are placed (and fail) while the rest waits for them.
+                assert pieces == fastevlog._core.PLACEMENT_SLOTS
 
             fault.failing.clear()
             c.flush()
@@ -384,6 +386,57 @@ class TestInterruptedWrites:
         assert m["write_failures"] == m["retries"] == fault.faults
         assert records(caplog, logging.CRITICAL) == []
         assert len(records(caplog, logging.ERROR, "failed")) == fault.faults
+
+
+class TestFileOrder:
+    """A file grows only as a prefix: a held piece holds back the rest of its file, not other files."""
+
+    def test_held_piece_blocks_only_its_file(self, tmp_path):
+        """Writes over byte 10,000 of the first file fail every retry: it stops there, the others go on."""
+        first_name = f"app_{datetime.fromtimestamp(FROZEN, timezone.utc):%Y%m%d_%H%M%S}.log"
+        bad_byte = 10_000
+        failing = threading.Event()
+        failing.set()
+
+        def bad_sector(fd, buffers, offset):
+            size = sum(len(buffer) for buffer in buffers)
+            if failing.is_set() and offset <= bad_byte < offset + size \
+                    and os.readlink(f"/proc/self/fd/{fd}").endswith(first_name):
+                del buffers
+                time.sleep(0.02)  # a slow failure: the pieces after it reach other writers meanwhile
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return os.pwritev(fd, buffers, offset)
+
+        # ~70 bytes each: four 60 KB files, written 100 lines (one segment) at a time; the
+        # ring's 32 segments hold all 30, those of the first file held back included.
+        n = 3000
+        c = make(tmp_path, bad_sector, max_retries=1, flush_interval=60, buffer_size=100,
+                 max_file_size=60_000, clock=lambda: FROZEN)
+        try:
+            for i in range(n):
+                c.info("e", seq=i)
+            with pytest.raises(fastevlog.WriteError):
+                c.flush()
+            # Let the writers finish what they can: until nothing more is written for a while.
+            deadline = time.monotonic() + 10
+            still = 0
+            written = -1
+            while still < 5 and time.monotonic() < deadline:
+                time.sleep(0.02)
+                still = still + 1 if c.metrics()["bytes_written"] == written else 0
+                written = c.metrics()["bytes_written"]
+            paths = log_paths(tmp_path)
+            assert paths[0].name == first_name and len(paths) >= 4
+            first = paths[0].read_bytes()
+            assert b"\0" not in first, "a later piece was written past the failed one"
+            assert len(first) <= bad_byte
+            assert all(path.stat().st_size > 0 for path in paths[1:])
+            failing.clear()
+            c.flush()
+        finally:
+            failing.clear()
+            c.stop()
+        assert seqs(tmp_path) == list(range(n))
 
 
 class TestSealOrder:
