@@ -196,13 +196,17 @@ class EventLogCounter(_core.EventBuffer):
         self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
         self._writer_parameters = (num_workers, max_retries, flush_interval)
-        self._files = LogFiles(*self._files_parameters)
-        self.recovered_events = recover(self._files)
-        # Recovery wrote its files itself; the writers start on a file of their own,
-        # which they grow strictly in order from its first byte.
-        self._files.close()
-        self._stopped = False
-        self._start()
+        try:
+            self._files = LogFiles(*self._files_parameters)
+            self.recovered_events = recover(self._files)
+            # Recovery wrote its files itself; the writers start on a file of their own,
+            # which they grow strictly in order from its first byte.
+            self._files.close()
+            self._stopped = False
+            self._start()
+        except BaseException:
+            log_directory.close()  # a refused start (e.g. no room for the buffer file) keeps no descriptor
+            raise
         live_loggers.add(self)
 
     def _start(self) -> None:

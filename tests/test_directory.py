@@ -58,3 +58,19 @@ class TestDirectoryMode:
         with EventLogCounter(directory=logs, file_mode=0o600) as logger:
             logger.info("e")
         assert _mode(logs) == 0o777
+
+
+class TestRefusedStart:
+    def test_refused_start_keeps_no_descriptor(self, tmp_path, monkeypatch):
+        """A start that fails after the directory was opened (no room for the buffer file) closes it again."""
+        import fastevlog._logger
+
+        def no_room(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(fastevlog._logger, "BufferFile", no_room)
+        before = set(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            with pytest.raises(OSError, match="No space"):
+                EventLogCounter(directory=tmp_path)
+        assert set(os.listdir("/proc/self/fd")) == before
