@@ -139,10 +139,16 @@ KILLED_RECOVERY = """
 
 @pytest.fixture(scope="module")
 def dead_directory(tmp_path_factory):
-    """A directory with the buffer file of a logger killed with 4000 events unwritten (made once, copied)."""
+    """A directory with the buffer file of a logger killed with 4000 events unwritten (made once, copied).
+
+    They fit its active segment (1 MiB), which nothing seals before the kill: with smaller segments the
+    dying logger's writers wrote some of them first, more or fewer by the machine's speed, and recovery
+    had too few writes left to be killed in (seen under ASan).
+    """
     logs = tmp_path_factory.mktemp("dead") / "logs"
     logs.mkdir()
-    log_then_die(logs, 4000, buffer_bytes=512 * 1024)
+    log_then_die(logs, 4000, buffer_bytes=4 * 1024 * 1024)
+    assert not list(logs.glob("*.log"))
     return logs
 
 
