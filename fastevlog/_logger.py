@@ -269,7 +269,8 @@ class EventLogCounter(_core.EventBuffer):
                                   error, self._buffer_file.path)
                 else:
                     _log.critical("stopping with unwritten events (%s); they are lost: their buffer file %s "
-                                  "was deleted (with its directory)", error, self._buffer_file.path)
+                                  "was deleted (the log directory with it?), so nothing keeps them "
+                                  "for recovery", error, self._buffer_file.path)
             lost = self._scheduler.unwritten_oversized_lines()
             if lost:
                 _log.critical("%d lines longer than a buffer segment could not be written and are lost", lost)

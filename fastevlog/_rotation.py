@@ -119,7 +119,7 @@ class LogFiles:
             if close:
                 self._open.discard(file)
         if close:
-            os.close(file.fd)
+            _close(file)
 
     def recreate_directory_if_removed(self) -> bool:
         """If the log directory was deleted, recreate it and leave the current file; True if it was.
@@ -171,7 +171,7 @@ class LogFiles:
             if close:
                 self._open.discard(file)
         if close:
-            os.close(file.fd)
+            _close(file)
 
     def _open_new(self) -> LogFile:
         now = self.clock()
@@ -210,3 +210,13 @@ class LogFiles:
     def name_of(self, stamp: str) -> str:
         """The name of the log file with this stamp, in the directory."""
         return f"{self.log_file}_{stamp}.log"
+
+
+def _close(file: LogFile) -> None:
+    """Close a finished file; a failure is reported, not raised (the descriptor is gone either way)."""
+    try:
+        os.close(file.fd)
+    except OSError as error:
+        # On Linux close() frees the descriptor even when it fails; what failed
+        # was writing back earlier data, which only an fsync could have caught.
+        _log.error("closing %s failed (%s); its data may not all be on disk", file.path, error)

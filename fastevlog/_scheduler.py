@@ -124,10 +124,12 @@ class FlushScheduler:
         flush_round = self._retry_held(new_file_now=True)
         self._wake()  # to dispatch what was just sealed
         with self._cond:
-            while self._written < target:
+            while True:
                 if self._broken is not None:
-                    raise RuntimeError(f"this logger is broken: {self._broken}; "
-                                       "the events not written yet stay in its buffer file")
+                    raise RuntimeError(f"this logger is broken: {self._broken}; nothing more is written "
+                                       "(see the CRITICAL record logged then)")
+                if self._written >= target:
+                    return
                 failed = [n for r, n in self._failed if r >= flush_round and n <= target]
                 if failed:
                     raise WriteError(

@@ -275,7 +275,11 @@ cdef class EventBuffer:
 
     cdef int _log(self, int level, object event_id, object message, Fields *fields) except -1:
         """Encode one event into the ring; level is already checked against _min_level."""
-        cdef object key = exact_event_id(event_id)   # what counts() shows
+        cdef object key = event_id                    # what counts() shows
+        if type(key) is not str and type(key) is not int:
+            # Checked here, not only in the call: whether the compiler inlines the
+            # call depends on the size of the whole module, and this is the hot path.
+            key = exact_event_id(key)
         cdef Py_ssize_t bound = 64 + TIMESTAMP_BYTES   # fixed keys, quotes, braces, newline: 59
         cdef IdSlot *slot = self._event_ids.slot_for(key)
         cdef uint64_t generation = self._event_ids.generation
