@@ -340,18 +340,21 @@ class FlushScheduler:
             else:
                 self._open_retry_delay = min(self._open_retry_delay * 2, LAST_OPEN_RETRY)
             self._open_retry_at = now + self._open_retry_delay
-            if in_row > self._max_retries:
-                self._failed.append((self._round, chunk.number))
-                self._cond.notify_all()
+            delay = self._open_retry_delay
+        # Reported before a flush() can fail for it, so its caller finds the report already there.
         # Text only, like the writers: the exception's traceback would keep views alive.
         _log.error("cannot create a log file in %s (%s); failure %d in a row, next try in %.0f ms",
-                   self._files.directory.path, error, in_row, self._open_retry_delay * 1000)
+                   self._files.directory.path, error, in_row, delay * 1000)
         if in_row == self._max_retries + 1:
             _log.critical(
                 "cannot create log files in %s: %d attempts failed (%s); nothing is written until it "
                 "works again (retried every %g s at most); meanwhile the buffer fills and on_full "
                 "decides whether log() waits or drops", self._files.directory.path, in_row, error,
                 LAST_OPEN_RETRY)
+        if in_row > self._max_retries:
+            with self._cond:
+                self._failed.append((self._round, chunk.number))
+                self._cond.notify_all()
 
     def _open_recovered(self) -> None:
         with self._cond:
