@@ -40,6 +40,11 @@ def _run_and_kill(directory, ack_path, rng):
                              stdout=subprocess.PIPE, cwd=directory, env=child_env())
     try:
         assert child.stdout.readline() == b"ready\n"
+        # On a loaded machine the child may not run at all for a while: the random
+        # moment is counted from its first acknowledged events, so it is never killed idle.
+        deadline = time.monotonic() + 30
+        while struct.unpack("q", ack_path.read_bytes())[0] < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         time.sleep(rng.uniform(0.01, 0.3))
     finally:
         child.send_signal(signal.SIGKILL)
