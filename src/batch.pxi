@@ -1096,8 +1096,9 @@ cdef object log_batch(EventBuffer buffer, object levels, object event_ids, objec
     except LoggerStoppedError:
         # Every row written is counted by now (the finally blocks above), and
         # stop() writes them out: a caller retrying the batch must skip them.
+        what = "stopped" if buffer._broken is None else f"broken ({buffer._broken})"
         raise LoggerStoppedError(
-            f"this logger was stopped during log_many(): the first {b.accepted} of its rows at or above "
+            f"this logger was {what} during log_many(): the first {b.accepted} of its rows at or above "
             f"the logger's level were logged (and counted), the rest were not", b.accepted) from None
     finally:
         free(b.levels)
