@@ -1,11 +1,14 @@
-"""Shared helpers for the tests: reading back what a logger wrote, running a child Python."""
+"""Shared helpers for the tests: reading back what a logger wrote, running a child Python, a real tmpfs."""
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
+
+import pytest
 
 import fastevlog
 
@@ -47,3 +50,20 @@ def child_env() -> dict:
 def run_python(code: str, cwd, **kwargs) -> subprocess.CompletedProcess:
     """Run ``code`` in a child Python that imports the same fastevlog, in ``cwd``."""
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=child_env(), **kwargs)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at mount_point with ``options`` (e.g. "size=512k"), unmounted afterwards.
+
+    Skips the test where mounting is refused (not root, no CAP_SYS_ADMIN).
+    """
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)

@@ -2,11 +2,10 @@
 
 import logging
 import os
-import subprocess
 import threading
 
 import pytest
-from support import read_events
+from support import mounted_tmpfs, read_events
 
 import fastevlog
 from fastevlog import EventLogCounter
@@ -15,16 +14,8 @@ from fastevlog import EventLogCounter
 @pytest.fixture
 def small_disk(tmp_path):
     """A 512 KiB tmpfs, unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "size=512k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def _fill(disk, leave):

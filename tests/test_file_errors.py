@@ -136,16 +136,8 @@ def test_descriptors_exhausted_across_rotations(tmp_path):
 @pytest.fixture
 def tmpfs(tmp_path):
     """A tmpfs of 64 inodes, mounted for the test (skipped where mounting is not allowed)."""
-    mount_point = tmp_path / "mnt"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=64", "tmpfs",
-                              str(mount_point)], capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
-    try:
+    with support.mounted_tmpfs(tmp_path / "mnt", "size=16m,nr_inodes=64") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def test_no_inodes_left(tmpfs, info_log):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from dead_buffers import log_then_die
-from support import child_env, read_events
+from support import child_env, mounted_tmpfs, read_events
 
 from fastevlog import EventLogCounter
 
@@ -15,16 +15,8 @@ from fastevlog import EventLogCounter
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MiB tmpfs, unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "size=2m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def test_full_disk_during_recovery_keeps_the_buffer_then_recovers_once(small_disk, caplog):
