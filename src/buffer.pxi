@@ -573,12 +573,8 @@ cdef class EventBuffer:
             raise ValueError(f"bytes [{start}, {end}) are not in sealed segment {index}")
         if seg.placements >= MAX_PLACEMENTS or len(name) > STAMP_BYTES:
             raise ValueError(f"cannot record a placement in {stamp!r} for segment {index}")
-        cdef Placement *placed = &seg.placement[seg.placements]
-        memset(placed.stamp, 0, STAMP_BYTES)
-        memcpy(placed.stamp, PyBytes_AS_STRING(name), len(name))
-        placed.offset = offset
-        placed.start = <uint32_t> (start - base)
-        placed.end = <uint32_t> (end - base)
+        store_placement(&seg.placement[seg.placements], name, offset, <uint32_t> (start - base),
+                        <uint32_t> (end - base))
         fevl_store_release_u32(&seg.placements, seg.placements + 1)
 
     def recycle_placements(self, int index, Py_ssize_t written):
@@ -591,11 +587,7 @@ cdef class EventBuffer:
         if (seg.state != SEG_SEALED
                 or not base + <Py_ssize_t> seg.written <= written <= base + <Py_ssize_t> seg.length):
             raise ValueError(f"offset {written} is not in sealed segment {index}")
-        # written first: a crash between the two stores leaves slots that lie
-        # below written, which recovery must skip; the other order would leave
-        # written bytes with no record, which recovery would write again.
-        fevl_store_release_u64(&seg.written, <uint64_t> (written - base))
-        fevl_store_release_u32(&seg.placements, 0)
+        move_written(seg, <uint64_t> (written - base))
 
     def release_oversized(self, Py_ssize_t length):
         """A line longer than a segment (length bytes) has reached its file: room for the next ones."""

@@ -68,6 +68,27 @@ cdef inline Py_ssize_t header_bytes(Py_ssize_t segment_count) noexcept nogil:
     return (size + PAGE_BYTES - 1) // PAGE_BYTES * PAGE_BYTES
 
 
+cdef inline void store_placement(Placement *placed, bytes name, uint64_t offset, uint32_t start,
+                                 uint32_t end) noexcept:
+    """Fill a placement slot (the caller publishes it by raising the segment's placements count)."""
+    memset(placed.stamp, 0, STAMP_BYTES)
+    memcpy(placed.stamp, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+    placed.offset = offset
+    placed.start = start
+    placed.end = end
+
+
+cdef inline void move_written(SegmentHeader *seg, uint64_t written) noexcept nogil:
+    """The recorded pieces are written up to ``written`` (relative to the segment): free the slots.
+
+    written first: a crash between the two stores leaves slots that lie below
+    written, which recovery skips; the other order would leave written bytes
+    with no record, which recovery would write again.
+    """
+    fevl_store_release_u64(&seg.written, written)
+    fevl_store_release_u32(&seg.placements, 0)
+
+
 SEGMENT_COUNT_RANGE = (MIN_SEGMENTS, MAX_SEGMENTS)   # what _attach accepts
 PLACEMENT_SLOTS = MAX_PLACEMENTS                     # pieces of a segment recorded at a time
 
@@ -280,27 +301,17 @@ def record_placements(buffer, Py_ssize_t index, placements):
         names.append(name)
         expected = piece_end
     fevl_store_release_u32(&seg.placements, 0)
-    cdef Placement *placed
     for k, (stamp, offset, piece_start, piece_end) in enumerate(placements):
-        placed = &seg.placement[k]
-        memset(placed.stamp, 0, STAMP_BYTES)
-        memcpy(placed.stamp, PyBytes_AS_STRING(names[k]), len(names[k]))
-        placed.offset = offset
-        placed.start = <uint32_t> (piece_start - start)
-        placed.end = <uint32_t> (piece_end - start)
+        store_placement(&seg.placement[k], names[k], offset, <uint32_t> (piece_start - start),
+                        <uint32_t> (piece_end - start))
     fevl_store_release_u32(&seg.placements, len(placements))
 
 
 def record_written(buffer, Py_ssize_t index, Py_ssize_t written):
-    """Bytes of segment ``index`` before ``written`` (an offset into ``buffer``) are in their files.
-
-    Stores the segment's ``written`` first, then clears its placement slots:
-    killed in between, the slots are behind ``written`` and read as done.
-    """
+    """Bytes of segment ``index`` before ``written`` (an offset into ``buffer``) are in their files."""
     cdef unsigned char[::1] view = buffer
     cdef Py_ssize_t start
     cdef SegmentHeader *seg = _segment_to_record(view, index, &start)
     if not start + <Py_ssize_t> seg.written <= written <= start + <Py_ssize_t> seg.length:
         raise ValueError(f"{written} is not between segment {index}'s written mark and its length")
-    fevl_store_release_u64(&seg.written, <uint64_t> (written - start))
-    fevl_store_release_u32(&seg.placements, 0)
+    move_written(seg, <uint64_t> (written - start))

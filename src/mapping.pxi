@@ -13,12 +13,6 @@
 from posix.mman cimport (MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ,
                          PROT_WRITE, mmap, munmap)
 
-cdef extern from "<string.h>" nogil:
-    void *memchr(const void *s, int c, size_t n)
-
-cdef extern from "fevl.h" nogil:
-    void *fevl_memrchr(const void *s, int c, size_t n)
-
 
 cdef class Mapping:
     """size bytes of the file open as fd, mapped shared; the fd may be closed afterwards."""
