@@ -72,6 +72,32 @@ class TestColumns:
         assert [e["v"] for e in read_events(tmp_path)] == [expected_value(v) for v in values]
 
 
+def _stopped_while_waiting(logger, produce):
+    """Run produce() with the writers held until it waits for room, then stop(); the errors it raised."""
+    gate = threading.Event()
+    errors = []
+    TestBatches._hold_writers(logger, gate)
+
+    def producing():
+        try:
+            produce()
+        except RuntimeError as error:
+            errors.append(error)
+
+    producer = threading.Thread(target=producing)
+    producer.start()
+    deadline = time.monotonic() + 30
+    while logger.metrics()["buffer_full_waits"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stopper = threading.Thread(target=logger.stop)  # its flush waits for the writers
+    stopper.start()
+    producer.join(30)
+    gate.set()
+    stopper.join(30)
+    assert not producer.is_alive() and not stopper.is_alive()
+    return errors
+
+
 class TestBatches:
     def test_large_batch_across_segments_in_order(self, tmp_path):
         """A batch bigger than the ring is written whole, in order, with nothing dropped."""
@@ -198,29 +224,13 @@ class TestBatches:
 
     def test_small_batch_stopped_while_waiting_for_room(self, tmp_path):
         """stop() while a small batch waits for room: an error, and its rows written so far are counted."""
-        gate = threading.Event()
-        errors = []
         logger = _logger(tmp_path, buffer_bytes=64 * 1024, on_full="block")
-        self._hold_writers(logger, gate)
 
         def produce():
-            try:
-                for _ in range(1000):  # far more than the ring holds while the writers wait
-                    logger.log_many("INFO", ["e"] * 50, "m" * 50)
-            except RuntimeError as error:
-                errors.append(error)
+            for _ in range(1000):  # far more than the ring holds while the writers wait
+                logger.log_many("INFO", ["e"] * 50, "m" * 50)
 
-        producer = threading.Thread(target=produce)
-        producer.start()
-        deadline = time.monotonic() + 30
-        while logger.metrics()["buffer_full_waits"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        stopper = threading.Thread(target=logger.stop)  # its flush waits for the writers
-        stopper.start()
-        producer.join(30)
-        gate.set()
-        stopper.join(30)
-        assert not producer.is_alive() and not stopper.is_alive()
+        errors = _stopped_while_waiting(logger, produce)
         assert len(errors) == 1 and "stopped" in str(errors[0])
         written = len(read_events(tmp_path))
         assert logger.counts()["event_ids"] == {"e": written}
@@ -299,30 +309,13 @@ class TestStoppedDuringBatches:
 
     def test_log_waiting_for_room(self, tmp_path):
         """log() waiting for room when stop() comes: LoggerStoppedError (a RuntimeError), accepted 0."""
-        gate = threading.Event()
-        errors = []
         logger = _logger(tmp_path, buffer_bytes=64 * 1024)
-        TestBatches._hold_writers(logger, gate)
 
         def produce():
-            try:
-                for n in range(10_000):  # far more than the ring holds while the writers wait
-                    logger.info("e", "m" * 50, n=n)
-            except RuntimeError as error:
-                errors.append(error)
+            for n in range(10_000):  # far more than the ring holds while the writers wait
+                logger.info("e", "m" * 50, n=n)
 
-        producer = threading.Thread(target=produce)
-        producer.start()
-        deadline = time.monotonic() + 30
-        while logger.metrics()["buffer_full_waits"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        stopper = threading.Thread(target=logger.stop)  # its flush waits for the writers
-        stopper.start()
-        producer.join(30)
-        gate.set()
-        stopper.join(30)
-        assert not producer.is_alive() and not stopper.is_alive()
-        (error,) = errors
+        (error,) = _stopped_while_waiting(logger, produce)
         assert isinstance(error, LoggerStoppedError) and error.accepted == 0
         assert [e["n"] for e in read_events(tmp_path)] == list(range(logger.counts()["event_ids"]["e"]))
 
