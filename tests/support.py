@@ -3,8 +3,11 @@
 import contextlib
 import json
 import os
+import signal
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -67,3 +70,28 @@ def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def kill_while_logging(code: str, args: List[str], cwd, ack_path: Path, acked_before: int,
+                       delay: float) -> int:
+    """Run ``code`` (a child that prints "ready", then logs, storing in the 8-byte ``ack_path`` the last
+    seq whose log() returned), SIGKILL it ``delay`` seconds after its first acknowledged event, and
+    return the last seq acknowledged.  ``acked_before`` is what ack_path holds before the child logs.
+
+    The delay counts from the first acknowledgement: on a loaded machine the child may not run at
+    all for a while, and must never be killed idle.
+    """
+    child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, cwd=cwd,
+                             env=child_env())
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        deadline = time.monotonic() + 30
+        while struct.unpack("q", ack_path.read_bytes())[0] <= acked_before and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(delay)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    return struct.unpack("q", ack_path.read_bytes())[0]

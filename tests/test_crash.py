@@ -3,14 +3,12 @@
 import json
 import os
 import random
-import signal
 import struct
 import subprocess
 import sys
-import time
 
 import pytest
-from support import child_env, log_paths
+from support import child_env, kill_while_logging, log_paths
 
 from fastevlog import EventLogCounter
 
@@ -36,21 +34,9 @@ while True:
 
 
 def _run_and_kill(directory, ack_path, rng):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(directory), str(ack_path)],
-                             stdout=subprocess.PIPE, cwd=directory, env=child_env())
-    try:
-        assert child.stdout.readline() == b"ready\n"
-        # On a loaded machine the child may not run at all for a while: the random
-        # moment is counted from its first acknowledged events, so it is never killed idle.
-        deadline = time.monotonic() + 30
-        while struct.unpack("q", ack_path.read_bytes())[0] < 1 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        time.sleep(rng.uniform(0.01, 0.3))
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    """The child killed at a random moment; the last seq it acknowledged."""
+    return kill_while_logging(CHILD, [str(directory), str(ack_path)], directory, ack_path, -1,
+                              rng.uniform(0.01, 0.3))
 
 
 def _seqs(directory):
@@ -72,8 +58,7 @@ def test_sigkill_loses_and_repeats_nothing(tmp_path, round_):
     ack_path.write_bytes(struct.pack("q", -1))
     logs = tmp_path / "logs"
     logs.mkdir()
-    _run_and_kill(logs, ack_path, rng)
-    acknowledged = struct.unpack("q", ack_path.read_bytes())[0]
+    acknowledged = _run_and_kill(logs, ack_path, rng)
     assert acknowledged > 0
 
     with EventLogCounter(directory=logs, max_file_size=20_000) as logger:
@@ -93,8 +78,7 @@ def test_recover_command(tmp_path):
     ack_path.write_bytes(struct.pack("q", -1))
     logs = tmp_path / "logs"
     logs.mkdir()
-    _run_and_kill(logs, ack_path, random.Random(7))
-    acknowledged = struct.unpack("q", ack_path.read_bytes())[0]
+    acknowledged = _run_and_kill(logs, ack_path, random.Random(7))
     result = subprocess.run([sys.executable, "-m", "fastevlog", "recover", str(logs)], cwd=tmp_path,
                             env=child_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -3,13 +3,9 @@
 import json
 import os
 import random
-import signal
 import struct
-import subprocess
-import sys
 import textwrap
 import threading
-import time
 
 import support
 
@@ -47,17 +43,8 @@ def test_sigkill_with_tiny_files_loses_and_repeats_nothing(tmp_path):
     for kill in range(3):
         base = kill * 1_000_000
         ack_path.write_bytes(struct.pack("q", base - 1))
-        child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(logs), str(ack_path), str(base)],
-                                 stdout=subprocess.PIPE, cwd=tmp_path, env=support.child_env())
-        try:
-            assert child.stdout.readline() == b"ready\n"
-            time.sleep(rng.uniform(0.1, 0.3))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-            child.stdout.close()
-        assert child.returncode == -signal.SIGKILL
-        last = struct.unpack("q", ack_path.read_bytes())[0]
+        last = support.kill_while_logging(KILLED_CHILD, [str(logs), str(ack_path), str(base)], tmp_path,
+                                          ack_path, base - 1, rng.uniform(0.1, 0.3))
         assert last > base, "the child acknowledged nothing"
         acknowledged.append((base, last))
 
