@@ -120,7 +120,7 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
-class EventLogCounter(_core.EventBuffer):
+class EventLogCounter(_core.LoggerCore):
     """An asynchronous, buffered, thread-safe JSON-lines event logger that counts what it logs.
 
     log() and the level methods (debug, info, warning, error, critical) come
@@ -215,13 +215,13 @@ class EventLogCounter(_core.EventBuffer):
         segment_count, segment_size, min_level, block_when_full, seal_after_events = self._ring_parameters
         self._buffer_file = BufferFile(directory, log_file,
                                        _core.buffer_file_size(segment_count, segment_size), file_mode)
-        self._scheduler = FlushScheduler(self, self._buffer_file.mapping, self._files,
+        self._scheduler = FlushScheduler(self._buffer_file.mapping, self._files,
                                          *self._writer_parameters, buffer_path=self._buffer_file.path)
-        self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
-                     min_level, block_when_full, seal_after_events)
+        ring = self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
+                            min_level, block_when_full, seal_after_events)
         # Reentrant: a SIGTERM handler may run stop() while the main thread is inside it.
         self._stop_lock = threading.RLock()
-        self._scheduler.start()
+        self._scheduler.start(ring)
 
     def _restart_after_fork(self) -> None:
         """In a forked child: leave the parent's buffer, files and (vanished) threads alone; start afresh.
@@ -258,7 +258,7 @@ class EventLogCounter(_core.EventBuffer):
             if self._stopped:
                 return
             self._stopped = True
-            self._close()
+            self._ring.close()
             keep = False
             try:
                 self._scheduler.flush()
@@ -276,7 +276,7 @@ class EventLogCounter(_core.EventBuffer):
                 _log.critical("%d lines longer than a buffer segment could not be written and are lost", lost)
             self._scheduler.stop()
             self._files.close()
-            self._detach()
+            self._ring.detach()
             self._buffer_file.close(remove=not keep and self._buffer_file_exists())
             self._files.directory.close()
             live_loggers.discard(self)
@@ -292,7 +292,7 @@ class EventLogCounter(_core.EventBuffer):
     def metrics(self) -> Dict[str, int]:
         """Counters of what the logger did so far (see the README for each key)."""
         scheduler = self._scheduler
-        result = self._buffer_metrics()
+        result = self._core_metrics()
         result.update(
             events_written=scheduler.events_written,
             bytes_written=scheduler.bytes_written,

@@ -63,9 +63,9 @@ class FlushScheduler:
     until it works, while on_full decides what producers do once the ring fills.
     """
 
-    def __init__(self, buffer, mapping, files: LogFiles, num_workers: int, max_retries: int,
+    def __init__(self, mapping, files: LogFiles, num_workers: int, max_retries: int,
                  flush_interval: float, buffer_path: str = "") -> None:
-        self._buffer = buffer
+        self._ring: Optional[_core.Ring] = None  # given by start()
         self._mapping = mapping
         self._view = memoryview(mapping)
         self._files = files
@@ -74,7 +74,6 @@ class FlushScheduler:
         self._buffer_path = buffer_path  # for messages
         # A quarter of the ring per write at most: the producers keep the rest while it runs.
         self.pool = WriterPool(num_workers, max_retries, self._piece_done, batch_bytes=len(mapping) // 4)
-        self.pool.pwritev = buffer._pwritev  # os.pwritev, after which producers let the writer back in
         self.pool.died = self._broke
         # The buffer writes a byte here when it seals a segment; flush() and stop() too.
         self._wake_r, self.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -109,7 +108,10 @@ class FlushScheduler:
         self.retries = 0
         self.file_open_failures = 0
 
-    def start(self) -> None:
+    def start(self, ring: _core.Ring) -> None:
+        """Start taking what ``ring`` seals (the ring wakes wake_fd when it does)."""
+        self._ring = ring
+        self.pool.pwritev = ring.pwritev  # os.pwritev, after which producers let the writer back in
         self.pool.start()
         self._thread.start()
 
@@ -120,7 +122,7 @@ class FlushScheduler:
         buffer and is retried on the next flush), RuntimeError when a
         background thread ended and nothing more can be written.
         """
-        target = self._buffer.seal()
+        target = self._ring.seal()
         flush_round = self._retry_held(new_file_now=True)
         self._wake()  # to dispatch what was just sealed
         with self._cond:
@@ -192,7 +194,7 @@ class FlushScheduler:
             if self._broken is None:
                 self._broken = reason
             self._cond.notify_all()
-        self._buffer._break(reason)
+        self._ring.break_(reason)
 
     def _run(self) -> None:
         deadline = time.monotonic() + self._interval
@@ -202,7 +204,7 @@ class FlushScheduler:
                 wake_at = min(wake_at, self._open_retry_at)
             timeout = wake_at - time.monotonic()
             if timeout > 0:
-                self._buffer._wait_readable(self._wake_r, timeout)
+                self._ring.wait_readable(self._wake_r, timeout)
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
@@ -210,7 +212,7 @@ class FlushScheduler:
             with self._cond:
                 stopping = self._stopping
             if time.monotonic() >= deadline:
-                self._buffer.seal()
+                self._ring.seal()
                 deadline = time.monotonic() + self._interval
                 self._retry_held()
                 self._report_drops()
@@ -222,7 +224,7 @@ class FlushScheduler:
 
     def _report_drops(self) -> None:
         """log() cannot call Python to say it dropped an event; the scheduler says it, once a tick."""
-        dropped = self._buffer._buffer_metrics()["dropped"]
+        dropped = self._ring.metrics()["dropped"]
         if dropped > self._dropped_reported:
             _log.warning("dropped %d events: the buffer was full (on_full='drop'); %d dropped so far",
                          dropped - self._dropped_reported, dropped)
@@ -246,17 +248,15 @@ class FlushScheduler:
 
     def _chunk_of(self, entry) -> Chunk:
         self._taken += 1
-        if type(entry) is int:
-            start, end, events = self._buffer.segment(entry)
-            return Chunk(self._taken, entry, events, self._mapping, self._view, start, end)
-        # A line longer than a segment.
+        if entry.line is None:
+            return Chunk(self._taken, entry.segment, entry.events, self._mapping, self._view, entry.start, entry.end)
         with self._cond:
             self._oversized_unwritten += 1
-        return Chunk(self._taken, None, 1, entry, memoryview(entry), 0, len(entry))
+        return Chunk(self._taken, None, 1, entry.line, memoryview(entry.line), 0, entry.end)
 
     def _dispatch(self) -> None:
         """Place sealed entries in order, as far as files can be created; hand the pieces to the writers."""
-        for entry in self._buffer.take_sealed():
+        for entry in self._ring.take_sealed():
             self._unplaced.append(self._chunk_of(entry))
         if not self._unplaced:
             return
@@ -291,11 +291,11 @@ class FlushScheduler:
         if chunk.segment is not None:
             most = _core.PLACEMENT_SLOTS
             if chunk.placed > chunk.start:  # the pieces recorded so far are written: free their slots
-                self._buffer.recycle_placements(chunk.segment, chunk.placed)
+                self._ring.recycle_placements(chunk.segment, chunk.placed)
         placements = self._files.place(chunk.source, chunk.placed, chunk.end, most)
         if chunk.segment is not None:
             for file, offset, piece_start, piece_end in placements:
-                self._buffer.record_placement(chunk.segment, file.stamp, offset, piece_start, piece_end)
+                self._ring.record_placement(chunk.segment, file.stamp, offset, piece_start, piece_end)
         first = chunk.placed == chunk.start
         with self._cond:
             if first:
@@ -389,9 +389,9 @@ class FlushScheduler:
                 return
             self.events_written += chunk.events
             if chunk.segment is not None:
-                self._buffer.release(chunk.segment)
+                self._ring.release(chunk.segment)
             else:
-                self._buffer.release_oversized(chunk.end)
+                self._ring.release_line(chunk.end)
                 self._oversized_unwritten -= 1
             self._completed.add(chunk.number)
             while self._written + 1 in self._completed:

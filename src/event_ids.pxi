@@ -6,36 +6,14 @@
 # Each slot also keeps the id as the line writes it, so a known id is one
 # lookup and one memcpy per event, however it has to be escaped.
 
-cdef extern from "Python.h":
-    Py_hash_t PyObject_Hash(object o) except? -1
-
-cdef extern from "fevl.h":
-    Py_hash_t fevl_cached_str_hash(PyObject *s) noexcept nogil
-
 cdef enum:
     MAX_EVENT_IDS = 65536    # distinct ids counted by name; documented in the README
 
 OVERFLOW_EVENT_ID = "__overflow__"
 
-cdef struct IdSlot:
-    PyObject *key            # owned reference; NULL for an empty slot
-    Py_hash_t hash
-    uint64_t count           # events accepted; 0 while the first one is being written
-    char *json               # the id as written in a line (quoted and escaped, or digits)
-    Py_ssize_t json_length
-
-
+@cython.final
 cdef class EventIdCounts:
     """Counts per event id, for at most MAX_EVENT_IDS distinct ids."""
-    cdef IdSlot *slots
-    cdef size_t mask         # capacity - 1; capacity is a power of two
-    cdef size_t used
-    cdef uint64_t generation  # bumped when slots move: slot pointers taken before are stale
-    cdef IdSlot overflow     # stands for every id that arrived after the table was full
-    # Hot loops log the same id again and again: the last key found (the table
-    # holds it, so no other object can have its address) skips the hash and probe.
-    cdef PyObject *last_key
-    cdef IdSlot *last_slot
 
     def __cinit__(self):
         self.mask = 1023
@@ -51,7 +29,7 @@ cdef class EventIdCounts:
                 free(self.slots[i].json)
             free(self.slots)
 
-    cdef inline IdSlot *_find(self, object key, Py_hash_t h) except NULL:
+    cdef IdSlot *_find(self, object key, Py_hash_t h) except NULL:
         cdef size_t i = <size_t> h & self.mask
         cdef IdSlot *slot
         while True:
@@ -149,24 +127,10 @@ cdef inline bint _same_id(PyObject *known, object key) except -1:
 
 cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:
     """key (exact str or int) as a line writes it, in a malloc'd buffer."""
-    cdef bytes digits
-    cdef int overflow
-    cdef Py_ssize_t bound
-    if type(key) is str:
-        bound = STR_BOUND(PyUnicode_GET_LENGTH(key))
-    else:
-        PyLong_AsLongLongAndOverflow(key, &overflow)
-        digits = str(key).encode() if overflow else None
-        bound = INT_BOUND if digits is None else len(digits)
-    cdef char *json = <char *> malloc(bound)
+    cdef Value v
+    digits = classify(&v, key)  # a big int's digits, referenced until copied
+    cdef char *json = <char *> malloc(value_bound(&v))
     if json == NULL:
         raise MemoryError()
-    cdef unsigned char *end
-    if type(key) is str:
-        end = put_str(<unsigned char *> json, key)
-    elif digits is None:
-        end = put_int64(<unsigned char *> json, PyLong_AsLongLong(key))
-    else:
-        end = put_raw(<unsigned char *> json, digits, bound)
-    length[0] = end - <unsigned char *> json
+    length[0] = put_value(<unsigned char *> json, &v) - <unsigned char *> json
     return json

@@ -224,76 +224,26 @@ static inline int64_t fevl_clock_now(fevl_clock *c) {
     return fevl_clock_anchor(c);
 }
 
-/* log_many()'s helpers (batch.pxi). */
-
-/* The hash a str caches in itself, -1 while not computed yet. */
+/* The hash a str caches in itself, -1 while not computed yet (event_ids.pxi). */
 static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
     return ((PyASCIIObject *)s)->hash;
 }
 
-static inline int fevl_exact_str(PyObject *o) {
-    return PyUnicode_CheckExact(o);
-}
-
-/* A slot of a batch's id table.  For a str of 8 to 16 bytes it holds the
- * bytes too, so finding such an id reads the slot and the id only: the
- * chain of loads through the entry and its key object was the cost. */
-typedef struct {
-    Py_hash_t hash;
-    uint32_t index;          /* entry index + 1; 0 for an empty slot */
-    uint32_t shape;          /* bytes << 3 | PEP 393 kind for such a str, else 0 */
-    uint64_t head, tail;     /* its first and last 8 bytes */
-} fevl_id_slot;
-
-static inline uint32_t fevl_str_shape(PyObject *s, uint64_t *head, uint64_t *tail) {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s) * PyUnicode_KIND(s);
-    if (n < 8 || n > 16)
-        return 0;
-    const unsigned char *d = PyUnicode_DATA(s);
-    memcpy(head, d, 8);
-    memcpy(tail, d + n - 8, 8);
-    return (uint32_t)(n << 3 | PyUnicode_KIND(s));
-}
-
-/* The slot index value of an exact str whose hash is h; 0 when it is not
- * there or needs the general comparison. */
-static inline uint32_t fevl_find_short_str(const fevl_id_slot *slots, size_t mask,
-                                           PyObject *s, Py_hash_t h) {
-    uint64_t head, tail;
-    uint32_t shape = fevl_str_shape(s, &head, &tail);
-    if (!shape)
-        return 0;
-    for (size_t i = (size_t)h & mask; slots[i].index; i = (i + 1) & mask)
-        if (slots[i].hash == h && slots[i].shape == shape
-                && slots[i].head == head && slots[i].tail == tail)
-            return slots[i].index;
-    return 0;
-}
-
-/* n >= 8 ASCII bytes that need no escaping, copied in whole words (the last
- * one overlapping bytes already copied); NULL, with p's bytes undefined, as
- * soon as one needs escaping. */
-static inline unsigned char *fevl_put_plain(unsigned char *p, const unsigned char *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    if (n >= 16) {
-        for (;; i += 16) {
-            if (i + 16 > n)
-                i = n - 16;
-            if (!fevl_ascii16_copy_clean(p + i, s + i))
-                return NULL;
-            if (i + 16 == n)
-                return p + n;
-        }
-    }
-    for (;; i += 8) {
-        if (i + 8 > n)
-            i = n - 8;
-        if (fevl_ascii8_needs_escape(s + i))
-            return NULL;
-        memcpy(p + i, s + i, 8);
-        if (i + 8 == n)
-            return p + n;
-    }
-}
+/* Invariants checked in a FASTEVLOG_DEBUG=1 build (setup.py), and compiled out
+ * otherwise: above all, that no line outgrows the bytes reserved for it. */
+#ifdef FASTEVLOG_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define FEVL_DEBUG_BUILD 1
+#define FEVL_CHECK(condition, what) do { \
+        if (!(condition)) { \
+            fprintf(stderr, "fastevlog: invariant failed: %s (%s:%d)\n", what, __FILE__, __LINE__); \
+            abort(); \
+        } \
+    } while (0)
+#else
+#define FEVL_DEBUG_BUILD 0
+#define FEVL_CHECK(condition, what) ((void)0)
+#endif
 
 #endif

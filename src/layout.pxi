@@ -16,45 +16,12 @@
 # moves past them (stored before the slots are cleared) and the slots are
 # reused for what follows.
 
-cdef extern from "fevl.h":
-    void fevl_store_release_u64(uint64_t *p, uint64_t v) nogil
-    void fevl_store_release_u32(uint32_t *p, uint32_t v) nogil
-
 cdef enum:
     FORMAT_VERSION = 3
     PAGE_BYTES = 4096
-    MAX_SEGMENTS = 1024
-    MIN_SEGMENTS = 4
-    MAX_PLACEMENTS = 4       # pieces recorded per segment at a time (see written)
-    STAMP_BYTES = 24         # "YYYYMMDD_HHMMSS_NNNNNN", NUL-padded: the file is {log_file}_{stamp}.log
     SEG_FREE = 0             # empty, or its lines already reached a log file
     SEG_ACTIVE = 1           # receiving lines
     SEG_SEALED = 2           # handed to the writers, not all written yet
-
-cdef struct Placement:
-    char stamp[STAMP_BYTES]  # which file
-    uint64_t offset          # where in it
-    uint32_t start           # which bytes of the segment, relative to its start
-    uint32_t end
-
-cdef struct SegmentHeader:
-    uint64_t seq             # activation order; recovery replays segments in it
-    uint64_t length          # committed bytes: only whole lines lie below it
-    uint64_t events          # lines below length
-    uint32_t state           # SEG_*
-    uint32_t placements      # entries of placement in use (published after them)
-    uint64_t written         # bytes [0, written) are in their files; placements start at or after it
-    Placement placement[MAX_PLACEMENTS]
-
-cdef struct FileHeader:
-    char magic[8]            # BUFFER_MAGIC
-    uint32_t version         # FORMAT_VERSION
-    uint32_t segment_count
-    uint64_t segment_size
-    uint64_t data_offset     # where segment 0 starts: the header rounded up to a page
-    uint64_t pid             # the process that owns the file, for messages only
-    uint64_t reserved[2]
-    # followed by SegmentHeader[segment_count]
 
 cdef const char *BUFFER_MAGIC = b"FEVLBUF\0"
 
@@ -68,7 +35,7 @@ cdef inline Py_ssize_t header_bytes(Py_ssize_t segment_count) noexcept nogil:
     return (size + PAGE_BYTES - 1) // PAGE_BYTES * PAGE_BYTES
 
 
-cdef inline void store_placement(Placement *placed, bytes name, uint64_t offset, uint32_t start,
+cdef inline void store_placement(PieceRecord *placed, bytes name, uint64_t offset, uint32_t start,
                                  uint32_t end) noexcept:
     """Fill a placement slot (the caller publishes it by raising the segment's placements count)."""
     memset(placed.stamp, 0, STAMP_BYTES)
@@ -106,12 +73,6 @@ def buffer_file_size(Py_ssize_t segment_count, Py_ssize_t segment_size):
 # name: no "/" or "..") and the bytes to write must hold no NUL.  A segment that
 # fails a check is reported as a problem and left in the file; a header that
 # fails one makes the whole file unreadable (ValueError).
-
-cdef extern from "<string.h>" nogil:
-    void *memchr(const void *s, int c, size_t n)
-
-cdef extern from "fevl.h" nogil:
-    void *fevl_memrchr(const void *s, int c, size_t n)
 
 import collections
 
@@ -200,7 +161,7 @@ cdef str _read_segment(SegmentHeader *seg, uint32_t i, FileHeader *header, const
     placements = []
     cdef Py_ssize_t expected = written, piece_start, piece_end
     cdef uint32_t k
-    cdef Placement *placed
+    cdef PieceRecord *placed
     for k in range(seg.placements):
         placed = &seg.placement[k]
         if not placed.start < placed.end <= seg.length:

@@ -1,30 +1,18 @@
-# JSON encoding primitives: each writes at p and returns the byte after.
+# The line format: values classified with the GIL held, then bounded and
+# written without it, by log() and log_many() alike.
 #
-# Callers reserve room first; the bound for a string of n code points is
-# STR_BOUND(n) bytes (6 bytes, "\u00XX", is the most one code point can take),
-# so no primitive ever checks space.  None of them touches Python objects
-# beyond reading immutable str data, so they need no GIL of their own.
+# A line is {"timestamp":"…","level":"…","event_id":…[,"message":"…"][,key:value…]}
+# and a newline.  Callers reserve line_bound() bytes first, so no writer here
+# checks space (a FASTEVLOG_DEBUG build checks the bound was kept).  Writers
+# read only what classify() put in a Value (a str's text among it), never a
+# Python object, so they run with the GIL released while those objects stay
+# referenced.
 
-cdef extern from "Python.h":
-    int PyUnicode_IS_ASCII(object o)
-    Py_ssize_t PyUnicode_GET_LENGTH(object o)
-    int PyUnicode_KIND(object o)
-    void *PyUnicode_DATA(object o)
-    char *PyOS_double_to_string(double val, char format_code, int precision,
-                                int flags, int *ptype) except NULL
-    int Py_DTSF_ADD_DOT_0
-    void PyMem_Free(void *p)
-
-cdef extern from "fevl.h" nogil:
-    bint fevl_ascii8_needs_escape(const unsigned char *s)
-    bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
-    bint fevl_ascii_short_copy_clean(unsigned char *out, const unsigned char *s, size_t n)
-    unsigned char *fevl_put_short_ascii(unsigned char *p, const unsigned char *s, Py_ssize_t n)
-    ctypedef struct fevl_clock:
-        pass
-    int64_t fevl_clock_now(fevl_clock *c)
-    int fevl_use_tsc
-    bint FEVL_HAVE_TSC
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.float cimport DBL_MIN
+from libc.math cimport fabs, isfinite
+from libc.stdio cimport snprintf
+from libc.stdlib cimport abs, strtod, strtol
 
 cdef extern from "<time.h>" nogil:
     struct tm:
@@ -37,12 +25,24 @@ cdef extern from "<time.h>" nogil:
     tm *gmtime_r(const time_t *timep, tm *result)
 
 cdef enum:
-    INT_BOUND = 20           # "-9223372036854775808"
+    INT_BOUND = 20           # "-9223372036854775808"; null, true and false are shorter
     FLOAT_BOUND = 32         # repr() of a double is at most 24 bytes
     TIMESTAMP_BYTES = 27     # 2026-11-28T16:03:05.123456Z
+    # '{"timestamp":"…","level":"CRITICAL","event_id":' is 73 bytes; log_many() copies 80.
+    PREFIX_BYTES = 80
+    LINE_FIXED_BYTES = PREFIX_BYTES + 11 + 2   # the prefix, ',"message":', '}\n'
+    LEVEL_COUNT = 5
 
-cdef inline Py_ssize_t STR_BOUND(Py_ssize_t n) noexcept nogil:
-    return 6 * n + 2
+LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVEL_VALUES = (10, 20, 30, 40, 50)
+
+# '","level":"INFO","event_id":' and the like, one per level.
+cdef tuple LEVEL_INFIXES = tuple(('","level":"' + name + '","event_id":').encode() for name in LEVEL_NAMES)
+cdef const char *LEVEL_INFIX[LEVEL_COUNT]
+cdef Py_ssize_t LEVEL_INFIX_LENGTH[LEVEL_COUNT]
+for _i, _infix in enumerate(LEVEL_INFIXES):
+    LEVEL_INFIX[_i] = PyBytes_AS_STRING(_infix)
+    LEVEL_INFIX_LENGTH[_i] = PyBytes_GET_SIZE(_infix)
 
 cdef const char *HEX_DIGITS = b"0123456789abcdef"
 
@@ -65,6 +65,139 @@ cdef void _init_escape_table() noexcept:
     ESCAPE[0x0c] = b'f'
 
 _init_escape_table()
+
+
+# -- values --
+
+cdef inline void str_value(Value *v, object s) noexcept:
+    """A str (or subclass) as a Value; s must stay referenced while v is used."""
+    v.kind = VALUE_STR
+    v.width = <uint8_t> PyUnicode_KIND(s)
+    v.ascii = PyUnicode_IS_ASCII(s)
+    v.length = PyUnicode_GET_LENGTH(s)
+    v.text = PyUnicode_DATA(s)
+
+
+cdef inline void json_value(Value *v, bytes json) noexcept:
+    """Bytes written as they are; json must stay referenced while v is used."""
+    v.kind = VALUE_JSON
+    v.text = PyBytes_AS_STRING(json)
+    v.length = PyBytes_GET_SIZE(json)
+
+
+cdef object classify(Value *v, object value):
+    """value as v, GIL held.  Returns None, or the object v refers to in value's place,
+    which the caller keeps referenced while v is used (value itself the caller keeps).
+
+    None, bool, str, int and float are written as JSON; anything else as its str().
+    """
+    cdef int overflow
+    if isinstance(value, str):
+        str_value(v, value)
+    elif value is None:
+        v.kind = VALUE_NULL
+    elif value is True:
+        v.kind = VALUE_TRUE
+    elif value is False:
+        v.kind = VALUE_FALSE
+    elif isinstance(value, int):
+        v.kind = VALUE_INT
+        v.number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            digits = str(PyNumber_Index(value)).encode()  # a big int's digits, written as they are
+            json_value(v, digits)
+            return digits
+    elif isinstance(value, float):
+        v.kind = VALUE_FLOAT
+        v.real = PyFloat_AS_DOUBLE(value)
+    else:
+        text = str(value)
+        str_value(v, text)
+        return text
+    return None
+
+
+cdef inline Py_ssize_t value_bound(const Value *v) noexcept nogil:
+    """The most bytes put_value writes for v."""
+    if v.kind == VALUE_STR:
+        return 6 * v.length + 2  # "\u00XX" is the most one code point takes
+    if v.kind == VALUE_JSON:
+        return v.length
+    if v.kind == VALUE_FLOAT:
+        return FLOAT_BOUND
+    return INT_BOUND
+
+
+cdef inline unsigned char *put_value(unsigned char *p, const Value *v) noexcept nogil:
+    if v.kind == VALUE_STR:
+        return put_string(p, v)
+    if v.kind == VALUE_JSON:
+        return put_raw(p, <const char *> v.text, v.length)
+    if v.kind == VALUE_INT:
+        return put_int64(p, v.number)
+    if v.kind == VALUE_FLOAT:
+        return put_double(p, v.real)
+    if v.kind == VALUE_UINT:
+        return put_uint64(p, <uint64_t> v.number)
+    if v.kind == VALUE_NULL:
+        return put_raw(p, b"null", 4)
+    if v.kind == VALUE_TRUE:
+        return put_raw(p, b"true", 4)
+    if v.kind == VALUE_FALSE:
+        return put_raw(p, b"false", 5)
+    return p  # VALUE_ABSENT
+
+
+# -- lines --
+
+cdef Py_ssize_t line_bound(const Value *event_id, const Value *message, const Value *keys,
+                           const Value *values, Py_ssize_t count) noexcept nogil:
+    """The most bytes a line with these values takes."""
+    cdef Py_ssize_t bound = LINE_FIXED_BYTES + value_bound(event_id) + value_bound(message), i
+    for i in range(count):
+        bound += value_bound(&keys[i]) + 2 + value_bound(&values[i])
+    return bound
+
+
+cdef inline unsigned char *put_prefix(unsigned char *p, TimestampCache *clock, int level) noexcept nogil:
+    """'{"timestamp":"…","level":"…","event_id":' with the time now."""
+    p = put_raw(p, b'{"timestamp":"', 14)
+    p = put_timestamp(p, clock)
+    return put_raw(p, LEVEL_INFIX[level], LEVEL_INFIX_LENGTH[level])
+
+
+cdef inline unsigned char *put_body(unsigned char *p, const Value *event_id, const Value *message,
+                                    const Value *keys, const Value *values, Py_ssize_t count) noexcept nogil:
+    """The rest of the line after the prefix: id, message, fields, '}' and the newline."""
+    p = put_value(p, event_id)
+    if message.kind != VALUE_ABSENT:
+        p = put_raw(p, b',"message":', 11)
+        p = put_value(p, message)
+    cdef Py_ssize_t i
+    for i in range(count):
+        p[0] = b','
+        p = put_value(p + 1, &keys[i])
+        p[0] = b':'
+        p = put_value(p + 1, &values[i])
+    p[0] = b'}'
+    p[1] = b'\n'
+    return p + 2
+
+
+# -- the writers of each kind --
+
+cdef inline unsigned char *put_string(unsigned char *p, const Value *v) noexcept nogil:
+    """A VALUE_STR as a quoted JSON string."""
+    # Clean ASCII of up to 32 bytes, the common case, is copied inline (a C
+    # function the compiler must inline); the rest goes to put_text_long.
+    p[0] = b'"'
+    cdef unsigned char *end = NULL
+    if v.ascii:
+        end = fevl_put_short_ascii(p + 1, v.text, v.length)
+    if end == NULL:
+        end = put_text_long(p + 1, v.width, v.text, v.length, v.ascii)
+    end[0] = b'"'
+    return end + 1
 
 
 cdef inline unsigned char *put_ascii_escape(unsigned char *p, uint32_t c) noexcept nogil:
@@ -111,22 +244,10 @@ cdef inline unsigned char *put_code_point(unsigned char *p, uint32_t c) noexcept
     return p + 4
 
 
-cdef inline unsigned char *put_text(unsigned char *p, int kind, const void *data,
-                                    Py_ssize_t n, bint ascii) noexcept nogil:
-    """The characters of a PEP 393 string, escaped, without quotes."""
-    # Clean ASCII of up to 32 bytes, the common case, is copied inline (a C
-    # function the compiler must inline); the rest goes to put_text_long.
-    cdef unsigned char *end
-    if ascii:
-        end = fevl_put_short_ascii(p, <const unsigned char *> data, n)
-        if end != NULL:
-            return end
-    return put_text_long(p, kind, data, n, ascii)
-
-
 cdef unsigned char *put_text_long(unsigned char *p, int kind, const void *data,
                                   Py_ssize_t n, bint ascii) noexcept nogil:
-    """put_text for the rest: long or escaped ASCII, and every other kind."""
+    """The characters of a PEP 393 string, escaped, without quotes: what put_string
+    does not copy inline (long or escaped ASCII, and every other kind)."""
     cdef Py_ssize_t i
     cdef const unsigned char *b
     cdef unsigned char c
@@ -172,19 +293,6 @@ cdef unsigned char *put_text_long(unsigned char *p, int kind, const void *data,
         for i in range(n):
             p = put_code_point(p, (<const uint32_t *> data)[i])
     return p
-
-
-cdef inline unsigned char *put_str(unsigned char *p, object s) noexcept:
-    """A str (or subclass: callers check) as a quoted JSON string."""
-    p[0] = b'"'
-    cdef unsigned char *end = NULL
-    if PyUnicode_IS_ASCII(s):  # the fast case inline here, whether or not put_text is
-        end = fevl_put_short_ascii(p + 1, <const unsigned char *> PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s))
-    if end == NULL:
-        end = put_text_long(p + 1, PyUnicode_KIND(s), PyUnicode_DATA(s),
-                            PyUnicode_GET_LENGTH(s), PyUnicode_IS_ASCII(s))
-    end[0] = b'"'
-    return end + 1
 
 
 cdef inline unsigned char *put_raw(unsigned char *p, const char *s, Py_ssize_t n) noexcept nogil:
@@ -235,21 +343,79 @@ cdef inline unsigned char *put_int64(unsigned char *p, int64_t v) noexcept nogil
     return put_uint64(p, u)
 
 
-cdef inline unsigned char *put_double(unsigned char *p, double v) except NULL:
-    """repr() of a finite double, which is valid JSON; null otherwise."""
+cdef unsigned char *put_double(unsigned char *p, double v) noexcept nogil:
+    """repr(v) (which needs the GIL itself) for a finite v, else null.
+
+    repr() writes the fewest significant digits that read back as v, in fixed
+    notation when the decimal exponent is in [-4, 16), else as d.ddde±XX.
+    """
     if not isfinite(v):
         return put_raw(p, b"null", 4)
-    cdef char *text = PyOS_double_to_string(v, b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
-    cdef size_t n = strlen(text)
-    memcpy(p, text, n)
-    PyMem_Free(text)
-    return p + n
-
-
-cdef struct TimestampCache:
-    fevl_clock clock
-    int64_t second_ns        # the second `text` spells, in ns since the epoch
-    char text[20]            # "YYYY-MM-DDTHH:MM:SS."
+    cdef char text[40]
+    cdef int precision, low = 1, high = 17, n = 0, exponent, i
+    if fabs(v) < DBL_MIN:
+        # Zero or subnormal: fewer than 15 digits may read back; more digits
+        # never fail once fewer do, so search for the fewest.
+        while low < high:
+            precision = (low + high) // 2
+            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+            if strtod(text, NULL) == v:
+                high = precision
+            else:
+                low = precision + 1
+        precision = low
+        snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+    else:
+        # Any 15 digits of a normal double read back as the same one: only
+        # the first of these that reads back as v can be repr()'s.
+        for precision in range(15, 18):
+            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+            if strtod(text, NULL) == v:
+                break
+    # text is [-]d[<point>ddd]e<sign>XX: take its digits (trailing zeros off) and exponent.
+    cdef char digits[20]
+    cdef const char *t = text
+    if t[0] == b'-':
+        p[0] = b'-'
+        p += 1
+        t += 1
+    while t[0] != b'e':
+        if 48 <= t[0] <= 57:
+            digits[n] = t[0]
+            n += 1
+        t += 1
+    while n > 1 and digits[n - 1] == b'0':
+        n -= 1
+    exponent = <int> strtol(t + 1, NULL, 10)
+    if exponent < -4 or exponent >= 16:
+        p[0] = digits[0]
+        p += 1
+        if n > 1:
+            p[0] = b'.'
+            p = put_raw(p + 1, digits + 1, n - 1)
+        p[0] = b'e'
+        p[1] = b'-' if exponent < 0 else b'+'
+        exponent = abs(exponent)
+        if exponent >= 100:
+            p[2] = <char> (48 + exponent // 100)
+            p += 1
+        p[2] = <char> (48 + exponent // 10 % 10)
+        p[3] = <char> (48 + exponent % 10)
+        return p + 4
+    if exponent < 0:
+        p = put_raw(p, b"0.", 2)
+        for i in range(-exponent - 1):
+            p[0] = b'0'
+            p += 1
+        return put_raw(p, digits, n)
+    for i in range(exponent + 1):  # the integral digits, zeros past the significant ones
+        p[0] = digits[i] if i < n else b'0'
+        p += 1
+    p[0] = b'.'
+    if n <= exponent + 1:
+        p[1] = b'0'
+        return p + 2
+    return put_raw(p + 1, digits + exponent + 1, n - exponent - 1)
 
 
 cdef inline void put_two(char *p, int v) noexcept nogil:

@@ -78,7 +78,7 @@ def test_files_grow_as_whole_prefixes_during_a_twenty_thread_run(tmp_path):
     logger = fastevlog.EventLogCounter(log_file=LOG_FILE, directory=str(tmp_path), num_workers=4,
                                        buffer_bytes=256 * 1024, buffer_size=150,
                                        max_file_size=64 * 1024, flush_interval=0.01)
-    logger._scheduler.pool.pwritev = jittery(logger._pwritev, 20261203)
+    logger._scheduler.pool.pwritev = jittery(logger._ring.pwritev, 20261203)
     go = threading.Barrier(threads)
 
     def produce(t: int) -> None:

@@ -184,16 +184,16 @@ class TestBufferPwritev:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with make(tmp_path / "logs") as c:
-                assert c._scheduler.pool.pwritev == c._pwritev
-                assert c._pwritev(fd, [memoryview(b"abc"), b"de", bytearray(b"f")], 0) == 6
-                assert c._pwritev(fd, [b"XY"], 4) == 2
+                assert c._scheduler.pool.pwritev == c._ring.pwritev
+                assert c._ring.pwritev(fd, [memoryview(b"abc"), b"de", bytearray(b"f")], 0) == 6
+                assert c._ring.pwritev(fd, [b"XY"], 4) == 2
                 with pytest.raises(OSError) as raised:
-                    c._pwritev(-1, [b"x"], 0)
+                    c._ring.pwritev(-1, [b"x"], 0)
                 assert raised.value.errno == errno.EBADF
                 with pytest.raises(ValueError, match="1 to 1024 buffers"):
-                    c._pwritev(fd, [], 0)
+                    c._ring.pwritev(fd, [], 0)
                 with pytest.raises(TypeError):
-                    c._pwritev(fd, ["not bytes"], 0)
+                    c._ring.pwritev(fd, ["not bytes"], 0)
         finally:
             os.close(fd)
         assert path.read_bytes() == b"abcdXY"

@@ -1,0 +1,197 @@
+# Declarations of the core, each once: the C it uses, its structs, its classes.
+# The code is in the .pxi files that _core.pyx includes.
+
+cimport cython
+from cpython.object cimport PyObject
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from posix.types cimport off_t
+
+# The PEP 393 accessors and friends, on borrowed pointers: plain struct reads,
+# so usable without the GIL on a str that stays referenced.
+cdef extern from "Python.h" nogil:
+    int str_is_ascii "PyUnicode_IS_ASCII" (PyObject *s)
+    Py_ssize_t str_length "PyUnicode_GET_LENGTH" (PyObject *s)
+    int str_kind "PyUnicode_KIND" (PyObject *s)
+    void *str_data "PyUnicode_DATA" (PyObject *s)
+    void ref_inc "Py_INCREF" (PyObject *o)
+    void ref_dec "Py_DECREF" (PyObject *o)
+
+cdef extern from "Python.h":
+    int PyUnicode_IS_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+    Py_hash_t PyObject_Hash(object o) except? -1
+    unsigned int PyUnicode_CHECK_INTERNED(object o)
+    int PyUnicode_Compare(object left, object right) except? -1
+    PyObject **PySequence_Fast_ITEMS(object o)    # of a list or tuple
+
+cdef extern from "fevl.h":
+    PyObject *fevl_type_dict(type cls)    # where the vectorcall log methods are added (calls.pxi)
+
+cdef extern from "fevl.h" nogil:
+    void fevl_store_release_u64(uint64_t *p, uint64_t v)
+    void fevl_store_release_u32(uint32_t *p, uint32_t v)
+    void fevl_atomic_add_int(int *p, int v)
+    int fevl_atomic_load_int(const int *p)
+    bint fevl_ascii8_needs_escape(const unsigned char *s)
+    bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
+    unsigned char *fevl_put_short_ascii(unsigned char *p, const void *s, Py_ssize_t n)
+    void *fevl_memrchr(const void *s, int c, size_t n)
+    Py_hash_t fevl_cached_str_hash(PyObject *s)
+    void FEVL_CHECK(bint condition, const char *what)
+    bint FEVL_DEBUG_BUILD
+    ctypedef struct fevl_clock:
+        pass
+    int64_t fevl_clock_now(fevl_clock *c)
+    int fevl_use_tsc
+    bint FEVL_HAVE_TSC
+
+
+# -- the line format: values, as classified with the GIL and written without it --
+
+cdef enum ValueKind:
+    VALUE_ABSENT = 0         # written as nothing at all: a message of None leaves its key out
+    VALUE_NULL
+    VALUE_TRUE
+    VALUE_FALSE
+    VALUE_INT                # number
+    VALUE_UINT               # number, read as uint64_t
+    VALUE_FLOAT              # real
+    VALUE_STR                # a PEP 393 string: text, length code points of width, ascii
+    VALUE_JSON               # bytes written as they are: an encoded id, a big int's digits
+
+cdef struct Value:
+    uint8_t kind             # ValueKind
+    uint8_t width            # PEP 393 kind: bytes per code point
+    uint8_t ascii
+    Py_ssize_t length
+    const void *text
+    int64_t number
+    double real
+
+cdef struct TimestampCache:
+    fevl_clock clock
+    int64_t second_ns        # the second `text` spells, in ns since the epoch
+    char text[20]            # "YYYY-MM-DDTHH:MM:SS."
+
+
+# -- the buffer file (layout.pxi) --
+
+cdef enum:
+    STAMP_BYTES = 24         # "YYYYMMDD_HHMMSS_NNNNNN", NUL-padded: the file is {log_file}_{stamp}.log
+    MAX_PLACEMENTS = 4       # pieces recorded per segment at a time (see SegmentHeader.written)
+    MAX_SEGMENTS = 1024
+    MIN_SEGMENTS = 4
+
+cdef struct PieceRecord:     # where a piece of a segment goes, recorded before it is written
+    char stamp[STAMP_BYTES]  # which file
+    uint64_t offset          # where in it
+    uint32_t start           # which bytes of the segment, relative to its start
+    uint32_t end
+
+cdef struct SegmentHeader:
+    uint64_t seq             # activation order; recovery replays segments in it
+    uint64_t length          # committed bytes: only whole lines lie below it
+    uint64_t events          # lines below length
+    uint32_t state           # SEG_*
+    uint32_t placements      # entries of placement in use (published after them)
+    uint64_t written         # bytes [0, written) are in their files; placements start at or after it
+    PieceRecord placement[MAX_PLACEMENTS]
+
+cdef struct FileHeader:
+    char magic[8]            # BUFFER_MAGIC
+    uint32_t version         # FORMAT_VERSION
+    uint32_t segment_count
+    uint64_t segment_size
+    uint64_t data_offset     # where segment 0 starts: the header rounded up to a page
+    uint64_t pid             # the process that owns the file, for messages only
+    uint64_t reserved[2]
+    # followed by SegmentHeader[segment_count]
+
+
+# -- counts per event id (event_ids.pxi) --
+
+cdef struct IdSlot:
+    PyObject *key            # owned reference; NULL for an empty slot
+    Py_hash_t hash
+    uint64_t count           # events accepted; 0 while the first one is being written
+    char *json               # the id as written in a line (quoted and escaped, or digits)
+    Py_ssize_t json_length
+
+@cython.final
+cdef class EventIdCounts:
+    cdef IdSlot *slots
+    cdef size_t mask         # capacity - 1; capacity is a power of two
+    cdef size_t used
+    cdef uint64_t generation  # bumped when slots move: slot pointers taken before are stale
+    cdef IdSlot overflow     # stands for every id that arrived after the table was full
+    # Hot loops log the same id again and again: the last key found (the table
+    # holds it, so no other object can have its address) skips the hash and probe.
+    cdef PyObject *last_key
+    cdef IdSlot *last_slot
+    cdef IdSlot *_find(self, object key, Py_hash_t h) except NULL
+    cdef IdSlot *slot_for(self, object key) except NULL
+    cdef int _grow(self) except -1
+
+
+# -- the ring of segments (ring.pxi) --
+
+@cython.final
+cdef class Ring:
+    cdef Py_buffer mapping           # the buffer file's Mapping, held while attached
+    cdef bint attached
+    cdef FileHeader *header
+    cdef unsigned char *data         # first byte of segment 0
+    cdef Py_ssize_t segment_size
+    cdef int segment_count
+    cdef int active                  # segment taking lines, -1 for none
+    cdef unsigned char *cursor       # next byte to write in the active segment
+    cdef unsigned char *limit        # end of the active segment
+    cdef int free[MAX_SEGMENTS]      # FIFO of free segment indices
+    cdef int free_head
+    cdef int free_count
+    cdef list sealed                 # Sealed entries not taken by the scheduler yet, in seal order
+    cdef uint64_t sealed_total       # entries ever sealed
+    cdef uint64_t next_seq
+    cdef int wake_fd                 # written to on seal, so the scheduler wakes
+    cdef bint block_when_full
+    cdef uint64_t seal_after_events
+    cdef bint closed
+    cdef object broken               # why a background thread ended (str), or None; then closed is set
+    cdef uint64_t dropped
+    cdef uint64_t full_waits         # times a producer found the ring full and waited for the writers
+    cdef Py_ssize_t oversized_bytes  # lines longer than a segment, handed to the writers, not written yet
+    cdef int filling_without_gil     # log_many() calls encoding into segments with the GIL released
+    cdef int handback                # threads back from a blocking call, waiting for the GIL (atomic)
+
+    cdef unsigned char *reserve(self, Py_ssize_t size) except? NULL
+    cdef void commit(self, unsigned char *end) noexcept
+    cdef bint wait_for_free_segment(self) except -1
+    cdef object closed_error(self, str stopped)
+    cdef bint place_line(self, const unsigned char *line, Py_ssize_t length) except -1
+    cdef int take_free(self) noexcept
+    cdef void activate(self, int index) noexcept
+    cdef int take_active(self) noexcept
+    cdef int seal_active(self) except -1
+    cdef int seal_segment(self, int index) except -1
+    cdef void push_free(self, int index) noexcept
+    cdef void wake(self) noexcept
+    cdef void step_aside(self) noexcept
+    cdef SegmentHeader *sealed_segment(self, int index) except NULL
+
+
+# -- the compiled half of the logger: counts and the calls (calls.pxi, batch.pxi) --
+
+cdef class LoggerCore:
+    cdef readonly Ring _ring
+    cdef int _min_level
+    cdef uint64_t _level_counts[5]
+    cdef EventIdCounts _event_ids
+    cdef uint64_t _logged
+    cdef TimestampCache _clock
+    cdef int _log(self, int level, object event_id, object message, PyObject **values,
+                  PyObject *names, Py_ssize_t count, bint has_parameters) except -1
+    cdef bint _write(self, int level, const Value *event_id, const Value *message, const Value *keys,
+                     const Value *values, Py_ssize_t count) except -1
+    cdef int _count(self, int level, IdSlot *slot, object key, uint64_t generation) except -1
