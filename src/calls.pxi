@@ -151,104 +151,113 @@ cdef class LoggerCore:
         """Log a batch of events given as columns; see fastevlog.EventLogCounter.log_many."""
         log_batch(self, levels, event_ids, messages, field_columns)
 
-    cdef int _log(self, int level, object event_id, object message, PyObject **values,
-                  PyObject *names, Py_ssize_t count, bint has_parameters) except -1:
-        """Write one event, its fields the keywords in names (values by position) that name no
-        parameter; level is already checked against the minimum."""
-        cdef object key = event_id                    # what counts() shows
-        if type(key) is not str and type(key) is not int:
-            # Checked here, not only in the call: whether the compiler inlines the
-            # call depends on the size of the whole module, and this is the hot path.
-            key = exact_event_id(key)
-        cdef IdSlot *slot = self._event_ids.slot_for(key)
-        cdef uint64_t generation = self._event_ids.generation
-        cdef Value id_value, message_value
-        cdef object kept_id = None                    # what a value refers to in place of its own
-        cdef list kept = None                         # the same for the fields
-        cdef bint ran_python = False                  # str() of some value
-        if slot.json != NULL:
-            id_value.kind = VALUE_JSON
-            id_value.text = slot.json
-            id_value.length = slot.json_length
-        else:
-            kept_id = classify(&id_value, key)        # past the distinct-id bound: encoded here
-        message_value.kind = VALUE_ABSENT
-        if message is not None:
-            if not isinstance(message, str):
-                message = str(message)
+
+cdef int log_one(LoggerCore logger, int level, object event_id, object message, PyObject **values,
+                 PyObject *names, Py_ssize_t count, bint has_parameters) except -1:
+    """Write one event, its fields the keywords in names (values by position) that name no
+    parameter; level is already checked against the minimum."""
+    cdef object key = event_id                    # what counts() shows
+    if type(key) is not str and type(key) is not int:
+        # Checked here, not only in the call: whether the compiler inlines the
+        # call depends on the size of the whole module, and this is the hot path.
+        key = exact_event_id(key)
+    cdef IdSlot *slot = logger._event_ids.slot_for(key)
+    cdef uint64_t generation = logger._event_ids.generation
+    cdef Value id_value, message_value
+    cdef object kept_id = None                    # what a value refers to in place of its own
+    cdef list kept = None                         # the same for the fields
+    cdef bint ran_python = False                  # str() of some value
+    if slot.json != NULL:
+        id_value.kind = VALUE_JSON
+        id_value.text = slot.json
+        id_value.length = slot.json_length
+    else:
+        kept_id = classify(&id_value, key)        # past the distinct-id bound: encoded here
+    message_value.kind = VALUE_ABSENT
+    if message is not None:
+        if not isinstance(message, str):
+            message = str(message)
+            ran_python = True
+        str_value(&message_value, message)
+    cdef Value key_stack[FIELDS_ON_STACK]
+    cdef Value value_stack[FIELDS_ON_STACK]
+    cdef Value *keys = key_stack
+    cdef Value *field_values = value_stack
+    cdef Py_ssize_t fields = 0, i
+    cdef PyObject *name
+    if count > FIELDS_ON_STACK:
+        keys = <Value *> malloc(2 * count * sizeof(Value))
+        if keys == NULL:
+            raise MemoryError()
+        field_values = keys + count
+    try:
+        for i in range(count):
+            name = PyTuple_GET_ITEM(<object> names, i)
+            if has_parameters and parameter_slot(name) >= 0:
+                continue
+            str_value(&keys[fields], <object> name)
+            if not classify_plain(&field_values[fields], <object> values[i]):
                 ran_python = True
-            str_value(&message_value, message)
-        cdef Value key_stack[FIELDS_ON_STACK]
-        cdef Value value_stack[FIELDS_ON_STACK]
-        cdef Value *keys = key_stack
-        cdef Value *field_values = value_stack
-        cdef Py_ssize_t fields = 0, i
-        cdef PyObject *name
-        if count > FIELDS_ON_STACK:
-            keys = <Value *> malloc(2 * count * sizeof(Value))
-            if keys == NULL:
-                raise MemoryError()
-            field_values = keys + count
-        try:
-            for i in range(count):
-                name = PyTuple_GET_ITEM(<object> names, i)
-                if has_parameters and parameter_slot(name) >= 0:
-                    continue
-                str_value(&keys[fields], <object> name)
-                converted = classify(&field_values[fields], <object> values[i])
-                if converted is not None:
-                    ran_python = True
-                    if kept is None:
-                        kept = []
-                    kept.append(converted)
-                fields += 1
-            if ran_python and self._ring.closed:      # that code may have stopped the logger
-                raise self._ring.closed_error("this logger was stopped while log() converted its values")
-            if not self._write(level, &id_value, &message_value, keys, field_values, fields):
-                return 0
-        finally:
-            if keys != key_stack:
-                free(keys)
-        return self._count(level, slot, key, generation)
+                if kept is None:
+                    kept = []
+                kept.append(classify(&field_values[fields], <object> values[i]))
+            fields += 1
+        if ran_python and logger._ring.closed:      # that code may have stopped the logger
+            raise logger._ring.closed_error("this logger was stopped while log() converted its values")
+        if not write_line(logger, level, &id_value, &message_value, keys, field_values, fields):
+            return 0
+    finally:
+        if keys != key_stack:
+            free(keys)
+    return count_event(logger, level, slot, key, generation)
 
-    cdef bint _write(self, int level, const Value *event_id, const Value *message, const Value *keys,
-                     const Value *values, Py_ssize_t count) except -1:
-        """Encode one line into the ring; False when it was dropped (ring full, on_full="drop")."""
-        cdef Ring ring = self._ring
-        cdef Py_ssize_t bound = line_bound(event_id, message, keys, values, count)
-        cdef unsigned char *p
-        cdef unsigned char *end
-        if bound <= ring.limit - ring.cursor:
-            p = ring.cursor                            # fast path: room in the active segment
-        elif bound <= SMALL_LINE and bound <= ring.segment_size:
-            p = ring.reserve(bound)
-            if p == NULL:
-                ring.dropped += 1
-                return False
-        else:
-            # A large line: encoded off to the side, then placed at its exact size.
-            p = <unsigned char *> malloc(bound)
-            if p == NULL:
-                raise MemoryError()
-            try:
-                end = put_body(put_prefix(p, &self._clock, level), event_id, message, keys, values, count)
-                FEVL_CHECK(end - p <= bound, "a line stays within its bound")
-                return ring.place_line(p, end - p)
-            finally:
-                free(p)
-        end = put_body(put_prefix(p, &self._clock, level), event_id, message, keys, values, count)
-        FEVL_CHECK(end - p <= bound, "a line stays within its bound")
-        ring.commit(end)
-        return True
 
-    cdef int _count(self, int level, IdSlot *slot, object key, uint64_t generation) except -1:
-        """One more event of key at level; slot is key's, unless the table moved since generation."""
-        if self._event_ids.generation != generation:  # a wait for room let other ids in
-            slot = self._event_ids.slot_for(key)
-        slot.count += 1
-        self._logged += 1
-        self._level_counts[level] += 1
-        return 0
+cdef bint write_line(LoggerCore logger, int level, const Value *event_id, const Value *message,
+                     const Value *keys, const Value *values, Py_ssize_t count) except -1:
+    """Encode one line into the ring; False when it was dropped (ring full, on_full="drop")."""
+    cdef Ring ring = logger._ring
+    cdef Py_ssize_t bound = line_bound(event_id, message, keys, values, count)
+    cdef unsigned char *p
+    cdef unsigned char *end
+    if bound <= ring.limit - ring.cursor:
+        p = ring.cursor                            # fast path: room in the active segment
+    elif bound <= SMALL_LINE and bound <= ring.segment_size:
+        p = ring.reserve(bound)
+        if p == NULL:
+            ring.dropped += 1
+            return False
+    else:
+        return write_aside(logger, level, event_id, message, keys, values, count, bound)
+    end = put_body(put_prefix(p, &logger._clock, level), event_id, message, keys, values, count)
+    FEVL_CHECK(end - p <= bound, "a line stays within its bound")
+    ring.commit(end)
+    return True
+
+
+cdef bint write_aside(LoggerCore logger, int level, const Value *event_id, const Value *message,
+                      const Value *keys, const Value *values, Py_ssize_t count, Py_ssize_t bound) except -1:
+    """A large line: encoded off to the side, then placed at its exact size."""
+    cdef unsigned char *line = <unsigned char *> malloc(bound)
+    cdef unsigned char *end
+    if line == NULL:
+        raise MemoryError()
+    try:
+        end = put_body(put_prefix(line, &logger._clock, level), event_id, message, keys, values, count)
+        FEVL_CHECK(end - line <= bound, "a line stays within its bound")
+        return logger._ring.place_line(line, end - line)
+    finally:
+        free(line)
+
+
+cdef inline int count_event(LoggerCore logger, int level, IdSlot *slot, object key,
+                            uint64_t generation) except -1:
+    """One more event of key at level; slot is key's, unless the table moved since generation."""
+    if logger._event_ids.generation != generation:  # a wait for room let other ids in
+        slot = logger._event_ids.slot_for(key)
+    slot.count += 1
+    logger._logged += 1
+    logger._level_counts[level] += 1
+    return 0
 
 
 cdef int parameter_slot(PyObject *name) noexcept:
@@ -304,7 +313,7 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
     if level < logger._min_level:
         exact_event_id(<object> params[SLOT_EVENT_ID])  # a bad id is an error even when filtered
         return None
-    logger._log(level, <object> params[SLOT_EVENT_ID],
+    log_one(logger, level, <object> params[SLOT_EVENT_ID],
                 None if params[SLOT_MESSAGE] == NULL else <object> params[SLOT_MESSAGE],
                 args + nargs, kwnames, count, has_parameters)
     return None

@@ -190,8 +190,3 @@ cdef class LoggerCore:
     cdef EventIdCounts _event_ids
     cdef uint64_t _logged
     cdef TimestampCache _clock
-    cdef int _log(self, int level, object event_id, object message, PyObject **values,
-                  PyObject *names, Py_ssize_t count, bint has_parameters) except -1
-    cdef bint _write(self, int level, const Value *event_id, const Value *message, const Value *keys,
-                     const Value *values, Py_ssize_t count) except -1
-    cdef int _count(self, int level, IdSlot *slot, object key, uint64_t generation) except -1

@@ -85,12 +85,9 @@ cdef inline void json_value(Value *v, bytes json) noexcept:
     v.length = PyBytes_GET_SIZE(json)
 
 
-cdef object classify(Value *v, object value):
-    """value as v, GIL held.  Returns None, or the object v refers to in value's place,
-    which the caller keeps referenced while v is used (value itself the caller keeps).
-
-    None, bool, str, int and float are written as JSON; anything else as its str().
-    """
+cdef inline bint classify_plain(Value *v, object value) noexcept:
+    """value as v (GIL held) when it is written as itself: None, bool, str, an int within
+    64 bits or a float; else False, and classify() converts it."""
     cdef int overflow
     if isinstance(value, str):
         str_value(v, value)
@@ -103,18 +100,30 @@ cdef object classify(Value *v, object value):
     elif isinstance(value, int):
         v.kind = VALUE_INT
         v.number = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow:
-            digits = str(PyNumber_Index(value)).encode()  # a big int's digits, written as they are
-            json_value(v, digits)
-            return digits
+        return not overflow
     elif isinstance(value, float):
         v.kind = VALUE_FLOAT
         v.real = PyFloat_AS_DOUBLE(value)
     else:
-        text = str(value)
-        str_value(v, text)
-        return text
-    return None
+        return False
+    return True
+
+
+cdef object classify(Value *v, object value):
+    """value as v, GIL held.  Returns None, or the object v refers to in value's place,
+    which the caller keeps referenced while v is used (value itself the caller keeps).
+
+    None, bool, str, int and float are written as JSON; anything else as its str().
+    """
+    if classify_plain(v, value):
+        return None
+    if isinstance(value, int):
+        digits = str(PyNumber_Index(value)).encode()  # a big int's digits, written as they are
+        json_value(v, digits)
+        return digits
+    text = str(value)
+    str_value(v, text)
+    return text
 
 
 cdef inline Py_ssize_t value_bound(const Value *v) noexcept nogil:
@@ -129,10 +138,16 @@ cdef inline Py_ssize_t value_bound(const Value *v) noexcept nogil:
 
 
 cdef inline unsigned char *put_value(unsigned char *p, const Value *v) noexcept nogil:
+    # Strings and encoded ids, most of what lines hold, inline; the rest out of line,
+    # which keeps this small enough for the compiler to inline into put_body.
     if v.kind == VALUE_STR:
         return put_string(p, v)
     if v.kind == VALUE_JSON:
         return put_raw(p, <const char *> v.text, v.length)
+    return put_scalar(p, v)
+
+
+cdef unsigned char *put_scalar(unsigned char *p, const Value *v) noexcept nogil:
     if v.kind == VALUE_INT:
         return put_int64(p, v.number)
     if v.kind == VALUE_FLOAT:
@@ -150,8 +165,8 @@ cdef inline unsigned char *put_value(unsigned char *p, const Value *v) noexcept 
 
 # -- lines --
 
-cdef Py_ssize_t line_bound(const Value *event_id, const Value *message, const Value *keys,
-                           const Value *values, Py_ssize_t count) noexcept nogil:
+cdef inline Py_ssize_t line_bound(const Value *event_id, const Value *message, const Value *keys,
+                                  const Value *values, Py_ssize_t count) noexcept nogil:
     """The most bytes a line with these values takes."""
     cdef Py_ssize_t bound = LINE_FIXED_BYTES + value_bound(event_id) + value_bound(message), i
     for i in range(count):
