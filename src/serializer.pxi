@@ -13,6 +13,7 @@ from libc.float cimport DBL_MIN
 from libc.math cimport fabs, isfinite
 from libc.stdio cimport snprintf
 from libc.stdlib cimport abs, strtod, strtol
+from libc.string cimport strchr
 
 cdef extern from "<time.h>" nogil:
     struct tm:
@@ -358,6 +359,34 @@ cdef inline unsigned char *put_int64(unsigned char *p, int64_t v) noexcept nogil
     return put_uint64(p, u)
 
 
+cdef bint reads_back(char *text, double v, int digits) noexcept nogil:
+    """Put in text (40 bytes) the decimal of that many significant digits nearest to v that
+    reads back as v, if one does; returns whether one does."""
+    snprintf(text, 40, "%.*e", digits - 1, v)
+    cdef double nearest = strtod(text, NULL)
+    if nearest == v:
+        return True
+    # The decimal on v's other side, one unit away in the last digit, may read back where the
+    # nearest does not: printf rounds a tie to even, and a power of two is nearer to the
+    # double below it than to the one above.
+    cdef bint up = fabs(nearest) < fabs(v)
+    cdef char carried = b'9' if up else b'0'
+    cdef char last = b'9' if up else b'1'  # a first digit that carries out of the string
+    cdef char *exponent = strchr(text, b'e')
+    cdef char *first = text + (text[0] == b'-')
+    cdef char *d = exponent - 1
+    while d > first and (d[0] == carried or d[0] == b'.'):
+        if d[0] == carried:
+            d[0] = b'0' if up else b'9'
+        d -= 1
+    if d == first and d[0] == last:  # 9.99e5 up is 1.00e6, 1.00e6 down 9.99e5
+        d[0] = b'1' if up else b'9'
+        snprintf(exponent, 8, "e%+03d", <int> strtol(exponent + 1, NULL, 10) + (1 if up else -1))
+    else:
+        d[0] = d[0] + 1 if up else d[0] - 1
+    return strtod(text, NULL) == v
+
+
 cdef unsigned char *put_double(unsigned char *p, double v) noexcept nogil:
     """repr(v) (which needs the GIL itself) for a finite v, else null.
 
@@ -373,19 +402,16 @@ cdef unsigned char *put_double(unsigned char *p, double v) noexcept nogil:
         # never fail once fewer do, so search for the fewest.
         while low < high:
             precision = (low + high) // 2
-            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
-            if strtod(text, NULL) == v:
+            if reads_back(text, v, precision):
                 high = precision
             else:
                 low = precision + 1
-        precision = low
-        snprintf(text, sizeof(text), "%.*e", precision - 1, v)
+        reads_back(text, v, low)
     else:
         # Any 15 digits of a normal double read back as the same one: only
         # the first of these that reads back as v can be repr()'s.
         for precision in range(15, 18):
-            snprintf(text, sizeof(text), "%.*e", precision - 1, v)
-            if strtod(text, NULL) == v:
+            if reads_back(text, v, precision):
                 break
     # text is [-]d[<point>ddd]e<sign>XX: take its digits (trailing zeros off) and exponent.
     cdef char digits[20]
