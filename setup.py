@@ -2,7 +2,7 @@
 
 Switches (environment variables, read at build time):
     FASTEVLOG_OPT=-O2      the optimization level (default: CPython's own, -O3 here)
-    FASTEVLOG_DEBUG=1      -O0 -g, Cython line tracing off, asserts on
+    FASTEVLOG_DEBUG=1      -O0 -g3, asserts on, FASTEVLOG_DEBUG defined: FEVL_CHECK (src/fevl.h) checks invariants
     FASTEVLOG_SANITIZE=1   -fsanitize=address,undefined (run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
 """
 
@@ -15,8 +15,10 @@ extra_compile_args = ["-std=c11"]
 if os.environ.get("FASTEVLOG_OPT"):
     extra_compile_args.append(os.environ["FASTEVLOG_OPT"])
 extra_link_args = []
+define_macros = []
 if os.environ.get("FASTEVLOG_DEBUG"):
     extra_compile_args += ["-O0", "-g3", "-UNDEBUG"]
+    define_macros.append(("FASTEVLOG_DEBUG", "1"))
 if os.environ.get("FASTEVLOG_SANITIZE"):
     flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
     extra_compile_args += flags
@@ -26,6 +28,7 @@ core = Extension(
     "fastevlog._core",
     sources=["src/_core.pyx"],
     include_dirs=["src"],
+    define_macros=define_macros,
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,
 )

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from typing import Any, Optional
 
-from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID, LoggerStoppedError
-from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all
-from ._scheduler import WriteError
+# Checked before the core loads, so that another OS gets this sentence instead of
+# an AttributeError from inside a running logger (os.pipe2, os.posix_fallocate).
+if not sys.platform.startswith("linux"):
+    raise ImportError(
+        f"fastevlog runs only on Linux, not on {sys.platform!r}: it relies on os.pipe2, "
+        "posix_fallocate and Linux's flock and mmap behaviour for crash recovery, "
+        "and is tested nowhere else"
+    )
+
+from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID, LoggerStoppedError  # noqa: E402
+from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all  # noqa: E402
+from ._scheduler import WriteError  # noqa: E402
 
 __all__ = [
     "LEVEL_NAMES",

@@ -246,4 +246,20 @@ static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
 #define FEVL_CHECK(condition, what) ((void)0)
 #endif
 
+/* FEVL_CHECK(condition, what): an invariant the core relies on, checked only in a
+ * FASTEVLOG_DEBUG build (setup.py); there a failure prints what was expected and
+ * aborts on the spot, before a bad line or ring state reaches a file.  Elsewhere it
+ * costs nothing: the condition is not evaluated, as with assert() under NDEBUG. */
+#ifdef FASTEVLOG_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+static inline _Noreturn void fevl_invariant_failed(const char *what) {
+    fprintf(stderr, "fastevlog: invariant failed: %s\n", what);
+    abort();
+}
+#define FEVL_CHECK(condition, what) ((condition) ? (void) 0 : fevl_invariant_failed(what))
+#else
+#define FEVL_CHECK(condition, what) ((void) 0)
+#endif
+
 #endif
