@@ -65,7 +65,7 @@ class FlushScheduler:
 
     def __init__(self, mapping, files: LogFiles, num_workers: int, max_retries: int,
                  flush_interval: float, buffer_path: str = "") -> None:
-        self._ring: Optional[_core.Ring] = None  # given by start()
+        self._ring: _core.Ring  # given by start()
         self._mapping = mapping
         self._view = memoryview(mapping)
         self._files = files
@@ -249,7 +249,8 @@ class FlushScheduler:
     def _chunk_of(self, entry) -> Chunk:
         self._taken += 1
         if entry.line is None:
-            return Chunk(self._taken, entry.segment, entry.events, self._mapping, self._view, entry.start, entry.end)
+            return Chunk(self._taken, entry.segment, entry.events, self._mapping, self._view,
+                         entry.start, entry.end)
         with self._cond:
             self._oversized_unwritten += 1
         return Chunk(self._taken, None, 1, entry.line, memoryview(entry.line), 0, entry.end)

@@ -3,7 +3,7 @@
 
 The line encoder, the ring of segments it writes into (a memory-mapped
 buffer file) and the calls that log; everything else is Python in fastevlog/.
-Declarations are in fastevlog._core.pxd (named after the module, so Cython finds it).
+Declarations are in fastevlog/_core.pxd (where Cython looks for the module fastevlog._core's).
 """
 
 cimport cython

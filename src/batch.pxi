@@ -157,7 +157,10 @@ cdef class Batch:
             value = values[row]
             if type(value) is str or (name is None and value is None):
                 continue
-            converted = str(value) if name is None and not isinstance(value, str) else classify(&scratch, value)
+            if name is None and not isinstance(value, str):
+                converted = str(value)
+            else:
+                converted = classify(&scratch, value)
             if converted is not None:
                 if replacements is None:
                     replacements = [None] * self.n

@@ -164,15 +164,14 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
     cdef IdSlot *slot = logger._event_ids.slot_for(key)
     cdef uint64_t generation = logger._event_ids.generation
     cdef Value id_value, message_value
-    cdef object kept_id = None                    # what a value refers to in place of its own
-    cdef list kept = None                         # the same for the fields
+    cdef list kept = None                         # what values refer to in place of their own
     cdef bint ran_python = False                  # str() of some value
     if slot.json != NULL:
         id_value.kind = VALUE_JSON
         id_value.text = slot.json
         id_value.length = slot.json_length
     else:
-        kept_id = classify(&id_value, key)        # past the distinct-id bound: encoded here
+        kept = [classify(&id_value, key)]         # past the distinct-id bound: encoded here
     message_value.kind = VALUE_ABSENT
     if message is not None:
         if not isinstance(message, str):
@@ -314,8 +313,8 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
         exact_event_id(<object> params[SLOT_EVENT_ID])  # a bad id is an error even when filtered
         return None
     log_one(logger, level, <object> params[SLOT_EVENT_ID],
-                None if params[SLOT_MESSAGE] == NULL else <object> params[SLOT_MESSAGE],
-                args + nargs, kwnames, count, has_parameters)
+            None if params[SLOT_MESSAGE] == NULL else <object> params[SLOT_MESSAGE],
+            args + nargs, kwnames, count, has_parameters)
     return None
 
 

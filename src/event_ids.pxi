@@ -11,6 +11,7 @@ cdef enum:
 
 OVERFLOW_EVENT_ID = "__overflow__"
 
+
 @cython.final
 cdef class EventIdCounts:
     """Counts per event id, for at most MAX_EVENT_IDS distinct ids."""
@@ -128,9 +129,10 @@ cdef inline bint _same_id(PyObject *known, object key) except -1:
 cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:
     """key (exact str or int) as a line writes it, in a malloc'd buffer."""
     cdef Value v
-    digits = classify(&v, key)  # a big int's digits, referenced until copied
+    cdef list digits = [classify(&v, key)]  # a big int's digits, referenced until copied
     cdef char *json = <char *> malloc(value_bound(&v))
     if json == NULL:
         raise MemoryError()
     length[0] = put_value(<unsigned char *> json, &v) - <unsigned char *> json
+    digits.clear()
     return json

@@ -229,23 +229,6 @@ static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
     return ((PyASCIIObject *)s)->hash;
 }
 
-/* Invariants checked in a FASTEVLOG_DEBUG=1 build (setup.py), and compiled out
- * otherwise: above all, that no line outgrows the bytes reserved for it. */
-#ifdef FASTEVLOG_DEBUG
-#include <stdio.h>
-#include <stdlib.h>
-#define FEVL_DEBUG_BUILD 1
-#define FEVL_CHECK(condition, what) do { \
-        if (!(condition)) { \
-            fprintf(stderr, "fastevlog: invariant failed: %s (%s:%d)\n", what, __FILE__, __LINE__); \
-            abort(); \
-        } \
-    } while (0)
-#else
-#define FEVL_DEBUG_BUILD 0
-#define FEVL_CHECK(condition, what) ((void)0)
-#endif
-
 /* FEVL_CHECK(condition, what): an invariant the core relies on, checked only in a
  * FASTEVLOG_DEBUG build (setup.py); there a failure prints what was expected and
  * aborts on the spot, before a bad line or ring state reaches a file.  Elsewhere it
@@ -258,8 +241,10 @@ static inline _Noreturn void fevl_invariant_failed(const char *what) {
     abort();
 }
 #define FEVL_CHECK(condition, what) ((condition) ? (void) 0 : fevl_invariant_failed(what))
+#define FEVL_DEBUG_BUILD 1
 #else
 #define FEVL_CHECK(condition, what) ((void) 0)
+#define FEVL_DEBUG_BUILD 0
 #endif
 
 #endif

@@ -243,7 +243,7 @@ def record_placements(buffer, Py_ssize_t index, placements):
     all be behind ``written`` (record_written was cut short before clearing them).
     """
     cdef unsigned char[::1] view = buffer
-    cdef Py_ssize_t start
+    cdef Py_ssize_t start = 0
     cdef SegmentHeader *seg = _segment_to_record(view, index, &start)
     cdef Py_ssize_t expected = start + seg.written
     cdef Py_ssize_t limit = min(start + <Py_ssize_t> seg.length, view.shape[0])
@@ -271,7 +271,7 @@ def record_placements(buffer, Py_ssize_t index, placements):
 def record_written(buffer, Py_ssize_t index, Py_ssize_t written):
     """Bytes of segment ``index`` before ``written`` (an offset into ``buffer``) are in their files."""
     cdef unsigned char[::1] view = buffer
-    cdef Py_ssize_t start
+    cdef Py_ssize_t start = 0
     cdef SegmentHeader *seg = _segment_to_record(view, index, &start)
     if not start + <Py_ssize_t> seg.written <= written <= start + <Py_ssize_t> seg.length:
         raise ValueError(f"{written} is not between segment {index}'s written mark and its length")

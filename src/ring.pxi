@@ -246,7 +246,7 @@ cdef class Ring:
         self.limit = start + self.segment_size
 
     cdef int take_active(self) noexcept:
-        """The active segment, or -1: no longer the one lines go to, not sealed (the caller fills or seals it)."""
+        """The active segment, or -1, taken out of use: the caller fills it, then activates or seals it."""
         cdef int index = self.active
         self.active = -1
         self.cursor = self.limit = NULL
@@ -361,7 +361,7 @@ cdef class Ring:
         """os.pwritev(fd, views, offset) for the writer threads: the same call, after which
         producers step aside until the writer has the GIL back (see step_aside)."""
         cdef Py_ssize_t count = len(views), i, held = 0
-        cdef ssize_t n
+        cdef ssize_t n = 0
         cdef int error = 0
         if not 0 < count <= 1024:
             raise ValueError(f"pwritev takes 1 to 1024 buffers, not {count}")

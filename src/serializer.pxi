@@ -89,7 +89,7 @@ cdef inline void json_value(Value *v, bytes json) noexcept:
 cdef inline bint classify_plain(Value *v, object value) noexcept:
     """value as v (GIL held) when it is written as itself: None, bool, str, an int within
     64 bits or a float; else False, and classify() converts it."""
-    cdef int overflow
+    cdef int overflow = 0
     if isinstance(value, str):
         str_value(v, value)
     elif value is None:
@@ -445,9 +445,8 @@ cdef unsigned char *put_double(unsigned char *p, double v) noexcept nogil:
         return p + 4
     if exponent < 0:
         p = put_raw(p, b"0.", 2)
-        for i in range(-exponent - 1):
-            p[0] = b'0'
-            p += 1
+        memset(p, b'0', -exponent - 1)
+        p += -exponent - 1
         return put_raw(p, digits, n)
     for i in range(exponent + 1):  # the integral digits, zeros past the significant ones
         p[0] = digits[i] if i < n else b'0'

@@ -35,7 +35,9 @@ if ((${#pxis[@]})); then
 fi
 
 for pyx in src/*.pyx; do
-    cython -Wextra -Werror -I src -o "$scratch/$(basename "$pyx" .pyx).c" "$pyx" || status=1
+    # Named as setup.py builds it, so Cython finds its declarations (src/fastevlog.NAME.pxd).
+    cython -Wextra -Werror -I src --module-name "fastevlog.$(basename "$pyx" .pyx)" \
+        -o "$scratch/$(basename "$pyx" .pyx).c" "$pyx" || status=1
 done
 
 if ((status)); then

@@ -328,3 +328,10 @@ class TestDefaultLogger:
         for name in ("default", "other"):
             assert [e["seq"] for e in read_events(tmp_path, name)] == list(range(1000))
         assert not list(tmp_path.glob("*.buffer"))
+
+
+def test_public_names_are_the_documented_api():
+    """The logger exposes its API and nothing of the ring or the scheduler (they are underscored)."""
+    public = [name for name in dir(fastevlog.EventLogCounter) if not name.startswith("_")]
+    assert public == ["buffer_path", "closed", "counts", "critical", "debug", "error", "flush", "info",
+                      "log", "log_many", "metrics", "stop", "warning"]

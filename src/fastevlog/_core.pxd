@@ -119,6 +119,7 @@ cdef struct IdSlot:
     char *json               # the id as written in a line (quoted and escaped, or digits)
     Py_ssize_t json_length
 
+
 @cython.final
 cdef class EventIdCounts:
     cdef IdSlot *slots
