@@ -48,6 +48,7 @@ _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
 cdef PyObject *NONE = <PyObject *> None
 
 
+@cython.final
 cdef class Batch:
     """One log_many() call: its checked columns, and the chunk of rows being written."""
     cdef Py_ssize_t n                # rows of the call
@@ -151,12 +152,16 @@ cdef class Batch:
         cdef Value scratch
         cdef list replacements = None
         cdef Py_ssize_t row
+        cdef PyObject *item
         for row in range(self.n):
-            if row >= len(values):  # str() below runs Python code, which may change a list
+            # Read in place: nothing here runs Python code but str() below, after which
+            # a list may have changed.
+            if row >= PyList_GET_SIZE(values) if column.is_list else False:
                 raise RuntimeError(f"{what}: the list got shorter during log_many()")
-            value = values[row]
-            if type(value) is str or (name is None and value is None):
+            item = PySequence_Fast_ITEMS(values)[row]
+            if type(<object> item) is str or (name is None and item == NONE):
                 continue
+            value = <object> item
             if name is None and not isinstance(value, str):
                 converted = str(value)
             else:
@@ -184,7 +189,7 @@ cdef class Batch:
             level = self.level if self.levels == NULL else self.levels[row]
             if level < logger._min_level:
                 continue
-            item = self.item(<PyObject *> self.ids, self.ids_is_list, row, "event_ids")
+            item = self.item(<PyObject *> self.ids, self.ids_is_list, row)
             if type(<object> item) is not str and type(<object> item) is not int:
                 raise RuntimeError(f"event_ids: the list was changed during log_many(): row {row} "
                                    "is not an exact str or int any more")
@@ -211,19 +216,19 @@ cdef class Batch:
         self.generation = counts.generation
         return 0
 
-    cdef PyObject *item(self, PyObject *objects, bint is_list, Py_ssize_t row, str what) except NULL:
+    cdef inline PyObject *item(self, PyObject *objects, bint is_list, Py_ssize_t row) except NULL:
         """Item row of a list or tuple; a list's is referenced until let_go()."""
         if not is_list:
             return PySequence_Fast_ITEMS(<object> objects)[row]
         if PyList_GET_SIZE(<object> objects) <= row:
-            raise RuntimeError(f"{what}: the list got shorter during log_many()")
+            raise RuntimeError(f"a list passed in got shorter during log_many() (row {row})")
         cdef PyObject *item = PyList_GET_ITEM(<object> objects, row)
         ref_inc(item)
         self.held[self.held_count] = item
         self.held_count += 1
         return item
 
-    cdef int value(self, Py_ssize_t c, Py_ssize_t row, Value *v) except -1:
+    cdef inline int value(self, Py_ssize_t c, Py_ssize_t row, Value *v) except -1:
         """The value of column c in row."""
         cdef Column *column = &self.columns[c]
         if column.form == COLUMN_ARRAY:
@@ -240,8 +245,10 @@ cdef class Batch:
             else:
                 str_value(v, <object> item)
             return 0
-        item = self.item(column.objects, column.is_list, row, "messages" if c == 0 else "a field")
-        if c == 0 and item == NONE:
+        item = self.item(column.objects, column.is_list, row)
+        if type(<object> item) is str:
+            str_value(v, <object> item)
+        elif c == 0 and item == NONE:
             v.kind = VALUE_ABSENT
         elif classify(v, <object> item) is not None or (c == 0 and v.kind != VALUE_STR):
             raise RuntimeError(f"a column list was changed during log_many(): row {row} holds a "
