@@ -15,6 +15,8 @@
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 
+import sys
+
 cdef enum:
     CHUNK_ROWS = 4096        # rows classified per GIL hold: bounds the Values and references held
 
@@ -45,6 +47,7 @@ cdef struct Rows:
 
 
 _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
+_FOREIGN_BYTE_ORDER = (">", "!") if sys.byteorder == "little" else ("<",)
 cdef PyObject *NONE = <PyObject *> None
 
 
@@ -126,7 +129,11 @@ cdef class Batch:
         if name is not None and PyObject_CheckBuffer(values) and not isinstance(values, (bytes, bytearray)):
             PyObject_GetBuffer(values, &column.view, PyBUF_STRIDES | PyBUF_FORMAT)
             column.form = COLUMN_ARRAY
-            fmt = (<bytes> column.view.format).decode().lstrip("@=<>!")
+            fmt = (<bytes> column.view.format).decode()
+            if fmt[:1] in _FOREIGN_BYTE_ORDER:
+                raise TypeError(f"{what}: an array in the machine's byte order is needed, not format "
+                                f"{fmt!r} (numpy: values.astype(values.dtype.newbyteorder('=')))")
+            fmt = fmt.lstrip("@=<>!")
             if column.view.ndim != 1 or fmt not in _ARRAY_FORMATS:
                 raise TypeError(f"{what}: a 1-D array of numbers or bools is needed, "
                                 f"not format {fmt!r} with {column.view.ndim} dimensions")
