@@ -27,7 +27,7 @@ class WriteError(OSError):
     """Events could not be written after every retry; they are kept and retried later."""
 
 
-class Chunk:
+class Delivery:
     """One sealed entry of the buffer (a segment, or one oversized line) on its way to the files."""
 
     __slots__ = ("number", "segment", "events", "source", "view", "start", "placed", "end", "pieces_left")
@@ -81,7 +81,7 @@ class FlushScheduler:
         # The scheduler thread's own: entries taken from the buffer so far, and
         # those whose bytes are not all placed yet, in seal order.
         self._taken = 0
-        self._unplaced: Deque[Chunk] = collections.deque()
+        self._unplaced: Deque[Delivery] = collections.deque()
 
         self._cond = threading.Condition()  # guards every attribute below
         self._written = 0  # entries 1.._written are entirely in their files
@@ -246,19 +246,19 @@ class FlushScheduler:
                 self._open_retry_at = 0.0
             return self._round
 
-    def _chunk_of(self, entry) -> Chunk:
+    def _delivery_of(self, entry) -> Delivery:
         self._taken += 1
         if entry.line is None:
-            return Chunk(self._taken, entry.segment, entry.events, self._mapping, self._view,
+            return Delivery(self._taken, entry.segment, entry.events, self._mapping, self._view,
                          entry.start, entry.end)
         with self._cond:
             self._oversized_unwritten += 1
-        return Chunk(self._taken, None, 1, entry.line, memoryview(entry.line), 0, entry.end)
+        return Delivery(self._taken, None, 1, entry.line, memoryview(entry.line), 0, entry.end)
 
     def _dispatch(self) -> None:
         """Place sealed entries in order, as far as files can be created; hand the pieces to the writers."""
         for entry in self._ring.take_sealed():
-            self._unplaced.append(self._chunk_of(entry))
+            self._unplaced.append(self._delivery_of(entry))
         if not self._unplaced:
             return
         if self._open_failures_in_row and time.monotonic() < self._open_retry_at:
@@ -270,47 +270,48 @@ class FlushScheduler:
             self._open_failed(self._unplaced[0], error)
             return
         while self._unplaced:
-            chunk = self._unplaced[0]
+            delivery = self._unplaced[0]
             with self._cond:
-                if chunk.pieces_left:
+                if delivery.pieces_left:
                     return  # its recorded pieces are written first (see the class docstring)
             try:
-                self._place(chunk)
+                self._place(delivery)
             except OSError as error:
                 if error.errno == errno.ENOENT and self._recreate_directory():
                     continue
-                self._open_failed(chunk, error)
+                self._open_failed(delivery, error)
                 return
             if self._open_failures_in_row:
                 self._open_recovered()
-            if chunk.placed == chunk.end:
+            if delivery.placed == delivery.end:
                 self._unplaced.popleft()
 
-    def _place(self, chunk: Chunk) -> None:
-        """Place the next pieces of chunk (all of them, or as many as the buffer file records at a time)."""
+    def _place(self, delivery: Delivery) -> None:
+        """Place the next pieces of delivery: all of them, or as many as the buffer file records at a time."""
         most = None
-        if chunk.segment is not None:
+        if delivery.segment is not None:
             most = _core.PLACEMENT_SLOTS
-            if chunk.placed > chunk.start:  # the pieces recorded so far are written: free their slots
-                self._ring.recycle_placements(chunk.segment, chunk.placed)
-        placements = self._files.place(chunk.source, chunk.placed, chunk.end, most)
-        if chunk.segment is not None:
+            if delivery.placed > delivery.start:  # the pieces recorded so far are written: free their slots
+                self._ring.recycle_placements(delivery.segment, delivery.placed)
+        placements = self._files.place(delivery.source, delivery.placed, delivery.end, most)
+        if delivery.segment is not None:
             for file, offset, piece_start, piece_end in placements:
-                self._ring.record_placement(chunk.segment, file.stamp, offset, piece_start, piece_end)
-        first = chunk.placed == chunk.start
+                self._ring.record_placement(delivery.segment, file.stamp, offset, piece_start, piece_end)
+        first = delivery.placed == delivery.start
         with self._cond:
             if first:
                 self.flushes += 1
-            chunk.placed = placements[-1][3]
-            chunk.pieces_left += len(placements)
-            pieces = [Piece(chunk, file, offset, chunk.view, piece_start, piece_end, self._round)
+            delivery.placed = placements[-1][3]
+            delivery.pieces_left += len(placements)
+            pieces = [Piece(delivery, file, offset, delivery.view, piece_start, piece_end, self._round)
                       for file, offset, piece_start, piece_end in placements]
         for piece in pieces:
             self.pool.submit(piece)
         if _log.isEnabledFor(logging.INFO):  # spares building the file list otherwise
             files = ", ".join(sorted({file.path for file, *_ in placements}))
             if first:
-                _log.info("flushed %d events (%d bytes) to %s", chunk.events, chunk.end - chunk.start, files)
+                _log.info("flushed %d events (%d bytes) to %s", delivery.events,
+                          delivery.end - delivery.start, files)
             else:
                 _log.info("flushed the next %d bytes of those to %s",
                           placements[-1][3] - placements[0][2], files)
@@ -328,7 +329,7 @@ class FlushScheduler:
                    "them); logging goes on in the recreated directory",
                    self._files.directory.path, self._buffer_path)
 
-    def _open_failed(self, chunk: Chunk, error: OSError) -> None:
+    def _open_failed(self, delivery: Delivery, error: OSError) -> None:
         """A log file could not be created: try again later; once it failed every retry, fail flushes."""
         now = time.monotonic()
         with self._cond:
@@ -354,7 +355,7 @@ class FlushScheduler:
                 LAST_OPEN_RETRY)
         if in_row > self._max_retries:
             with self._cond:
-                self._failed.append((self._round, chunk.number))
+                self._failed.append((self._round, delivery.number))
                 self._cond.notify_all()
 
     def _open_recovered(self) -> None:
@@ -377,24 +378,24 @@ class FlushScheduler:
                     self.pool.submit(piece)
                     return
                 self._held.append(piece)
-                self._failed.append((piece.round, piece.chunk.number))
+                self._failed.append((piece.round, piece.delivery.number))
                 self._cond.notify_all()
                 return
             self.bytes_written += piece.end - piece.start
-            chunk = piece.chunk
-            chunk.pieces_left -= 1
-            if chunk.pieces_left:
+            delivery = piece.delivery
+            delivery.pieces_left -= 1
+            if delivery.pieces_left:
                 return
-            if chunk.placed < chunk.end:
+            if delivery.placed < delivery.end:
                 self._wake()  # the scheduler places its next pieces
                 return
-            self.events_written += chunk.events
-            if chunk.segment is not None:
-                self._ring.release(chunk.segment)
+            self.events_written += delivery.events
+            if delivery.segment is not None:
+                self._ring.release(delivery.segment)
             else:
-                self._ring.release_line(chunk.end)
+                self._ring.release_line(delivery.end)
                 self._oversized_unwritten -= 1
-            self._completed.add(chunk.number)
+            self._completed.add(delivery.number)
             while self._written + 1 in self._completed:
                 self._written += 1
                 self._completed.remove(self._written)

@@ -19,11 +19,11 @@ _log = logging.getLogger("fastevlog")
 class Piece:
     """Bytes bound for one place in one log file."""
 
-    __slots__ = ("chunk", "file", "offset", "source", "start", "end", "written", "round")
+    __slots__ = ("delivery", "file", "offset", "source", "start", "end", "written", "round")
 
-    def __init__(self, chunk, file: LogFile, offset: int, source: memoryview, start: int, end: int,
+    def __init__(self, delivery, file: LogFile, offset: int, source: memoryview, start: int, end: int,
                  round: int) -> None:
-        self.chunk = chunk  # what the scheduler tracks completion by
+        self.delivery = delivery  # what the scheduler tracks completion by
         self.file = file
         self.offset = offset
         # The bytes are source[start:end].  Slices are taken only around each
