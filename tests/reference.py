@@ -9,7 +9,9 @@ normalize_timestamp() puts the same placeholder into a real line.
 
 import math
 import re
-from typing import Any, Dict, Optional
+import struct
+from collections import Counter
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LEVEL_INTS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
@@ -167,3 +169,44 @@ def expected_object(level_name: str, event_id: Any, message: Any, fields: Dict[s
     for key, value in fields.items():
         obj[replace_surrogates(plain_str(key))] = expected_value(value)
     return obj
+
+
+# -- log_many() ---------------------------------------------------------------------
+
+
+def level_rank(level) -> int:
+    """0 (DEBUG) .. 4 (CRITICAL) for any form of a level; a row passes a logger's level unless lower."""
+    return LEVEL_NAMES.index(canonical_level(level))
+
+
+def counted_event_id(event_id: Any) -> Any:
+    """The key counts()["event_ids"] has for event_id: a str or int subclass counts as its base value."""
+    if isinstance(event_id, str):
+        return str.__str__(event_id)
+    json_event_id(event_id)  # the type check log() makes
+    return int.__int__(event_id)
+
+
+def reference_counts(events: Iterable[Tuple[Any, Any, int]]) -> Dict[str, Dict[Any, int]]:
+    """counts() of a new logger after it logged (level, event_id, times): events that passed its level."""
+    levels: Counter = Counter()
+    event_ids: Counter = Counter()
+    for level, event_id, times in events:
+        levels[canonical_level(level)] += times
+        event_ids[counted_event_id(event_id)] += times
+    return {"levels": dict(levels), "event_ids": dict(event_ids)}
+
+
+def buffer_values(array: Any) -> List[Any]:
+    """The items of a 1-D buffer-protocol array (numpy, array.array) as the Python values they stand for.
+
+    Decoded here with struct from the raw bytes and the buffer's own format,
+    byte order included, rather than with memoryview.tolist() (native formats
+    only) or numpy: these are what log() is given for the same event.
+    """
+    view = memoryview(array)
+    assert view.ndim == 1, f"{view.ndim}-D buffer"
+    order = view.format[0] if view.format[0] in "@=<>!" else "@"
+    code = view.format.lstrip("@=<>!")
+    assert struct.calcsize(order + code) == view.itemsize, f"format {view.format!r}, itemsize {view.itemsize}"
+    return [item for (item,) in struct.iter_unpack(order + code, view.tobytes())]

@@ -24,7 +24,8 @@ with atheris.instrument_imports():
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from reference import expected_value  # noqa: E402
 
-LOGGER = fastevlog.EventLogCounter(directory=tempfile.mkdtemp(prefix="fastevlog-fuzz-"), flush_interval=3600)
+DIRECTORY = tempfile.mkdtemp(prefix="fastevlog-fuzz-")
+LOGGER = fastevlog.EventLogCounter(directory=DIRECTORY, flush_interval=3600, max_file_size=1 << 40)
 READ = {"path": None, "offset": 0}
 
 
@@ -48,8 +49,7 @@ def _value(data: atheris.FuzzedDataProvider):
 def _new_line() -> bytes:
     """The line the last flush added (there is one log file: its size limit is never reached)."""
     if READ["path"] is None:
-        directory = LOGGER._files_parameters[0]
-        READ["path"] = next(p.path for p in os.scandir(directory) if p.name.endswith(".log"))
+        READ["path"] = next(p.path for p in os.scandir(DIRECTORY) if p.name.endswith(".log"))
     with open(READ["path"], "rb") as file:
         file.seek(READ["offset"])
         line = file.read()
