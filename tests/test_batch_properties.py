@@ -485,9 +485,6 @@ class TestListColumns:
         check_batch(data.draw(batches(named_columns(lambda k: list_columns(k, SCALAR_KINDS[kind])))))
 
 
-NON_NATIVE_BUG = ("core bug: a field array in non-native byte order is read as native (BatchColumns.add "
-                  "strips '@=<>!' from the format): np.array([1], dtype='>i4') is written 16777216")
-
 
 class TestArrayColumns:
     """Field columns given as 1-D buffers, read item by item: numpy arrays and array.array."""
@@ -506,7 +503,6 @@ class TestArrayColumns:
         check_batch(data.draw(batches(named_columns(lambda k: buffer_columns(k, code)))))
 
     @needs_numpy
-    @pytest.mark.xfail(strict=True, reason=NON_NATIVE_BUG)
     @pytest.mark.parametrize("dtype", [">i2", ">u4", ">i8", ">u8", ">f4", ">f8"])
     def test_non_native_byte_order(self, tmp_path, dtype):
         """An array in the other byte order is written as its values, or refused before any row."""
