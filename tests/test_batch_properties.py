@@ -485,7 +485,6 @@ class TestListColumns:
         check_batch(data.draw(batches(named_columns(lambda k: list_columns(k, SCALAR_KINDS[kind])))))
 
 
-
 class TestArrayColumns:
     """Field columns given as 1-D buffers, read item by item: numpy arrays and array.array."""
 

@@ -689,3 +689,25 @@ class TestWordBoundaries:
                 text = "a" * position + special + "b" * (length - position - 1)
                 emit_and_check(shared, "INFO", "e", text, **{text: text})
         emit_and_check(shared, "INFO", "e", "c" * length)
+
+
+class TestFloats:
+    def test_every_power_of_two_and_tie_is_written_as_repr(self, tmp_path):
+        """The one float formatter writes exactly repr(), through log() and log_many() alike, where the
+        nearest decimal does not read back: powers of two (nearer the double below than the one above)
+        and exact ties (which printf rounds to even), with their neighbours and both signs."""
+        import array
+        import math
+        values = [2.0 ** k for k in range(-1074, 1024)]
+        values += [math.nextafter(v, 0.0) for v in values] + [math.nextafter(v, math.inf) for v in values]
+        values += [float(f"{d}.{'9' * n}5e{e}")
+                   for d in (1, 4, 9) for n in range(16) for e in (-300, -8, 0, 21)]
+        values += [-v for v in values] + [0.0, -0.0, 5e-324, 1e16, 1e-4, 1.7976931348623157e308]
+        values = [v for v in values if math.isfinite(v)]
+        with fastevlog.EventLogCounter(directory=str(tmp_path), level="DEBUG") as logger:
+            logger.log_many("INFO", ["batch"] * len(values), x=array.array("d", values))
+            for value in values:
+                logger.info("one", x=value)
+        lines = split_lines(read_all(tmp_path))
+        written = [line.rsplit(b'"x":', 1)[1].rstrip(b'}\n').decode() for line in lines]
+        assert written == [repr(v) for v in values] * 2
