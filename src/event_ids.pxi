@@ -117,12 +117,17 @@ cdef inline bint _same_id(PyObject *known, object key) except -1:
     """Equal exact str or exact int ids (different objects with the same hash)."""
     if type(<object> known) is not type(key):
         return False
+    cdef Py_ssize_t n
     if type(key) is str:
-        # What str.__eq__ does, without the call through the type.
-        return (PyUnicode_GET_LENGTH(<object> known) == PyUnicode_GET_LENGTH(key)
-                and PyUnicode_KIND(<object> known) == PyUnicode_KIND(key)
-                and memcmp(PyUnicode_DATA(<object> known), PyUnicode_DATA(key),
-                           PyUnicode_GET_LENGTH(key) * PyUnicode_KIND(key)) == 0)
+        # What str.__eq__ does, without the call through the type; the usual id of
+        # 8 to 16 bytes as two overlapping words, without a call to memcmp.
+        n = PyUnicode_GET_LENGTH(key) * PyUnicode_KIND(key)
+        if PyUnicode_GET_LENGTH(<object> known) != PyUnicode_GET_LENGTH(key) \
+                or PyUnicode_KIND(<object> known) != PyUnicode_KIND(key):
+            return False
+        if 8 <= n <= 16:
+            return fevl_same_words(PyUnicode_DATA(<object> known), PyUnicode_DATA(key), n)
+        return memcmp(PyUnicode_DATA(<object> known), PyUnicode_DATA(key), n) == 0
     return <object> known == key
 
 

@@ -224,6 +224,16 @@ static inline int64_t fevl_clock_now(fevl_clock *c) {
     return fevl_clock_anchor(c);
 }
 
+/* Whether 8 to 16 bytes at a and b are equal: two overlapping word compares. */
+static inline int fevl_same_words(const void *a, const void *b, Py_ssize_t n) {
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&a1, (const char *)a + n - 8, 8);
+    memcpy(&b1, (const char *)b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 /* The hash a str caches in itself, -1 while not computed yet (event_ids.pxi). */
 static inline Py_hash_t fevl_cached_str_hash(PyObject *s) {
     return ((PyASCIIObject *)s)->hash;

@@ -39,6 +39,7 @@ cdef extern from "fevl.h" nogil:
     unsigned char *fevl_put_short_ascii(unsigned char *p, const void *s, Py_ssize_t n)
     void *fevl_memrchr(const void *s, int c, size_t n)
     Py_hash_t fevl_cached_str_hash(PyObject *s)
+    bint fevl_same_words(const void *a, const void *b, Py_ssize_t n)
     void FEVL_CHECK(bint condition, const char *what)
     bint FEVL_DEBUG_BUILD
     ctypedef struct fevl_clock:
