@@ -198,6 +198,7 @@ cdef class EventBuffer:
     cdef TimestampCache _clock
     cdef int _batches_in_flight      # log_many() calls filling segments with the GIL released
     cdef int _handback               # writer threads back from a write, waiting for the GIL (atomic)
+    cdef int _wake_after             # sealed entries waiting that make a full segment's seal wake the scheduler
 
     def __cinit__(self, *args, **kwargs):
         self._closed = True
@@ -212,12 +213,23 @@ cdef class EventBuffer:
             PyBuffer_Release(&self._mapping)
 
     def _attach(self, mapping, int segment_count, Py_ssize_t segment_size, int wake_fd,
-                int min_level, bint block_when_full, uint64_t seal_after_events):
-        """Start logging into ``mapping`` (a writable _core.Mapping of the buffer file)."""
+                int min_level, bint block_when_full, uint64_t seal_after_events, int wake_after=1):
+        """Start logging into ``mapping`` (a writable _core.Mapping of the buffer file).
+
+        A segment sealed because it is full wakes the scheduler (a byte to
+        wake_fd) only once wake_after sealed entries wait to be taken, so that
+        each wake, and each write, carries that many: every one costs the
+        producers GIL handoffs (see _step_aside).  Every other seal (flush(),
+        the tick, buffer_size, one of log_many()'s own, an oversized line's)
+        and a full ring wake it at once.
+        """
         if self._attached:
             raise RuntimeError("buffer already attached")
         if not MIN_SEGMENTS <= segment_count <= MAX_SEGMENTS:
             raise ValueError(f"segment_count must be in [{MIN_SEGMENTS}, {MAX_SEGMENTS}]")
+        if not 1 <= wake_after <= segment_count // 2:
+            # Half the ring at most: the writers must hear of full segments before it fills.
+            raise ValueError("wake_after must be in [1, segment_count // 2]")
         PyObject_GetBuffer(mapping, &self._mapping, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
         cdef Py_ssize_t data_offset = header_bytes(segment_count)
         if self._mapping.len < data_offset + segment_count * segment_size:
@@ -243,6 +255,7 @@ cdef class EventBuffer:
         self._min_level = min_level
         self._block_when_full = block_when_full
         self._seal_after_events = seal_after_events
+        self._wake_after = wake_after
         self._closed = False
 
     def _forget_after_fork(self):
@@ -390,7 +403,8 @@ cdef class EventBuffer:
             if self._active >= 0:
                 if self._limit - self._cursor >= size:
                     return self._cursor
-                self._seal_active()
+                # Full: the scheduler hears of it once wake_after entries wait (see _attach).
+                self._seal_active(len(self._sealed) + 1 >= self._wake_after)
             if not self._wait_for_free_segment():
                 return NULL
             if self._active < 0:  # another thread may have activated one meanwhile
@@ -504,12 +518,15 @@ cdef class EventBuffer:
         self._cursor = self._limit = NULL
         return index
 
-    cdef int _seal_active(self) except -1:
+    cdef int _seal_active(self, bint wake=True) except -1:
         cdef int index = self._take_active()
-        return self._seal(index) if index >= 0 else 0
+        return self._seal(index, wake) if index >= 0 else 0
 
-    cdef int _seal(self, int index) except -1:
-        """Hand a filled segment to the writers (or back to the free list if empty)."""
+    cdef int _seal(self, int index, bint wake=True) except -1:
+        """Hand a filled segment to the writers (or back to the free list if empty).
+
+        Without wake the scheduler is not told: it takes the segment with the next ones.
+        """
         cdef SegmentHeader *seg = segment_header(self._header, index)
         if seg.length == 0:
             seg.state = SEG_FREE
@@ -518,7 +535,8 @@ cdef class EventBuffer:
         fevl_store_release_u32(&seg.state, SEG_SEALED)
         self._sealed.append(index)
         self._sealed_total += 1
-        self._wake()
+        if wake:
+            self._wake()
         return 0
 
     cdef void _push_free(self, int index) noexcept:
