@@ -198,7 +198,7 @@ cdef class EventBuffer:
     cdef TimestampCache _clock
     cdef int _batches_in_flight      # log_many() calls filling segments with the GIL released
     cdef int _handback               # writer threads back from a write, waiting for the GIL (atomic)
-    cdef int _wake_after             # sealed entries waiting that make a full segment's seal wake the scheduler
+    cdef int _wake_after             # entries sealed and not taken that wake the scheduler (see _attach)
 
     def __cinit__(self, *args, **kwargs):
         self._closed = True
