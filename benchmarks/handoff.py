@@ -20,13 +20,22 @@ Per sealed segment, median of the rounds, against the held run of the same round
 - sched us / writer us: the CPU time of those threads (on two cores they
   overlap the producer, except while they hold the GIL).
 
+With --main-job N it runs the main job instead (`fastevlog simulate`, N events from 20
+threads, each set-up in a process of its own), side by side with the same loop calling the
+no-op, and prints each set-up's wall time as a ratio to the no-op's, with the producer
+threads' CPU and the rest (writers, scheduler).
+
     python benchmarks/handoff.py [--calls 300000] [--rounds 20] [--setups 1:1,1:2,1:4,1:8,4:4,8:8]
+    python benchmarks/handoff.py --main-job 10000000 --rounds 5 --setups 1:1,1:8
 """
 
 import argparse
 import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -160,6 +169,51 @@ def report(setups, held, floors, calls: int) -> None:
               f"{per_segment('writers', 1e6):>10.0f}")
 
 
+# `fastevlog simulate` in a child whose _SEGMENT_TARGET and _WAKE_BYTES are the set-up's (none: the no-op).
+SIMULATE = """
+import sys
+import fastevlog._logger as logger
+from fastevlog.cli import main
+segment, wake = sys.argv.pop(1), sys.argv.pop(1)
+if segment != "noop":
+    logger._SEGMENT_TARGET, logger._WAKE_BYTES = int(segment), int(wake)
+sys.exit(main())
+"""
+
+
+def main_job(events: int, segment: str, wake: str):
+    """(wall s, producer threads' CPU s, the rest's CPU s) of one `fastevlog simulate` run."""
+    directory = tempfile.mkdtemp(prefix="fastevlog-handoff-")
+    try:
+        output = subprocess.run(
+            [sys.executable, "-c", SIMULATE, segment, wake, "simulate", "--events", str(events), "--threads",
+             "20", "--dir", directory, "--no-progress"] + (["--noop"] if segment == "noop" else []),
+            capture_output=True, text=True, check=True).stdout
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    wall = float(re.search(r"^wall time\s+([\d.]+) s", output, re.M).group(1))
+    cpu = re.search(r"producer threads ([\d.]+) s, the rest \S+ [^)]*\) ([\d.]+) s", output)
+    return wall, float(cpu.group(1)) if cpu else 0.0, float(cpu.group(2)) if cpu else 0.0
+
+
+def compare_main_jobs(events: int, rounds: int, pairs) -> None:
+    runs = {"no-op": []}
+    runs.update({f"{segment:g}, wake {wake:g}": [] for segment, wake in pairs})
+    for _ in range(rounds):
+        runs["no-op"].append(main_job(events, "noop", "noop"))
+        for segment, wake in pairs:
+            runs[f"{segment:g}, wake {wake:g}"].append(main_job(events, str(int(segment * MIB)),
+                                                                str(int(wake * MIB))))
+    print(f"main job {events:,} events, 20 threads, median of {rounds} rounds (the range of the rounds' own "
+          "ratios beside it)")
+    print(f"{'set-up (MiB)':<18}{'wall s':>8}{'x no-op':>9}{'range':>12}{'producers s':>13}{'rest s':>8}")
+    for name, values in runs.items():
+        ratios = sorted(wall / noop[0] for (wall, *_), noop in zip(values, runs["no-op"]))
+        print(f"{name:<18}{statistics.median(v[0] for v in values):>8.2f}{statistics.median(ratios):>9.2f}"
+              f"{ratios[0]:>6.2f}-{ratios[-1]:<5.2f}{statistics.median(v[1] for v in values):>13.2f}"
+              f"{statistics.median(v[2] for v in values):>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300_000)
@@ -167,9 +221,14 @@ def main() -> None:
     parser.add_argument("--setups", default="1:1,1:2,1:4,1:8,4:4,8:8",
                         help="SEGMENT:WAKE pairs in MiB, comma-separated: the segment size, and the bytes of "
                              "full segments that wake the scheduler")
+    parser.add_argument("--main-job", type=int, metavar="EVENTS",
+                        help="run the main job (fastevlog simulate) with each set-up instead")
     args = parser.parse_args()
     buffer_bytes = max(args.calls * 192, 64 * MIB)
     pairs = [[float(x) for x in pair.split(":")] for pair in args.setups.split(",")]
+    if args.main_job:
+        compare_main_jobs(args.main_job, args.rounds, pairs)
+        return
     setups = [Setup(f"{segment:g}, wake {wake:g}", int(segment * MIB), int(wake * MIB), buffer_bytes)
               for segment, wake in pairs]
     held = Setup("held", _logger._SEGMENT_TARGET, _logger._WAKE_BYTES, buffer_bytes, held=True)

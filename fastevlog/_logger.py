@@ -22,8 +22,8 @@ _log = logging.getLogger("fastevlog")
 
 MIN_BUFFER_BYTES = 64 * 1024
 _SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
-# Sealed bytes that wake the scheduler, so that it places them and a writer writes them at once.
-_WAKE_BYTES = 8 * 1024 * 1024
+# Bytes of full segments that wake the scheduler, so that it places them and a writer writes them at once.
+_WAKE_BYTES = 4 * 1024 * 1024
 ON_FULL_POLICIES = ("block", "drop")
 
 # Loggers not stopped yet; interpreter exit stops them (see fastevlog/__init__.py).
@@ -60,10 +60,14 @@ def seals_per_wake(segment_count: int, segment_size: int) -> int:
     """How many segments sealed because they are full wake the scheduler (see EventBuffer._attach).
 
     Each wake costs the producers GIL handoffs, the scheduler's and then a
-    writer's, whatever it carries: about _WAKE_BYTES per wake instead of a
-    segment made log() with the writers running several times cheaper (see
-    benchmarks/handoff.py).  At most a quarter of the ring waits for it, so
-    the writers still have the rest to catch up in.
+    writer's, whatever it carries: with 4-8 MiB a wake instead of one 1 MiB
+    segment, the scheduler woke and the writers wrote 3-6 times less often per
+    MiB, and the producer slept less, for the same bytes (see
+    benchmarks/handoff.py).  4 MiB rather than more, which measured no better:
+    a batch copied soon after it was written may still be in a shared L3 (8 MiB
+    on the VM measured), and the producers keep more of the ring while it
+    waits.  At most a quarter of the ring waits, so the writers have the rest
+    to catch up in.
     """
     return max(1, min(_WAKE_BYTES // segment_size, segment_count // 4))
 
