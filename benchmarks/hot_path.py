@@ -2,12 +2,21 @@
 
 Interleaved in one process: each round times every variant over N calls, the
 median of the rounds is reported, divided by the median of the floor
-(``fastevlog._core._noop`` with log()'s arguments).  Counting per level and per
-event id is on, as always.  The buffer holds one variant's events and the
-writers are held back while a variant is timed, then write its events to real
-files in a temporary directory: a round times the calls, not this machine's page
-cache taking ~100 MB of new file pages on the other core (benchmarks/writer.py
-and simulate_vs_noop.py measure that side).  --concurrent-writers lets them run.
+(``fastevlog._core._noop`` with log()'s arguments), with the range of the
+rounds' own ratios beside it.  Counting per level and per event id is on, as
+always.  The buffer holds one variant's events and the writers are held back
+while a variant is timed, then write its events to real files in a temporary
+directory: a round times the calls, not this machine's page cache taking ~100 MB
+of new file pages on the other core (benchmarks/writer.py and
+simulate_vs_noop.py measure that side).  --concurrent-writers lets them run.
+
+"log(), writers running" is the exception and the figure the README quotes
+first: the same calls with the writers writing while they are timed, so every
+sealed segment's trip to the files (the scheduler waking, a writer coming back
+from its write, both needing the GIL the caller holds) is in it.  Its events
+still fit in the buffer, which flush() drains between rounds, so it times the
+handoffs, not a full ring waiting for the disk; and what a round wrote is
+deleted after it, so no round pays for writing back an earlier one's.
 The last two variants put the no-op and log() in the main job's own loop body,
 where log() costs more than in a loop that does nothing else (most likely as the
 interpreter's code and log()'s compete for the caches and branch predictors).
@@ -16,6 +25,7 @@ interpreter's code and log()'s compete for the caches and branch predictors).
 """
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -28,6 +38,7 @@ from fastevlog import _core
 from fastevlog.cli import _produce
 
 ID, MESSAGE = "event_7", "Event event_7 occurred."
+WRITERS_RUNNING = "log(), writers running"
 
 
 def variants(logger, calls):
@@ -40,6 +51,10 @@ def variants(logger, calls):
             noop("INFO", ID, MESSAGE)
 
     def hot():
+        for _ in range(calls):
+            log("INFO", ID, MESSAGE)
+
+    def hot_writers_running():
         for _ in range(calls):
             log("INFO", ID, MESSAGE)
 
@@ -81,11 +96,25 @@ def variants(logger, calls):
     def job_log():
         _produce(log, 0, calls, 1)
 
-    return {"floor": floor, "log()": hot, "log(), clock_gettime": hot_clock_gettime,
+    return {"floor": floor, "log()": hot, WRITERS_RUNNING: hot_writers_running,
+            "log(), clock_gettime": hot_clock_gettime,
             "log() + 2 fields": two_fields, "filtered by level": filtered,
             "loop of log(), 1000 ids": loop_of_log, "log_many(), 1000 ids": log_many,
             "log_many(), 10 a call": log_many_of_ten,
             "main job's loop, no-op": job_noop, "main job's loop, log()": job_log}
+
+
+def remove_log_files(directory: str) -> None:
+    """Delete what the last variant wrote (the file being written too, which lives on unnamed).
+
+    Left there, the gigabytes a run writes would go to disk while later
+    variants are timed, and the writers be throttled meanwhile, in whichever
+    round that happens: with the writers running that alone made log() cost
+    half as much again, as much as all that is measured.
+    """
+    for name in os.listdir(directory):
+        if name.endswith(".log"):
+            os.unlink(os.path.join(directory, name))
 
 
 def main() -> None:
@@ -103,20 +132,25 @@ def main() -> None:
     try:
         timed = variants(logger, args.calls)
         seconds = {name: [] for name in timed}
-        if args.concurrent_writers:
-            writers_may_write.set()
         pool = logger._scheduler.pool
         write = pool.pwritev
-        pool.pwritev = lambda fd, views, offset: writers_may_write.wait() and write(fd, views, offset)
+
+        def held_write(fd, views, offset):
+            writers_may_write.wait()
+            return write(fd, views, offset)
+
         for _ in range(args.rounds):
             for name, run in timed.items():
+                running = args.concurrent_writers or name == WRITERS_RUNNING
+                # The logger's own pwritev when running: a wrapper would add Python work to every write.
+                pool.pwritev = write if running else held_write
                 start = time.perf_counter()
                 run()
                 seconds[name].append(time.perf_counter() - start)
                 writers_may_write.set()
                 logger.flush()  # untimed: each variant starts with an empty buffer
-                if not args.concurrent_writers:
-                    writers_may_write.clear()
+                writers_may_write.clear()
+                remove_log_files(directory)
     finally:
         # Stopped before its directory goes, also after an error (a failed write, say).
         writers_may_write.set()
@@ -125,12 +159,16 @@ def main() -> None:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
     median = {name: statistics.median(values) for name, values in seconds.items()}
+    # Each round's own ratio to its floor: their range is the noise of this run.
+    ratios = {name: sorted(value / floor for value, floor in zip(values, seconds["floor"]))
+              for name, values in seconds.items()}
     print(f"machine  {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
     print(f"calls    {args.calls:,} per variant, median of {args.rounds} interleaved rounds, writers "
-          + ("running" if args.concurrent_writers else "held while timed"))
-    print(f"{'variant':<26}{'ns/call':>9}{'x floor':>9}")
+          + ("running" if args.concurrent_writers else f"held while timed (but in '{WRITERS_RUNNING}')"))
+    print(f"{'variant':<26}{'ns/call':>9}{'x floor':>9}  rounds' range")
     for name, value in median.items():
-        print(f"{name:<26}{value / args.calls * 1e9:>9.1f}{value / median['floor']:>9.2f}")
+        print(f"{name:<26}{value / args.calls * 1e9:>9.1f}{value / median['floor']:>9.2f}"
+              f"  {ratios[name][0]:.2f}-{ratios[name][-1]:.2f}")
     print(f"log_many() is {median['loop of log(), 1000 ids'] / median['log_many(), 1000 ids']:.1f}x "
           "cheaper per event than the loop of log()")
     ns = {name: value / args.calls * 1e9 for name, value in median.items()}

@@ -56,7 +56,7 @@ class WriterPool:
     A writer takes the queued pieces of one file (up to batch_bytes) and
     writes them, end to end as they are, with a single pwritev, GIL released:
     busy producers keep a writer waiting for the GIL after each write (the
-    logger's own pwritev has them step aside, see EventBuffer._pwritev), so
+    logger's own pwritev has them step aside, see Ring.pwritev), so
     fewer writes drain the ring faster.  Concurrent writes to one file would
     gain nothing anyway: the kernel serializes them on the file's lock.
     """

@@ -111,10 +111,12 @@ cdef class LoggerCore:
         self._event_ids = EventIdCounts()
 
     def _attach(self, mapping, int segment_count, Py_ssize_t segment_size, int wake_fd,
-                int min_level, bint block_when_full, uint64_t seal_after_events):
-        """Start logging into ``mapping`` (a writable Mapping of the buffer file); returns the Ring."""
+                int min_level, bint block_when_full, uint64_t seal_after_events, int wake_after=1):
+        """Start logging into ``mapping`` (a writable Mapping of the buffer file); returns the Ring
+        (see Ring.attach)."""
         cdef Ring ring = Ring()
-        ring.attach(mapping, segment_count, segment_size, wake_fd, block_when_full, seal_after_events)
+        ring.attach(mapping, segment_count, segment_size, wake_fd, block_when_full, seal_after_events,
+                    wake_after)
         self._ring = ring
         self._min_level = min_level
         return ring

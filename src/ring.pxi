@@ -59,12 +59,23 @@ cdef class Ring:
             PyBuffer_Release(&self.mapping)
 
     def attach(self, mapping, int segment_count, Py_ssize_t segment_size, int wake_fd,
-               bint block_when_full, uint64_t seal_after_events):
-        """Start taking lines into ``mapping`` (a writable _core.Mapping of the buffer file)."""
+               bint block_when_full, uint64_t seal_after_events, int wake_after=1):
+        """Start taking lines into ``mapping`` (a writable _core.Mapping of the buffer file).
+
+        A segment sealed because it is full wakes the scheduler (a byte to
+        wake_fd) only once wake_after sealed entries wait to be taken, so that
+        each wake, and each write, carries that many: every one costs the
+        producers GIL handoffs (see step_aside).  Every other seal (flush(),
+        the tick, buffer_size, log_many()'s, an oversized line's) and a full
+        ring wake it at once.
+        """
         if self.attached:
             raise RuntimeError("ring already attached")
         if not MIN_SEGMENTS <= segment_count <= MAX_SEGMENTS:
             raise ValueError(f"segment_count must be in [{MIN_SEGMENTS}, {MAX_SEGMENTS}]")
+        if not 1 <= wake_after <= segment_count // 2:
+            # Half the ring at most: the writers must hear of full segments before it fills.
+            raise ValueError("wake_after must be in [1, segment_count // 2]")
         PyObject_GetBuffer(mapping, &self.mapping, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
         cdef Py_ssize_t data_offset = header_bytes(segment_count)
         if self.mapping.len < data_offset + segment_count * segment_size:
@@ -89,6 +100,7 @@ cdef class Ring:
         self.wake_fd = wake_fd
         self.block_when_full = block_when_full
         self.seal_after_events = seal_after_events
+        self.wake_after = wake_after
         self.closed = False
 
     def detach(self):
@@ -143,7 +155,8 @@ cdef class Ring:
             if self.active >= 0:
                 if self.limit - self.cursor >= size:
                     return self.cursor
-                self.seal_active()
+                # Full: the scheduler hears of it once wake_after entries wait (see attach).
+                self.seal_active(len(self.sealed) + 1 >= self.wake_after)
             if not self.wait_for_free_segment():
                 return NULL
             if self.active < 0:  # another thread may have activated one meanwhile
@@ -252,12 +265,15 @@ cdef class Ring:
         self.cursor = self.limit = NULL
         return index
 
-    cdef int seal_active(self) except -1:
+    cdef int seal_active(self, bint wake=True) except -1:
         cdef int index = self.take_active()
-        return self.seal_segment(index) if index >= 0 else 0
+        return self.seal_segment(index, wake) if index >= 0 else 0
 
-    cdef int seal_segment(self, int index) except -1:
-        """Hand a filled segment to the scheduler (or back to the free list if empty)."""
+    cdef int seal_segment(self, int index, bint wake=True) except -1:
+        """Hand a filled segment to the scheduler (or back to the free list if empty).
+
+        Without wake the scheduler is not told: it takes the segment with the next ones.
+        """
         cdef SegmentHeader *seg = segment_header(self.header, index)
         if seg.length == 0:
             seg.state = SEG_FREE
@@ -267,7 +283,8 @@ cdef class Ring:
         cdef Py_ssize_t start = self.header.data_offset + index * self.segment_size
         self.sealed.append(Sealed(index, None, start, start + seg.length, seg.events))
         self.sealed_total += 1
-        self.wake()
+        if wake:
+            self.wake()
         return 0
 
     cdef void push_free(self, int index) noexcept:

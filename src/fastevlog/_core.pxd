@@ -157,6 +157,7 @@ cdef class Ring:
     cdef uint64_t sealed_total       # entries ever sealed
     cdef uint64_t next_seq
     cdef int wake_fd                 # written to on seal, so the scheduler wakes
+    cdef int wake_after              # entries sealed and not taken that wake the scheduler (see attach)
     cdef bint block_when_full
     cdef uint64_t seal_after_events
     cdef bint closed
@@ -175,8 +176,8 @@ cdef class Ring:
     cdef int take_free(self) noexcept
     cdef void activate(self, int index) noexcept
     cdef int take_active(self) noexcept
-    cdef int seal_active(self) except -1
-    cdef int seal_segment(self, int index) except -1
+    cdef int seal_active(self, bint wake=*) except -1
+    cdef int seal_segment(self, int index, bint wake=*) except -1
     cdef void push_free(self, int index) noexcept
     cdef void wake(self) noexcept
     cdef void step_aside(self) noexcept
