@@ -196,19 +196,26 @@ cdef class Batch:
             level = self.level if self.levels == NULL else self.levels[row]
             if level < logger._min_level:
                 continue
-            item = self.item(<PyObject *> self.ids, self.ids_is_list, row)
+            # Not referenced: once looked up, an id is its slot's (the table keeps its key).
+            if not self.ids_is_list:
+                item = PySequence_Fast_ITEMS(self.ids)[row]
+            elif PyList_GET_SIZE(self.ids) > row:
+                item = PyList_GET_ITEM(self.ids, row)
+            else:
+                raise RuntimeError(f"a list passed in got shorter during log_many() (row {row})")
             if type(<object> item) is not str and type(<object> item) is not int:
                 raise RuntimeError(f"event_ids: the list was changed during log_many(): row {row} "
                                    "is not an exact str or int any more")
             slot = counts.slot_for(<object> item)
             self.slot[k] = slot
-            self.key[k] = item
             self.rows.level[k] = level
             if slot.json != NULL:
+                self.key[k] = slot.key
                 self.rows.id[k].kind = VALUE_JSON
                 self.rows.id[k].text = slot.json
                 self.rows.id[k].length = slot.json_length
             else:  # past the distinct-id bound: written from the id itself
+                self.key[k] = self.item(<PyObject *> self.ids, self.ids_is_list, row)
                 self.keep_made(classify(&self.rows.id[k], <object> item))
             values = &self.rows.values[k * self.rows.stride]
             values[0].kind = VALUE_ABSENT
@@ -433,6 +440,9 @@ cdef object log_batch(LoggerCore logger, object levels, object event_ids, object
         raise LoggerStoppedError(
             f"this logger was {what} during log_many(): the first {batch.accepted} of its rows at or above "
             f"the logger's level were logged (and counted), the rest were not", batch.accepted) from None
+    finally:
+        if ring.sealed:
+            ring.wake()  # for the segments the batch sealed (see give_back)
 
 
 cdef int write_chunk(LoggerCore logger, Batch batch, bint without_gil) except -1:
@@ -486,9 +496,14 @@ cdef int write_chunk(LoggerCore logger, Batch batch, bint without_gil) except -1
 
 cdef int give_back(Ring ring, int index, SegmentHeader *seg, bint room_left) except -1:
     """The segment a chunk was written into goes on taking lines, or is sealed if full (or another
-    was activated meanwhile)."""
+    was activated meanwhile).
+
+    The scheduler hears of it when the batch ends (or the ring runs short): woken
+    meanwhile, it and the writers would only take turns with the batch on the CPU,
+    and the call took several times as long.
+    """
     if room_left and ring.active < 0 and not ring.closed and seg.events < ring.seal_after_events:
         ring.activate(index)
     else:
-        ring.seal_segment(index)
+        ring.seal_segment(index, False)
     return 0
