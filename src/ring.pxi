@@ -128,10 +128,6 @@ cdef class Ring:
             self.broken = reason
         self.closed = True
 
-    @property
-    def is_closed(self):
-        return self.closed
-
     def metrics(self):
         """The counters the ring owns, for EventLogCounter.metrics()."""
         cdef Py_ssize_t in_use = 0
