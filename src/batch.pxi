@@ -3,9 +3,10 @@
 # With the GIL held, once for the whole batch: levels, ids and columns are
 # checked and every value not written as itself is converted (str() may run any
 # code and may fail: before anything is written).  Then per chunk, GIL held,
-# the accepted rows are classified into Values (the items of a caller's list
-# referenced until the chunk is written: another thread may change the list
-# meanwhile) and each row's id is looked up in the counts.  The rows are
+# the accepted rows are classified into Values (the messages and field values
+# of a caller's list referenced until the chunk is written: another thread may
+# change the list meanwhile) and each row's id is looked up in the counts,
+# whose table then keeps it.  The rows are
 # encoded into segments by the serializer's code, the same as log()'s line,
 # and counted as each segment is done.  A batch of one chunk is encoded with
 # the GIL held into the active segment, like log()'s lines; a larger one takes

@@ -208,11 +208,11 @@ class TestBatches:
             expected += [("e", seq) for seq in range(call * 5000, call * 5000 + 5000)] + [("between", call)]
         assert [(e["event_id"], e.get("seq")) for e in read_events(tmp_path)] == expected
 
-    def test_redone_batch_keeps_the_lines_before_it(self, tmp_path):
-        """A batch redone for a late odd message leaves the segment it took over as it found it."""
+    def test_late_odd_message_keeps_the_lines_around_the_batch(self, tmp_path):
+        """A batch with a late odd message: the lines before and after it stay where they were."""
         n = 20_000
         messages = [f"m{i}" for i in range(n)]
-        messages[18_000] = 12.5  # in the second chunk: the first is written by then
+        messages[18_000] = 12.5  # in a later chunk than the first
         with _logger(tmp_path) as logger:
             logger.info("before")
             logger.log_many("INFO", ["e"] * n, messages)
@@ -534,7 +534,7 @@ class TestFastPaths:
             assert sum(logger.counts()["event_ids"].values()) == len(events)
 
     @pytest.mark.parametrize("buffer_bytes", [256 * 1024, 64 * 1024 * 1024])
-    def test_late_odd_message_redoes_the_batch(self, tmp_path, buffer_bytes):
+    def test_late_odd_message_is_converted(self, tmp_path, buffer_bytes):
         """A non-str message chunks into the batch: every row still written once, converted as log() does."""
         n = 60_000
         messages = [f"m{i}" for i in range(n)]
