@@ -33,6 +33,7 @@ from reference import (
     level_rank,
     reference_counts,
     reference_line,
+    repr_is_not_nearest_digits,
     timestamp_of,
 )
 from support import log_paths
@@ -55,6 +56,8 @@ SEGMENTS_OF_ROWS = st.integers(41, 800)
 AROUND_SMALL_BATCH = st.sampled_from([4095, 4096, 4097, 5000])
 AROUND_CHUNK = st.sampled_from([16385, 20000])  # (16384 itself fits one chunk: nothing to cross)
 SIZES = st.one_of(FEW_ROWS, FEW_ROWS, FEW_ROWS, SEGMENTS_OF_ROWS, AROUND_SMALL_BATCH)
+# For batches with few columns, cheap enough to run past a chunk often: counts are brought in per chunk.
+SIZES_PAST_A_CHUNK = st.one_of(FEW_ROWS, FEW_ROWS, SEGMENTS_OF_ROWS, AROUND_SMALL_BATCH, AROUND_CHUNK)
 HEAVY_LINE = 600  # a template with a longer line is laid out on at most two rows of a batch
 
 # Names log() or log_many() take themselves, so not usable as field names in both.
@@ -73,10 +76,13 @@ ANY_CHAR = st.one_of(
     st.sampled_from('"\\/\x00\x1f\x7f\n\u2028\u2029\ufffd\ufeff\U0001f600\U0010ffff'),
 )
 SHORT_TEXT = st.text(ANY_CHAR, max_size=24)
+# ASCII strings of 8 or more characters take a path of their own, copied a word at a time.
+ASCII_TEXT = st.text(st.one_of(st.characters(max_codepoint=0x7F, exclude_categories=()),
+                               st.sampled_from('"\\\n\x00\x1f\x7f')), min_size=6, max_size=40)
 # Long enough to take most of a segment, or more than one (escapes take up to 6 bytes each).
 LONG_TEXT = st.builds(lambda unit, times: unit * times, st.text(ANY_CHAR, min_size=1, max_size=6),
                       st.integers(100, 5000))
-TEXT = st.one_of(SHORT_TEXT, SHORT_TEXT, SHORT_TEXT, LONG_TEXT)
+TEXT = st.one_of(SHORT_TEXT, SHORT_TEXT, ASCII_TEXT, LONG_TEXT)
 KEY = st.text(ANY_CHAR, max_size=12).filter(lambda k: k != "timestamp" and k not in PARAMETER_NAMES)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -84,14 +90,27 @@ INT64 = st.one_of(st.integers(INT64_MIN, INT64_MAX),
                   st.sampled_from([0, -1, INT64_MAX, INT64_MIN, 2**31, -(2**31) - 1, 2**32, 10**18]))
 BIG_INT = st.one_of(st.integers(min_value=2**63), st.integers(max_value=INT64_MIN - 1),
                     st.sampled_from([2**63, 2**64 - 1, 2**64, INT64_MIN - 1, -(2**64), 10**40, -(10**300)]))
+
+
+# See reference.repr_is_not_nearest_digits: put_double_nogil tries the nearest digits at 15, 16, 17.
+FLOAT_BUG = ("core bug: log_many() writes 17 digits for the 92 powers of two where repr() writes 16 "
+             "(put_double_nogil: 2.0**-24 as 5.9604644775390625e-08, log() and repr() 5.960464477539063e-08)")
+
+
+def floats_the_core_formats(floats: st.SearchStrategy) -> st.SearchStrategy:
+    """floats without the values of FLOAT_BUG: its own xfail test covers them; drop this filter with it."""
+    return floats.filter(lambda value: not repr_is_not_nearest_digits(value))
+
+
 MIN_NORMAL = 2.2250738585072014e-308
-FLOAT = st.one_of(
+FLOAT = floats_the_core_formats(st.one_of(
     st.floats(),  # nan and infinities included: written as null
     st.floats(min_value=-MIN_NORMAL, max_value=MIN_NORMAL),  # subnormals
     st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.225073858507201e-308, MIN_NORMAL, 1.7976931348623157e308,
                      math.nan, math.inf, -math.inf, 1e16, 9999999999999998.0, 1e-4, 0.0001234, 1e-5,
-                     0.1, 1 / 3, 1e22, 123456789012345680.0, -1.5e-300]),
-)
+                     0.1, 1 / 3, 1e22, 123456789012345680.0, -1.5e-300, 0.5, 2.0**-1022, 2.0**1023]),
+))
+FLOAT32 = floats_the_core_formats(st.floats(width=32))
 
 
 class Color(enum.IntEnum):
@@ -166,7 +185,8 @@ SCALAR_KINDS: Dict[str, st.SearchStrategy] = {
     "float_subclass": st.builds(Ratio, FLOAT),
     "bool": st.booleans(),
     "none": st.none(),
-    "object": st.one_of(st.sampled_from(ODD_OBJECTS), st.builds(Text, TEXT)),
+    "object": st.one_of(st.sampled_from(ODD_OBJECTS), st.builds(Text, TEXT),
+                        st.builds(Text, st.builds(Tag, SHORT_TEXT))),  # str() gives a str subclass
 }
 SCALAR_KINDS["mixed"] = st.one_of(*SCALAR_KINDS.values())
 
@@ -182,7 +202,7 @@ ARRAY_CODES = "bBhHiIlLqQfd"
 def array_item_strategy(code: str) -> st.SearchStrategy:
     """Values an array.array of this type code holds exactly."""
     if code == "f":
-        return st.floats(width=32)
+        return FLOAT32
     if code == "d":
         return FLOAT
     return _int_range(code.islower(), array.array(code).itemsize)
@@ -197,7 +217,7 @@ def numpy_item_strategy(dtype: str) -> st.SearchStrategy:
     if dtype == "bool":
         return st.booleans()
     if dtype == "float32":
-        return st.floats(width=32)
+        return FLOAT32
     if dtype == "float64":
         return FLOAT
     return _int_range(dtype.startswith("int"), int(dtype.lstrip("uint")) // 8)
@@ -525,20 +545,21 @@ class TestArrayColumns:
 class TestOtherArguments:
     """Levels, ids and messages in each of their forms."""
 
-    @settings(max_examples=20, **PROPERTY_SETTINGS)
+    @settings(max_examples=15, **PROPERTY_SETTINGS)
     @given(data=st.data())
     def test_levels_and_filter(self, data):
         check_batch(data.draw(batches(named_columns(lambda k: list_columns(k, INT64), most=1),
                                       event_ids=lambda k: list_columns(k, st.sampled_from("abc")),
-                                      messages=no_messages)))
+                                      messages=no_messages, sizes=SIZES_PAST_A_CHUNK)))
 
     @pytest.mark.parametrize("kind", list(EVENT_ID_KINDS))
     @settings(max_examples=5, **PROPERTY_SETTINGS)
     @given(data=st.data())
     def test_event_id_kind(self, kind, data):
-        check_batch(data.draw(batches(event_ids=lambda k: id_columns(k, EVENT_ID_KINDS[kind]))))
+        check_batch(data.draw(batches(event_ids=lambda k: id_columns(k, EVENT_ID_KINDS[kind]),
+                                      sizes=SIZES_PAST_A_CHUNK)))
 
-    @settings(max_examples=20, **PROPERTY_SETTINGS)
+    @settings(max_examples=15, **PROPERTY_SETTINGS)
     @given(data=st.data())
     def test_messages(self, data):
         check_batch(data.draw(batches()))
@@ -559,35 +580,62 @@ class TestMixed:
         check_batch(data.draw(batches(every_kind_columns, sizes=AROUND_CHUNK, heavy_line=3000)))
 
 
+POWERS_OF_TWO = [sign * 2.0**exponent for exponent in range(-1074, 1024) for sign in (1, -1)]
+
+
+def assert_floats_are_their_repr(doubles: List[float], singles: List[float]) -> None:
+    """One batch writes each double as repr() writes it, from a list (the general value path) and an
+    array of doubles, and each float32 (widened) from an array of float32."""
+    with tempfile.TemporaryDirectory(prefix="fastevlog-floats-") as directory:
+        with EventLogCounter(directory=directory, max_file_size=1 << 30) as logger:
+            logger.log_many("INFO", ["f"] * len(doubles), f=doubles, a=array.array("d", doubles),
+                            s=array.array("f", singles))
+        lines = raw_lines(directory, "async_buffered_logs")
+    assert len(lines) == len(doubles)
+    assert logger.counts() == {"levels": {"INFO": len(doubles)}, "event_ids": {"f": len(doubles)}}
+    wrong = []
+    for line, double, single in zip(lines, doubles, singles):
+        text, single_text = repr(double).encode(), repr(single).encode()
+        if not line.endswith(b',"f":' + text + b',"a":' + text + b',"s":' + single_text + b"}\n"):
+            wrong.append((repr(double), repr(single), line[line.index(b',"f":'):]))
+    assert wrong == [], f"{len(wrong)} of {len(doubles)} floats written otherwise, e.g. {wrong[:5]}"
+
+
+def random_floats(rng: random.Random, count: int, pattern: str, bits: int) -> List[float]:
+    """count finite floats from random bit patterns (struct ``pattern`` of ``bits`` bits), but those
+    of FLOAT_BUG."""
+    floats: List[float] = []
+    while len(floats) < count:
+        (value,) = struct.unpack(pattern, rng.getrandbits(bits).to_bytes(bits // 8, "little"))
+        if math.isfinite(value) and not repr_is_not_nearest_digits(value):
+            floats.append(value)
+    return floats
+
+
 class TestFloatText:
     """Floats go through log_many() as repr() writes them."""
 
     @settings(max_examples=2, **PROPERTY_SETTINGS)
-    @given(drawn=st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=300),
+    @given(drawn=st.lists(floats_the_core_formats(st.floats(allow_nan=False, allow_infinity=False)),
+                          max_size=300),
            seed=st.integers(0, 2**32))
     def test_random_doubles_are_their_repr(self, drawn, seed):
         rng = random.Random(seed)
-        doubles = list(drawn)
-        while len(doubles) < 20000:  # any bit pattern that is finite: normals of every exponent
-            (value,) = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))
-            if math.isfinite(value):
-                doubles.append(value)
-        for _ in range(5000):  # exponent bits zero: subnormals, and now and then a zero
+        # Any finite bit pattern: normals of every exponent.
+        doubles = drawn + random_floats(rng, 10000, "<d", 64)
+        for _ in range(3000):  # exponent bits zero: subnormals, and now and then a zero
             bits = rng.getrandbits(52) | rng.getrandbits(1) << 63
             doubles.append(struct.unpack("<d", bits.to_bytes(8, "little"))[0])
-        singles: List[float] = []
-        while len(singles) < len(doubles):  # float32 bit patterns, widened exactly
-            (value,) = struct.unpack("<f", rng.getrandbits(32).to_bytes(4, "little"))
-            if math.isfinite(value):
-                singles.append(value)
-        with tempfile.TemporaryDirectory(prefix="fastevlog-floats-") as directory:
-            with EventLogCounter(directory=directory, max_file_size=1 << 30) as logger:
-                # A list goes through the general value path, arrays are read item by item.
-                logger.log_many("INFO", ["f"] * len(doubles), f=doubles, a=array.array("d", doubles),
-                                s=array.array("f", singles))
-            lines = raw_lines(directory, "async_buffered_logs")
-        assert len(lines) == len(doubles)
-        for line, double, single in zip(lines, doubles, singles):
-            text, single_text = repr(double).encode(), repr(single).encode()
-            expected = b',"f":' + text + b',"a":' + text + b',"s":' + single_text + b"}\n"
-            assert line.endswith(expected), (line, expected)
+        # Beside each power of two, where the gaps between doubles change.
+        doubles += [math.nextafter(power, toward) for power in POWERS_OF_TWO for toward in (0, math.inf)]
+        doubles += [power for power in POWERS_OF_TWO if not repr_is_not_nearest_digits(power)]
+        assert_floats_are_their_repr(doubles, random_floats(rng, len(doubles), "<f", 32))
+
+    def test_the_doubles_left_out(self):
+        """The doubles the other tests leave out (FLOAT_BUG) are 92 powers of two, 2.0**-24 among them."""
+        assert len([power for power in POWERS_OF_TWO if repr_is_not_nearest_digits(power)]) == 92
+        assert repr_is_not_nearest_digits(2.0**-24) and not repr_is_not_nearest_digits(0.1)
+
+    @pytest.mark.xfail(strict=True, reason=FLOAT_BUG)
+    def test_every_power_of_two_is_its_repr(self):
+        assert_floats_are_their_repr(POWERS_OF_TWO, [0.0] * len(POWERS_OF_TWO))

@@ -42,6 +42,7 @@ with atheris.instrument_imports():
         level_rank,
         reference_counts,
         reference_line,
+        repr_is_not_nearest_digits,
     )
 
     import fastevlog
@@ -51,12 +52,18 @@ try:
 except ImportError:  # the numpy column kinds are left out
     np = None
 
-LEVELS = ("DEBUG", "debug", "INFO", "Warning", "error", "CRITICAL", 10, 20, 30, 40, 50)
+# An exhausted input reads as zeros: the first choices are the ones that write something.
+LEVELS = ("INFO", "Warning", "error", "CRITICAL", "DEBUG", "debug", 20, 30, 40, 50, 10)
+LEVEL_NUMBERS = (20, 30, 40, 50, 10)
 MIN_LEVEL = "INFO"  # the DEBUG rows are filtered out
 ARRAY_CODES = "bBhHiIlLqQfd"
 NUMPY_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float32", "float64", "bool")
 HEAVY_LINE = 600  # a batch with a longer line is cut to two rows per template: sizes stay a few MB
+# log_many() writes 17 digits for 92 powers of two where repr() writes 16 (FLOAT_BUG in
+# tests/test_batch_properties.py): inputs holding one are skipped, so that the fuzzer
+# looks for other bugs.  Set to False once the core is fixed.
+SKIP_KNOWN_FLOAT_BUG = True
 # A new logger every so many inputs keeps its file and its distinct ids (counted by
 # name only up to a bound) small over a long run.
 INPUTS_PER_LOGGER = 2000
@@ -113,44 +120,68 @@ class Logger:
 CURRENT = {"logger": None}
 
 
+# The fuzzer learns from the coverage of these builders (each branch a kind or a
+# form) which inputs reach new kinds of batch; the core's own branches it cannot see.
+@atheris.instrument_func
 def _text(data: atheris.FuzzedDataProvider) -> str:
-    if data.ConsumeIntInRange(0, 15) == 0:  # long: most of a segment, or more than one
+    form = data.ConsumeIntInRange(0, 15)
+    if form == 0:  # long: most of a segment, or more than one
         return data.ConsumeUnicode(4) * data.ConsumeIntInRange(100, 5000)
+    if form < 4:  # ASCII: copied a word at a time when 8 characters or more
+        return bytes(byte & 0x7F for byte in data.ConsumeBytes(data.ConsumeIntInRange(0, 40))).decode("ascii")
     return data.ConsumeUnicode(24) if data.ConsumeBool() else data.ConsumeUnicodeNoSurrogates(24)
 
 
-def _double(data: atheris.FuzzedDataProvider) -> float:
-    return struct.unpack("<d", data.ConsumeBytes(8).ljust(8, b"\0"))[0]  # any bit pattern
+# Doubles where a formatter goes wrong first: zeros, subnormals, the ends of fixed notation, powers of two.
+SPECIAL_DOUBLES = [0.0, -0.0, 5e-324, -5e-324, 2.225073858507201e-308, 2.2250738585072014e-308,
+                   1.7976931348623157e308, 1e16, 9999999999999998.0, 1e-4, 9.999999999999999e-05, 0.1,
+                   1 / 3, 0.5, 1.0, 2.0**-24, 2.0**60, float("nan"), float("inf"), float("-inf")]
+SCALAR_KINDS = 13
 
 
-SCALARS = [
-    _text,
-    lambda data: data.ConsumeIntInRange(-(2**63), 2**63 - 1),
-    lambda data: data.ConsumeInt(data.ConsumeIntInRange(9, 40)),  # mostly beyond 64 bits
-    _double,
-    lambda data: data.ConsumeFloat(),
-    lambda data: data.ConsumeBool(),
-    lambda data: None,
-    lambda data: Text(_text(data)),
-    lambda data: data.ConsumeBytes(6),
-    lambda data: Sub(_text(data)),
-    lambda data: Number(data.ConsumeInt(9)),
-]
+@atheris.instrument_func
+def _scalar(data: atheris.FuzzedDataProvider, kind: int):
+    """A value of one kind (0 .. SCALAR_KINDS - 1)."""
+    if kind == 0:
+        return _text(data)
+    if kind == 1:
+        return data.ConsumeIntInRange(-(2**63), 2**63 - 1)
+    if kind == 2:
+        return data.ConsumeInt(data.ConsumeIntInRange(9, 40))  # mostly beyond 64 bits
+    if kind == 3:
+        return struct.unpack("<d", data.ConsumeBytes(8).ljust(8, b"\0"))[0]  # any bit pattern
+    if kind == 4:
+        return data.PickValueInList(SPECIAL_DOUBLES)
+    if kind == 5:
+        return data.ConsumeFloat()
+    if kind == 6:
+        return data.ConsumeBool()
+    if kind == 7:
+        return None
+    if kind == 8:
+        return Text(_text(data))
+    if kind == 9:
+        return data.ConsumeBytes(6)
+    if kind == 10:
+        return Sub(_text(data))
+    if kind == 11:
+        return Number(data.ConsumeInt(9))
+    return Text(Sub(_text(data)))  # str() gives a str subclass
 
 
 def _mixed(data: atheris.FuzzedDataProvider):
-    return SCALARS[data.ConsumeIntInRange(0, len(SCALARS) - 1)](data)
+    return _scalar(data, data.ConsumeIntInRange(0, SCALAR_KINDS - 1))
 
 
+@atheris.instrument_func
 def _column(data: atheris.FuzzedDataProvider, templates: int):
     """(the value log() would get per template, build(rows) -> the column log_many() gets)."""
-    kind = data.ConsumeIntInRange(0, len(SCALARS) + (1 if np is None else 2))
-    if kind <= len(SCALARS):  # a list or tuple of one kind of value, or of any
-        make = SCALARS[kind] if kind < len(SCALARS) else _mixed
-        values = [make(data) for _ in range(templates)]
+    kind = data.ConsumeIntInRange(0, SCALAR_KINDS + (1 if np is None else 2))
+    if kind <= SCALAR_KINDS:  # a list or tuple of one kind of value, or of any
+        values = [_scalar(data, kind) if kind < SCALAR_KINDS else _mixed(data) for _ in range(templates)]
         container = list if data.ConsumeBool() else tuple
         return values, lambda rows: container([values[k] for k in rows])
-    if kind == len(SCALARS) + 1:
+    if kind == SCALAR_KINDS + 1:
         code = ARRAY_CODES[data.ConsumeIntInRange(0, len(ARRAY_CODES) - 1)]
         items = array.array(code)
         size = templates * items.itemsize
@@ -169,6 +200,7 @@ def _column(data: atheris.FuzzedDataProvider, templates: int):
     return buffer_values(items), build
 
 
+@atheris.instrument_func
 def _levels(data: atheris.FuzzedDataProvider, templates: int):
     form = data.ConsumeIntInRange(0, 2)
     if form == 0:
@@ -177,10 +209,11 @@ def _levels(data: atheris.FuzzedDataProvider, templates: int):
     if form == 1:
         levels = [LEVELS[data.ConsumeIntInRange(0, len(LEVELS) - 1)] for _ in range(templates)]
         return levels, lambda rows: [levels[k] for k in rows]
-    numbers = [data.ConsumeIntInRange(1, 5) * 10 for _ in range(templates)]
+    numbers = [LEVEL_NUMBERS[data.ConsumeIntInRange(0, 4)] for _ in range(templates)]
     return numbers, lambda rows: array.array("B", [numbers[k] for k in rows])
 
 
+@atheris.instrument_func
 def _event_ids(data: atheris.FuzzedDataProvider, templates: int):
     form = data.ConsumeIntInRange(0, 5)
     if form == 0:
@@ -192,6 +225,7 @@ def _event_ids(data: atheris.FuzzedDataProvider, templates: int):
     return ids, lambda rows: [ids[k] for k in rows]
 
 
+@atheris.instrument_func
 def _messages(data: atheris.FuzzedDataProvider, templates: int):
     form = data.ConsumeIntInRange(0, 2)
     if form == 0:
@@ -203,10 +237,13 @@ def _messages(data: atheris.FuzzedDataProvider, templates: int):
     return messages, lambda rows: [messages[k] for k in rows]
 
 
+@atheris.instrument_func
 def _size(data: atheris.FuzzedDataProvider) -> int:
     where = data.ConsumeIntInRange(0, 63)
+    if where == 47:
+        return 0
     if where < 48:
-        return data.ConsumeIntInRange(0, 40)
+        return data.ConsumeIntInRange(1, 40)
     if where < 60:
         return data.ConsumeIntInRange(41, 800)  # across segment ends
     if where < 63:
@@ -234,6 +271,9 @@ def test_one_input(raw: bytes) -> None:
         name = data.ConsumeUnicode(10)
         if name not in ("timestamp", "levels", "event_ids", "messages"):
             columns[name] = _column(data, templates)
+    if SKIP_KNOWN_FLOAT_BUG and any(isinstance(value, float) and repr_is_not_nearest_digits(value)
+                                    for values, _ in columns.values() for value in values):
+        return
     lines = [reference_line(canonical_level(levels[k]), ids[k], messages[k],
                             {name: values[k] for name, (values, _) in columns.items()})
              for k in range(templates)]
