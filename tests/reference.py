@@ -174,20 +174,6 @@ def expected_object(level_name: str, event_id: Any, message: Any, fields: Dict[s
 # -- log_many() ---------------------------------------------------------------------
 
 
-def repr_is_not_nearest_digits(value: float) -> bool:
-    """Whether repr(value) has p significant digits but the p-digit decimal nearest to value does not
-    read back as value (repr() then writes another p-digit decimal that does).
-
-    Only at powers of two, where the gap below is half the gap above: 92 doubles, such as 2.0**-24,
-    5.960464477539063e-08, whose nearest 16 digits 5.960464477539062e-08 read back as the double below.
-    A formatter that tries the nearest digits at each precision in turn writes 17 digits there.
-    """
-    if not math.isfinite(value):
-        return False
-    digits = repr(value).split("e")[0].lstrip("-").replace(".", "").strip("0") or "0"
-    return float(f"{value:.{len(digits) - 1}e}") != value
-
-
 def level_rank(level) -> int:
     """0 (DEBUG) .. 4 (CRITICAL) for any form of a level; a row passes a logger's level unless lower."""
     return LEVEL_NAMES.index(canonical_level(level))

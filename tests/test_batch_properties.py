@@ -33,7 +33,6 @@ from reference import (
     level_rank,
     reference_counts,
     reference_line,
-    repr_is_not_nearest_digits,
     timestamp_of,
 )
 from support import log_paths
@@ -92,25 +91,16 @@ BIG_INT = st.one_of(st.integers(min_value=2**63), st.integers(max_value=INT64_MI
                     st.sampled_from([2**63, 2**64 - 1, 2**64, INT64_MIN - 1, -(2**64), 10**40, -(10**300)]))
 
 
-# See reference.repr_is_not_nearest_digits: put_double_nogil tries the nearest digits at 15, 16, 17.
-FLOAT_BUG = ("core bug: log_many() writes 17 digits for the 92 powers of two where repr() writes 16 "
-             "(put_double_nogil: 2.0**-24 as 5.9604644775390625e-08, log() and repr() 5.960464477539063e-08)")
-
-
-def floats_the_core_formats(floats: st.SearchStrategy) -> st.SearchStrategy:
-    """floats without the values of FLOAT_BUG: its own xfail test covers them; drop this filter with it."""
-    return floats.filter(lambda value: not repr_is_not_nearest_digits(value))
-
-
 MIN_NORMAL = 2.2250738585072014e-308
-FLOAT = floats_the_core_formats(st.one_of(
+FLOAT = st.one_of(
     st.floats(),  # nan and infinities included: written as null
     st.floats(min_value=-MIN_NORMAL, max_value=MIN_NORMAL),  # subnormals
     st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.225073858507201e-308, MIN_NORMAL, 1.7976931348623157e308,
                      math.nan, math.inf, -math.inf, 1e16, 9999999999999998.0, 1e-4, 0.0001234, 1e-5,
-                     0.1, 1 / 3, 1e22, 123456789012345680.0, -1.5e-300, 0.5, 2.0**-1022, 2.0**1023]),
-))
-FLOAT32 = floats_the_core_formats(st.floats(width=32))
+                     0.1, 1 / 3, 1e22, 123456789012345680.0, -1.5e-300, 0.5, 2.0**-1022, 2.0**1023,
+                     2.0**-24, 2.0**-44]),  # their nearest 16 digits read back as another double
+)
+FLOAT32 = st.floats(width=32)
 
 
 class Color(enum.IntEnum):
@@ -602,12 +592,11 @@ def assert_floats_are_their_repr(doubles: List[float], singles: List[float]) -> 
 
 
 def random_floats(rng: random.Random, count: int, pattern: str, bits: int) -> List[float]:
-    """count finite floats from random bit patterns (struct ``pattern`` of ``bits`` bits), but those
-    of FLOAT_BUG."""
+    """count finite floats from random bit patterns (struct ``pattern`` of ``bits`` bits)."""
     floats: List[float] = []
     while len(floats) < count:
         (value,) = struct.unpack(pattern, rng.getrandbits(bits).to_bytes(bits // 8, "little"))
-        if math.isfinite(value) and not repr_is_not_nearest_digits(value):
+        if math.isfinite(value):
             floats.append(value)
     return floats
 
@@ -616,7 +605,7 @@ class TestFloatText:
     """Floats go through log_many() as repr() writes them."""
 
     @settings(max_examples=2, **PROPERTY_SETTINGS)
-    @given(drawn=st.lists(floats_the_core_formats(st.floats(allow_nan=False, allow_infinity=False)),
+    @given(drawn=st.lists(st.floats(allow_nan=False, allow_infinity=False),
                           max_size=300),
            seed=st.integers(0, 2**32))
     def test_random_doubles_are_their_repr(self, drawn, seed):
@@ -628,14 +617,10 @@ class TestFloatText:
             doubles.append(struct.unpack("<d", bits.to_bytes(8, "little"))[0])
         # Beside each power of two, where the gaps between doubles change.
         doubles += [math.nextafter(power, toward) for power in POWERS_OF_TWO for toward in (0, math.inf)]
-        doubles += [power for power in POWERS_OF_TWO if not repr_is_not_nearest_digits(power)]
+        doubles += POWERS_OF_TWO
         assert_floats_are_their_repr(doubles, random_floats(rng, len(doubles), "<f", 32))
 
-    def test_the_doubles_left_out(self):
-        """The doubles the other tests leave out (FLOAT_BUG) are 92 powers of two, 2.0**-24 among them."""
-        assert len([power for power in POWERS_OF_TWO if repr_is_not_nearest_digits(power)]) == 92
-        assert repr_is_not_nearest_digits(2.0**-24) and not repr_is_not_nearest_digits(0.1)
-
-    @pytest.mark.xfail(strict=True, reason=FLOAT_BUG)
     def test_every_power_of_two_is_its_repr(self):
+        """Where the nearest decimal does not read back (the gap below a power of two is half the
+        gap above), repr() writes the one on the other side; so does the core."""
         assert_floats_are_their_repr(POWERS_OF_TWO, [0.0] * len(POWERS_OF_TWO))

@@ -42,7 +42,6 @@ with atheris.instrument_imports():
         level_rank,
         reference_counts,
         reference_line,
-        repr_is_not_nearest_digits,
     )
 
     import fastevlog
@@ -60,10 +59,6 @@ ARRAY_CODES = "bBhHiIlLqQfd"
 NUMPY_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float32", "float64", "bool")
 HEAVY_LINE = 600  # a batch with a longer line is cut to two rows per template: sizes stay a few MB
-# log_many() writes 17 digits for 92 powers of two where repr() writes 16 (FLOAT_BUG in
-# tests/test_batch_properties.py): inputs holding one are skipped, so that the fuzzer
-# looks for other bugs.  Set to False once the core is fixed.
-SKIP_KNOWN_FLOAT_BUG = True
 # A new logger every so many inputs keeps its file and its distinct ids (counted by
 # name only up to a bound) small over a long run.
 INPUTS_PER_LOGGER = 2000
@@ -271,9 +266,6 @@ def test_one_input(raw: bytes) -> None:
         name = data.ConsumeUnicode(10)
         if name not in ("timestamp", "levels", "event_ids", "messages"):
             columns[name] = _column(data, templates)
-    if SKIP_KNOWN_FLOAT_BUG and any(isinstance(value, float) and repr_is_not_nearest_digits(value)
-                                    for values, _ in columns.values() for value in values):
-        return
     lines = [reference_line(canonical_level(levels[k]), ids[k], messages[k],
                             {name: values[k] for name, (values, _) in columns.items()})
              for k in range(templates)]
