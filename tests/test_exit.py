@@ -43,6 +43,8 @@ if how == "exit":
 if how == "exception":
     raise RuntimeError("uncaught")
 if how == "keyboard_interrupt":
+    # A shell's background job starts with SIGINT ignored, and Python then keeps it so.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGINT)
 if how == "os_exit":
     os._exit(3)
