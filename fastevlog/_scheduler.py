@@ -250,7 +250,7 @@ class FlushScheduler:
         self._taken += 1
         if entry.line is None:
             return Delivery(self._taken, entry.segment, entry.events, self._mapping, self._view,
-                         entry.start, entry.end)
+                            entry.start, entry.end)
         with self._cond:
             self._oversized_unwritten += 1
         return Delivery(self._taken, None, 1, entry.line, memoryview(entry.line), 0, entry.end)
