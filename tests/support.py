@@ -1,6 +1,7 @@
 """Shared helpers for the tests: reading back what a logger wrote, running a child Python, a real tmpfs."""
 
 import contextlib
+import enum
 import json
 import os
 import signal
@@ -95,3 +96,39 @@ def kill_while_logging(code: str, args: List[str], cwd, ack_path: Path, acked_be
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
     return struct.unpack("q", ack_path.read_bytes())[0]
+
+
+# -- values of odd types that the encoder tests log (test_serializer, test_batch_properties) --
+
+
+class Color(enum.IntEnum):
+    RED = 1
+    BIG = 2**70
+
+
+class Count(int):
+    """An int subclass whose str() is not its value."""
+
+    def __str__(self):
+        return "Count(...)"
+
+    __repr__ = __str__
+
+
+class Ratio(float):
+    """A float subclass whose str() is not its value."""
+
+    def __str__(self):
+        return "Ratio(...)"
+
+    __repr__ = __str__
+
+
+class Sub(str):
+    """A plain str subclass."""
+
+
+class Mode(str, enum.Enum):
+    """A str-mixin Enum (what enum.StrEnum members are)."""
+
+    FAST = "fast"

@@ -12,7 +12,6 @@ encoded with the GIL held, chunks of 16384) and the 16 KiB segments of a
 """
 
 import array
-import enum
 import math
 import random
 import struct
@@ -35,7 +34,7 @@ from reference import (
     reference_line,
     timestamp_of,
 )
-from support import log_paths
+from support import Color, Count, Mode, Ratio, Sub, log_paths
 
 from fastevlog import EventLogCounter
 
@@ -103,42 +102,11 @@ FLOAT = st.one_of(
 FLOAT32 = st.floats(width=32)
 
 
-class Color(enum.IntEnum):
-    RED = 1
-    BIG = 2**70
-
-
-class Count(int):
-    """An int subclass whose str() is not its value."""
-
-    def __str__(self):
-        return "Count(...)"
-
-    __repr__ = __str__
-
-
-class Ratio(float):
-    """A float subclass whose str() is not its value."""
-
-    def __str__(self):
-        return "Ratio(...)"
-
-    __repr__ = __str__
-
-
 class Tag(str):
     """A str subclass whose str() is not its value."""
 
     def __str__(self):
         return "Tag(...)"
-
-
-class Sub(str):
-    """A plain str subclass."""
-
-
-class Mode(str, enum.Enum):
-    FAST = "fast"
 
 
 class Text:

@@ -4,7 +4,6 @@ Most tests share one logger (module-scoped) and read back only the lines
 their own calls added: log, flush(), read what is new in the files.
 """
 
-import enum
 import json
 import time
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from reference import (
     replace_surrogates,
     timestamp_of,
 )
+from support import Color, Count, Mode, Ratio, Sub
 
 import fastevlog
 from fastevlog import _core
@@ -167,11 +167,6 @@ STRING_KINDS = {
 }
 
 
-class Color(enum.IntEnum):
-    RED = 1
-    BIG = 2**70
-
-
 class Tag(str):
     """A str subclass whose str() is not its value."""
 
@@ -180,32 +175,6 @@ class Tag(str):
 
     def __repr__(self):
         return "Tag(...)"
-
-
-class Ratio(float):
-    """A float subclass whose repr() is not its value."""
-
-    def __repr__(self):
-        return "Ratio(...)"
-
-    __str__ = __repr__
-
-
-class Count(int):
-    def __repr__(self):
-        return "Count(...)"
-
-    __str__ = __repr__
-
-
-class Sub(str):
-    """A plain str subclass."""
-
-
-class Mode(str, enum.Enum):
-    """A str-mixin Enum (what enum.StrEnum members are)."""
-
-    FAST = "fast"
 
 
 class StrGivesSub:
