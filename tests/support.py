@@ -76,18 +76,19 @@ def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
 def kill_while_logging(code: str, args: List[str], cwd, ack_path: Path, acked_before: int,
                        delay: float) -> int:
     """Run ``code`` (a child that prints "ready", then logs, storing in the 8-byte ``ack_path`` the last
-    seq whose log() returned), SIGKILL it ``delay`` seconds after its first acknowledged event, and
+    seq whose log() returned), SIGKILL it ``delay`` seconds after its second acknowledged event, and
     return the last seq acknowledged.  ``acked_before`` is what ack_path holds before the child logs.
 
-    The delay counts from the first acknowledgement: on a loaded machine the child may not run at
-    all for a while, and must never be killed idle.
+    The delay counts from the second acknowledgement: on a loaded machine the child may not run at
+    all for a while (after its first event, its new threads start and take the GIL), and must never
+    be killed before it is logging.
     """
     child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, cwd=cwd,
                              env=child_env())
     try:
         assert child.stdout.readline() == b"ready\n"
         deadline = time.monotonic() + 30
-        while struct.unpack("q", ack_path.read_bytes())[0] <= acked_before and time.monotonic() < deadline:
+        while _acknowledged(ack_path) < acked_before + 2 and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(delay)
     finally:
@@ -95,7 +96,18 @@ def kill_while_logging(code: str, args: List[str], cwd, ack_path: Path, acked_be
         child.wait(timeout=30)
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    return struct.unpack("q", ack_path.read_bytes())[0]
+    return _acknowledged(ack_path)
+
+
+def _acknowledged(ack_path: Path) -> int:
+    """The seq in ack_path, read until two reads agree: a read() racing the child's 8-byte store may
+    copy half of it (from -1 to 0 every byte changes, and a torn read looked like a later seq)."""
+    value = None
+    while True:
+        now = struct.unpack("q", ack_path.read_bytes())[0]
+        if now == value:
+            return now
+        value = now
 
 
 # -- values of odd types that the encoder tests log (test_serializer, test_batch_properties) --
