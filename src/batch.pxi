@@ -185,7 +185,6 @@ cdef class Batch:
     cdef int take_chunk(self, LoggerCore logger, Py_ssize_t start, Py_ssize_t end) except -1:
         """Classify the accepted rows of [start, end) into self.rows (GIL held; let_go() ends it)."""
         cdef EventIdCounts counts = logger._event_ids
-        cdef uint64_t generation = counts.generation
         cdef Py_ssize_t row, k = 0, c
         cdef int level
         cdef PyObject *item
@@ -193,6 +192,7 @@ cdef class Batch:
         cdef Value *values
         self.made = None
         self.rows.bound = 0
+        self.generation = counts.generation
         for row in range(start, end):
             level = self.level if self.levels == NULL else self.levels[row]
             if level < logger._min_level:
@@ -225,11 +225,7 @@ cdef class Batch:
             self.rows.bound = max(self.rows.bound, row_bound(&self.rows, k))
             k += 1
         self.rows.count = k
-        if counts.generation != generation:  # the table grew meanwhile: earlier slots moved
-            for k in range(self.rows.count):
-                self.slot[k] = counts.slot_for(<object> self.key[k])
-        self.generation = counts.generation
-        return 0
+        return self.refresh_slots(counts)  # new ids among these may have grown the table
 
     cdef inline PyObject *item(self, PyObject *objects, bint is_list, Py_ssize_t row) except NULL:
         """Item row of a list or tuple; a list's is referenced until let_go()."""
@@ -284,14 +280,19 @@ cdef class Batch:
         self.held_count = 0
         self.rows.count = 0
 
-    cdef int count_rows(self, LoggerCore logger, Py_ssize_t first, Py_ssize_t end) except -1:
-        """Rows [first, end) of the chunk are in the ring: count them."""
-        cdef EventIdCounts counts = logger._event_ids
+    cdef int refresh_slots(self, EventIdCounts counts) except -1:
+        """Look the chunk's ids up again if the table moved its slots since self.generation."""
         cdef Py_ssize_t k
-        if counts.generation != self.generation:  # a wait, or log()s meanwhile, grew the table
+        if counts.generation != self.generation:
             for k in range(self.rows.count):
                 self.slot[k] = counts.slot_for(<object> self.key[k])
             self.generation = counts.generation
+        return 0
+
+    cdef int count_rows(self, LoggerCore logger, Py_ssize_t first, Py_ssize_t end) except -1:
+        """Rows [first, end) of the chunk are in the ring: count them."""
+        cdef Py_ssize_t k
+        self.refresh_slots(logger._event_ids)  # a wait, or log()s meanwhile, may have grown the table
         for k in range(first, end):
             self.slot[k].count += 1
             logger._level_counts[self.rows.level[k]] += 1
