@@ -28,9 +28,9 @@ if not sys.platform.startswith("linux"):
         "and is tested nowhere else"
     )
 
-from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID, LoggerStoppedError  # noqa: E402
+from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID  # noqa: E402
+from ._errors import LoggerStoppedError, WriteError  # noqa: E402
 from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all  # noqa: E402
-from ._scheduler import WriteError  # noqa: E402
 
 __all__ = [
     "LEVEL_NAMES",

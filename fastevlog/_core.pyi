@@ -12,17 +12,6 @@ SEGMENT_COUNT_RANGE: Tuple[int, int]
 PLACEMENT_SLOTS: int
 DEBUG_BUILD: bool
 
-class LoggerStoppedError(RuntimeError):
-    """The logger was stopped while log() or log_many() ran.
-
-    accepted: rows of the interrupted call that were logged (written, and
-    counted in counts() and metrics()["events_logged"]): the call's first rows
-    at or above the logger's level.  The others were not logged.  0 for log().
-    """
-
-    accepted: int
-    def __init__(self, message: str, accepted: int = ...) -> None: ...
-
 def level_index(level: Level) -> int: ...
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...
 class RecordedPiece(NamedTuple):

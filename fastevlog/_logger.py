@@ -13,9 +13,10 @@ from typing import Any, Callable, Dict, Optional, Union
 from . import _core
 from ._buffer_file import BufferFile
 from ._directory import LogDirectory
+from ._errors import WriteError
 from ._recovery import recover
 from ._rotation import ROTATE_PERIODS, LogFiles
-from ._scheduler import FlushScheduler, WriteError
+from ._scheduler import FlushScheduler
 from ._signals import install_sigterm_handler
 
 _log = logging.getLogger("fastevlog")

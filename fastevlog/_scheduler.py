@@ -13,6 +13,7 @@ import traceback
 from typing import Deque, List, Optional, Tuple
 
 from . import _core
+from ._errors import WriteError
 from ._rotation import LogFiles
 from ._writer import Piece, WriterPool
 
@@ -21,10 +22,6 @@ _log = logging.getLogger("fastevlog")
 # Creating a log file that failed is tried again after this, doubling up to the cap.
 FIRST_OPEN_RETRY = 0.01
 LAST_OPEN_RETRY = 1.0
-
-
-class WriteError(OSError):
-    """Events could not be written after every retry; they are kept and retried later."""
 
 
 class Delivery:

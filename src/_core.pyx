@@ -25,6 +25,9 @@ from posix.unistd cimport getpid, write
 
 cdef extern from "<string.h>" nogil:
     size_t strnlen(const char *s, size_t maxlen)
+    void *memrchr(const void *s, int c, size_t n)
+
+from fastevlog._errors import LoggerStoppedError
 
 include "serializer.pxi"
 include "layout.pxi"

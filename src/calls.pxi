@@ -79,26 +79,6 @@ def _noop(level, event_id, message=None):
     return None
 
 
-class LoggerStoppedError(RuntimeError):
-    """The logger was stopped while log() or log_many() ran (waiting for room, or between chunks).
-
-    Attributes:
-        accepted: rows of the interrupted call that were logged: written to the
-            buffer (so to the files, by stop()) and counted in counts() and
-            metrics()["events_logged"].  They are the call's first rows at or
-            above the logger's level; none of the others was logged, so a retry
-            passes only the rows after them.  Always 0 for log().
-    """
-    __module__ = "fastevlog"
-
-    def __init__(self, message, accepted=0):
-        RuntimeError.__init__(self, message)
-        self.accepted = accepted
-
-    def __reduce__(self):  # keeps accepted across pickling (multiprocessing)
-        return type(self), (str(self), self.accepted)
-
-
 cdef class LoggerCore:
     """Counts and the calls that log; inert until _attach() gives it a ring.
 
@@ -339,31 +319,21 @@ cdef object _critical_method(object self, PyObject **args, Py_ssize_t nargs, PyO
     return log_call(self, 4, args, nargs, kwnames)
 
 
+# The methods' names and docstrings (kept referenced: the method table points into them).
+cdef tuple LOG_METHOD_TEXTS = ((b"log", b"log($self, level, event_id, message=None, **fields)\n--\n\n"
+                                b"Log one event: level is a name (any case) or the stdlib's int, "
+                                b"event_id a str or int."),) + tuple(
+    (name.lower().encode(), f"{name.lower()}($self, event_id, message=None, **fields)\n--\n\n"
+                            f"Log one {name} event.".encode()) for name in LEVEL_NAMES)
 cdef PyMethodDef LOG_METHODS[6]
-
-
-cdef void _define(int i, const char *name, void *function, const char *doc) noexcept:
-    LOG_METHODS[i].ml_name = name
-    LOG_METHODS[i].ml_meth = function
-    LOG_METHODS[i].ml_flags = METH_FASTCALL | METH_KEYWORDS
-    LOG_METHODS[i].ml_doc = doc
-
-
-_define(0, "log", <void *> _log_method,
-        "log($self, level, event_id, message=None, **fields)\n--\n\n"
-        "Log one event: level is a name (any case) or the stdlib's int, event_id a str or int.")
-_define(1, "debug", <void *> _debug_method,
-        "debug($self, event_id, message=None, **fields)\n--\n\nLog one DEBUG event.")
-_define(2, "info", <void *> _info_method,
-        "info($self, event_id, message=None, **fields)\n--\n\nLog one INFO event.")
-_define(3, "warning", <void *> _warning_method,
-        "warning($self, event_id, message=None, **fields)\n--\n\nLog one WARNING event.")
-_define(4, "error", <void *> _error_method,
-        "error($self, event_id, message=None, **fields)\n--\n\nLog one ERROR event.")
-_define(5, "critical", <void *> _critical_method,
-        "critical($self, event_id, message=None, **fields)\n--\n\nLog one CRITICAL event.")
-
+cdef void *LOG_FUNCTIONS[6]
+LOG_FUNCTIONS[:] = [<void *> _log_method, <void *> _debug_method, <void *> _info_method,
+                    <void *> _warning_method, <void *> _error_method, <void *> _critical_method]
 for _i in range(6):
+    LOG_METHODS[_i].ml_name = PyBytes_AS_STRING(LOG_METHOD_TEXTS[_i][0])
+    LOG_METHODS[_i].ml_meth = LOG_FUNCTIONS[_i]
+    LOG_METHODS[_i].ml_flags = METH_FASTCALL | METH_KEYWORDS
+    LOG_METHODS[_i].ml_doc = PyBytes_AS_STRING(LOG_METHOD_TEXTS[_i][1])
     # The type is not sealed yet at module init; this is how Cython adds its own methods.
     PyDict_SetItem(<object> fevl_type_dict(LoggerCore), LOG_METHODS[_i].ml_name.decode(),
                    PyDescr_NewMethod(LoggerCore, &LOG_METHODS[_i]))

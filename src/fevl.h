@@ -1,10 +1,7 @@
-/* Small C helpers for the core.
+/* Small C helpers for the core: what Cython cannot say (atomics, SIMD, the TSC).
  *
- * Ordering helpers for the buffer file header.
- * A process may be killed between any two instructions, and recovery reads the
- * mapping afterwards.  The committed length of a segment must therefore never
- * become visible before the line bytes below it: a release store keeps the
- * compiler (and weakly ordered CPUs) from moving the line's stores past it.
+ * Release stores order the buffer file's header: a segment's committed length
+ * must never become visible before the line bytes below it, for recovery.
  */
 #ifndef FASTEVLOG_FEVL_H
 #define FASTEVLOG_FEVL_H
@@ -21,7 +18,7 @@ static inline void fevl_store_release_u32(uint32_t *p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-/* A counter that threads change with the GIL released (see EventBuffer._pwritev). */
+/* A counter that threads change with the GIL released (Ring.handback). */
 static inline void fevl_atomic_add_int(int *p, int v) {
     __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
@@ -123,19 +120,6 @@ fevl_put_short_ascii(unsigned char *p, const unsigned char *s, Py_ssize_t n) {
     if (n <= 32 && fevl_ascii16_copy_clean(p, s) && fevl_ascii16_copy_clean(p + n - 16, s + n - 16))
         return p + n;
     return NULL;
-}
-
-/* memrchr where the C library has it (glibc), a plain loop elsewhere. */
-static inline void *fevl_memrchr(const void *s, int c, size_t n) {
-#ifdef __GLIBC__
-    return memrchr(s, c, n);
-#else
-    const unsigned char *p = (const unsigned char *)s + n;
-    while (n--) {
-        if (*--p == (unsigned char)c) return (void *)p;
-    }
-    return NULL;
-#endif
 }
 
 /* The dict of a type, where the vectorcall log methods are added (calls.pxi). */

@@ -151,7 +151,7 @@ cdef str _read_segment(SegmentHeader *seg, uint32_t i, FileHeader *header, const
         # Cut by the end of the file: the whole lines before the cut are still good.
         end = written
         if size > written:
-            newline = fevl_memrchr(base + written, b'\n', size - written)
+            newline = memrchr(base + written, b'\n', size - written)
             if newline != NULL:
                 end = <const unsigned char *> newline - base + 1
     elif base[committed - 1] != b'\n':

@@ -91,7 +91,7 @@ cdef class Mapping:
             return -1
         cdef const void *hit
         if last:
-            hit = fevl_memrchr(self.base + start, sub[0], end - start)
+            hit = memrchr(self.base + start, sub[0], end - start)
         else:
             hit = memchr(self.base + start, sub[0], end - start)
         return -1 if hit == NULL else <const unsigned char *> hit - self.base

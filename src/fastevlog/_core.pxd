@@ -6,14 +6,8 @@ from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from posix.types cimport off_t
 
-# The PEP 393 accessors and friends, on borrowed pointers: plain struct reads,
-# so usable without the GIL on a str that stays referenced.
 cdef extern from "Python.h" nogil:
-    int str_is_ascii "PyUnicode_IS_ASCII" (PyObject *s)
-    Py_ssize_t str_length "PyUnicode_GET_LENGTH" (PyObject *s)
-    int str_kind "PyUnicode_KIND" (PyObject *s)
-    void *str_data "PyUnicode_DATA" (PyObject *s)
-    void ref_inc "Py_INCREF" (PyObject *o)
+    void ref_inc "Py_INCREF" (PyObject *o)    # on borrowed pointers
     void ref_dec "Py_DECREF" (PyObject *o)
 
 cdef extern from "Python.h":
@@ -37,7 +31,6 @@ cdef extern from "fevl.h" nogil:
     bint fevl_ascii8_needs_escape(const unsigned char *s)
     bint fevl_ascii16_copy_clean(unsigned char *out, const unsigned char *s)
     unsigned char *fevl_put_short_ascii(unsigned char *p, const void *s, Py_ssize_t n)
-    void *fevl_memrchr(const void *s, int c, size_t n)
     Py_hash_t fevl_cached_str_hash(PyObject *s)
     bint fevl_same_words(const void *a, const void *b, Py_ssize_t n)
     void FEVL_CHECK(bint condition, const char *what)
