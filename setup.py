@@ -37,6 +37,7 @@ setup(
     ext_modules=cythonize(
         [core],
         include_path=["src"],
+        build_dir="build/cython",  # the generated C stays out of src/, which holds only what is written here
         compiler_directives={
             # The one place for directives beyond each .pyx header.
             "boundscheck": False,
