@@ -14,7 +14,7 @@ Every line still reaches the files exactly once:
   finds those bytes recorded, compares them with what their file holds there
   and writes only what differs, instead of appending them again.
 - Nothing in a buffer file is trusted (anyone who can write the directory can
-  plant one).  The core's reader checks it (src/layout.pxi); a file it cannot
+  plant one).  Its reader checks it (_buffer_reader.py); a file it cannot
   read is renamed aside (quarantined) and reported, never deleted.  A recorded
   piece is written back only into a regular file of its recorded name, opened
   relative to the directory's descriptor, at an offset within that file; when
@@ -34,7 +34,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
-from . import _core
+from . import _buffer_reader, _core
 from ._buffer_file import buffer_file_pattern
 from ._directory import LogDirectory
 from ._rotation import LogFiles
@@ -153,7 +153,7 @@ def _recover_locked(files: LogFiles, name: str, fd: int, report: RecoveryReport)
     mapping = _core.Mapping(fd, size)
     try:
         try:
-            contents = _core.read_buffer_file(mapping)
+            contents = _buffer_reader.read_buffer_file(mapping)
         except ValueError as error:
             _quarantine(directory, name, fd, f"{error} ({size:,} bytes kept)", report)
             return
@@ -189,7 +189,7 @@ class _Replay:
         self.mapping = mapping
         self.events = 0  # lines written that were not in their files yet
 
-    def segment(self, segment: _core.SegmentToRecover) -> None:
+    def segment(self, segment: _buffer_reader.SegmentToRecover) -> None:
         """Write the segment out a few pieces at a time; its ``written`` mark follows each batch."""
         written, recorded = segment.written, segment.placements
         while written < segment.end:
@@ -200,14 +200,14 @@ class _Replay:
                 recorded = []
             else:
                 written = self._write_new(segment.number, written, segment.end)
-            _core.record_written(self.mapping, segment.number, written)
+            _buffer_reader.record_written(self.mapping, segment.number, written)
 
     def _write_new(self, index: int, start: int, end: int) -> int:
         """Place the next bytes of a segment in new log files, record that, then write; returns how far."""
         placed = self.files.place(self.mapping, start, end, most=_core.PLACEMENT_SLOTS)
         try:
             pieces = [(file.stamp, offset, first, last) for file, offset, first, last in placed]
-            _core.record_placements(self.mapping, index, pieces)
+            _buffer_reader.record_placements(self.mapping, index, pieces)
             for file, offset, first, last in placed:
                 for chunk_start, chunk_end in self._chunks(first, last):
                     data = _bytes_of(self.mapping, chunk_start, chunk_end)
@@ -218,7 +218,7 @@ class _Replay:
                 self.files.piece_done(file)
         return placed[-1][3]
 
-    def _rewrite(self, piece: _core.RecordedPiece) -> None:
+    def _rewrite(self, piece: _buffer_reader.RecordedPiece) -> None:
         """Write a recorded piece where it belongs, unless it is there already.
 
         A place that cannot take it (the file is gone or is no regular file, or

@@ -23,9 +23,6 @@ from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.time cimport time_t
 from posix.unistd cimport getpid, write
 
-cdef extern from "<string.h>" nogil:
-    size_t strnlen(const char *s, size_t maxlen)
-
 include "serializer.pxi"
 include "layout.pxi"
 include "mapping.pxi"
