@@ -10,7 +10,7 @@ LEVEL_VALUES: Tuple[int, ...]
 OVERFLOW_EVENT_ID: str
 SEGMENT_COUNT_RANGE: Tuple[int, int]
 PLACEMENT_SLOTS: int
-# The buffer file's layout, for recovery's reader (fastevlog/_buffer_reader.py): constants, and for
+# The buffer file's layout, for recovery's reader (fastevlog/_dead_buffer.py): constants, and for
 # "FileHeader", "SegmentHeader" and "PieceRecord" (size, {field: (offset, size)}) in bytes.
 BUFFER_LAYOUT: Dict[str, Any]
 DEBUG_BUILD: bool

@@ -1,7 +1,7 @@
 # The buffer file: a header, then the ring of segments (the structs are in fastevlog/_core.pxd).
 #
 # The file is memory-mapped by the process that logs, so its content survives
-# the process being killed.  Recovery reads it in Python (fastevlog/_buffer_reader.py,
+# the process being killed.  Recovery reads it in Python (fastevlog/_dead_buffer.py,
 # which also tells how every line reaches the log files exactly once) through
 # BUFFER_LAYOUT below: the layout as data taken from the structs themselves, so
 # it is defined in this one place.
