@@ -23,10 +23,6 @@ segment and end a line, every stamp must be one LogFiles makes (a plain name:
 no "/" or "..") and the bytes to write must hold no NUL.  A segment that fails
 a check is reported as a problem and left in the file; a header that fails one
 makes the whole file unreadable (ValueError).
-
-The buffer is a _core.Mapping of the file (or bytes, or a bytearray to record
-into): anything with the buffer protocol and find/rfind of one byte, which a
-Mapping does with memchr, so no range of the file is copied to be searched.
 """
 
 from __future__ import annotations
@@ -131,8 +127,9 @@ class DeadBufferFile:
     """A dead process's buffer file: what of it is still to be written, and recovery's progress.
 
     ``buffer`` is a _core.Mapping of the file (or bytes to read, a bytearray
-    to record into); all offsets are into it.  Its header is checked once, at
-    the first call that needs it (ValueError when it fails).
+    to record into): its find/rfind of one byte search the lines (a Mapping's
+    with memchr, copying nothing).  All offsets are into it.  The header is
+    checked once, at the first call that needs it (ValueError when it fails).
     """
 
     def __init__(self, buffer: Any) -> None:
