@@ -8,6 +8,8 @@ import struct
 import dead_buffers
 import pytest
 from dead_buffers import STAMP, Ring, Segment, lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastevlog import _core
 from fastevlog._dead_buffer import DeadBufferFile, RecordedPiece
@@ -191,6 +193,70 @@ class TestRead:
     def test_a_file_that_is_no_buffer_file_is_unreadable(self, damage, message):
         with pytest.raises(ValueError, match=re.escape(message)):
             DeadBufferFile(bytes(damage(_ring(Segment(DATA))))).read()
+
+
+# A ring of all kinds of segments, to be damaged.
+VARIED = bytes(_ring(Segment(DATA, seq=3, placements=[(STAMP, 0, 0, CUT), (f"{STAMP}_000001", 9, CUT, CUT2)]),
+                     Segment(DATA, seq=1, state=1, written=CUT), Segment(lines(50, 5), seq=2),
+                     Segment(DATA, seq=4, written=CUT, placements=[(STAMP, 0, 0, CUT)])))
+# The integer fields of a segment header and its slots, (offset, struct code), as dead_buffers.py spells them.
+INTEGER_FIELDS = [(0, "Q"), (8, "Q"), (16, "Q"), (24, "I"), (28, "I"), (32, "Q")] + [
+    (dead_buffers.SEGMENT_HEADER.size + k * dead_buffers.PLACEMENT.size + at, code)
+    for k in range(dead_buffers.SLOTS) for at, code in ((24, "Q"), (32, "I"), (36, "I"))]
+# Any byte of the file header or of segment 0's lines set to anything (NUL and newline often).
+BYTES = st.tuples(st.one_of(st.integers(0, dead_buffers.FILE_HEADER.size - 1),
+                            st.integers(_start(0), _start(0) + len(DATA))),
+                  st.one_of(st.sampled_from([0, 10]), st.integers(0, 255)))
+# A field of a segment header moved a little (or a lot).
+NUDGES = st.tuples(st.integers(0, 3), st.sampled_from(INTEGER_FIELDS),
+                   st.one_of(st.sampled_from([-1, 1, -CUT, CUT]), st.integers(-2 * len(DATA), 2 * len(DATA)),
+                             st.integers(0, 1 << 64)))
+
+
+def _nudge(buffer, index, field, delta):
+    at, code = field
+    at += dead_buffers.FILE_HEADER.size + index * dead_buffers.SEGMENT_HEADER_BYTES
+    (value,) = struct.unpack_from("<" + code, buffer, at)
+    struct.pack_into("<" + code, buffer, at, (value + delta) % (1 << 8 * struct.calcsize(code)))
+
+
+def _assert_only_whole_lines_are_read(buffer):
+    """Every range read lies in the file, is whole lines without NUL, and its pieces follow each other."""
+    try:
+        contents = DeadBufferFile(buffer).read()
+    except ValueError:
+        return
+    for segment in contents.segments:
+        assert contents.header_bytes <= segment.written < segment.end <= len(buffer)
+        assert buffer[segment.end - 1:segment.end] == b"\n"
+        assert b"\0" not in buffer[segment.written:segment.end]
+        expected = segment.written
+        for piece in segment.placements:
+            assert piece.start == expected < piece.end <= segment.end
+            assert buffer[piece.end - 1:piece.end] == b"\n"
+            assert "/" not in piece.stamp and ".." not in piece.stamp and len(piece.stamp) >= 15
+            expected = piece.end
+
+
+class TestUntrusted:
+    def test_any_field_moved_by_a_little_or_a_lot(self):
+        for index in range(4):
+            for field in INTEGER_FIELDS:
+                for delta in (-1, 1, -CUT, CUT, 1 << 40):
+                    buffer = bytearray(VARIED)
+                    _nudge(buffer, index, field, delta)
+                    _assert_only_whole_lines_are_read(bytes(buffer))
+
+    @settings(max_examples=300, deadline=None)
+    @given(damage=st.lists(BYTES, max_size=3), nudges=st.lists(NUDGES, max_size=3),
+           cut=st.one_of(st.just(len(VARIED)), st.integers(0, len(VARIED))))
+    def test_whatever_the_bytes_every_range_read_is_whole_lines_within_the_file(self, damage, nudges, cut):
+        buffer = bytearray(VARIED)
+        for at, value in damage:
+            buffer[at] = value
+        for nudge in nudges:
+            _nudge(buffer, *nudge)
+        _assert_only_whole_lines_are_read(bytes(buffer[:cut]))
 
 
 def _reads(buffer):
