@@ -1,10 +1,10 @@
-# The buffer file: a header, then the ring of segments (the structs are in fastevlog/_core.pxd).
+# The buffer file: a header, then the ring of segments (the structs are in src/fastevlog/_core.pxd).
 #
 # The file is memory-mapped by the process that logs, so its content survives
 # the process being killed.  Recovery reads it in Python (fastevlog/_dead_buffer.py,
 # which also tells how every line reaches the log files exactly once) through
-# BUFFER_LAYOUT below: the layout as data taken from the structs themselves, so
-# it is defined in this one place.
+# BUFFER_LAYOUT below: the layout as data measured on the structs, so it is never
+# spelled out a second time.
 
 cdef enum:
     FORMAT_VERSION = 3
