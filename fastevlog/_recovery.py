@@ -153,12 +153,12 @@ def _recover_locked(files: LogFiles, name: str, fd: int, report: RecoveryReport)
     mapping = _core.Mapping(fd, size)
     try:
         try:
-            buffer = _dead_buffer.DeadBufferFile(mapping)
-            contents = buffer.read()
+            buffer_file = _dead_buffer.DeadBufferFile(mapping)
+            contents = buffer_file.read()
         except ValueError as error:
             _quarantine(directory, name, fd, f"{error} ({size:,} bytes kept)", report)
             return
-        replay = _Replay(files, mapping, buffer)
+        replay = _Replay(files, mapping, buffer_file)
         try:
             if contents.segments:
                 # A planted file may be sparse: storing progress in its header must not fault on a full disk.
@@ -184,11 +184,12 @@ class _Unusable(OSError):
 class _Replay:
     """Writes the unwritten lines of one locked, mapped buffer file to their log files."""
 
-    def __init__(self, files: LogFiles, mapping: _core.Mapping, buffer: _dead_buffer.DeadBufferFile) -> None:
+    def __init__(self, files: LogFiles, mapping: _core.Mapping,
+                 buffer_file: _dead_buffer.DeadBufferFile) -> None:
         self.files = files
         self.directory = files.directory
         self.mapping = mapping
-        self.buffer = buffer  # the mapping, for recording progress in it
+        self.buffer_file = buffer_file  # the mapping read as a buffer file, where progress is recorded
         self.events = 0  # lines written that were not in their files yet
 
     def segment(self, segment: _dead_buffer.SegmentToRecover) -> None:
@@ -202,14 +203,14 @@ class _Replay:
                 recorded = []
             else:
                 written = self._write_new(segment.number, written, segment.end)
-            self.buffer.record_written(segment.number, written)
+            self.buffer_file.record_written(segment.number, written)
 
     def _write_new(self, index: int, start: int, end: int) -> int:
         """Place the next bytes of a segment in new log files, record that, then write; returns how far."""
         placed = self.files.place(self.mapping, start, end, most=_core.PLACEMENT_SLOTS)
         try:
             pieces = [(file.stamp, offset, first, last) for file, offset, first, last in placed]
-            self.buffer.record_placements(index, pieces)
+            self.buffer_file.record_placements(index, pieces)
             for file, offset, first, last in placed:
                 for chunk_start, chunk_end in self._chunks(first, last):
                     data = _bytes_of(self.mapping, chunk_start, chunk_end)
