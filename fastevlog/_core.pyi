@@ -1,6 +1,6 @@
 """Types of the compiled core (src/_core.pyx)."""
 
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 Level = Union[str, int]
 EventId = Union[str, int]
@@ -10,30 +10,13 @@ LEVEL_VALUES: Tuple[int, ...]
 OVERFLOW_EVENT_ID: str
 SEGMENT_COUNT_RANGE: Tuple[int, int]
 PLACEMENT_SLOTS: int
+# The buffer file's layout, for recovery's reader (fastevlog/_dead_buffer.py): constants, and for
+# "FileHeader", "SegmentHeader" and "PieceRecord" (size, {field: (offset, size)}) in bytes.
+BUFFER_LAYOUT: Dict[str, Any]
 DEBUG_BUILD: bool
 
 def level_index(level: Level) -> int: ...
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...
-class RecordedPiece(NamedTuple):
-    stamp: str
-    offset: int
-    start: int
-    end: int
-
-class SegmentToRecover(NamedTuple):
-    number: int
-    written: int
-    end: int
-    placements: List[RecordedPiece]
-
-class BufferContents(NamedTuple):
-    header_bytes: int
-    segments: List[SegmentToRecover]
-    problems: List[str]
-
-def read_buffer_file(buffer: Any) -> BufferContents: ...
-def record_placements(buffer: Any, index: int, placements: Sequence[Tuple[str, int, int, int]]) -> None: ...
-def record_written(buffer: Any, index: int, written: int) -> None: ...
 def _noop(level: Any, event_id: Any, message: Any = ...) -> None: ...
 def _clock_source(name: str | None = ...) -> str: ...
 

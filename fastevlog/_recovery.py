@@ -14,7 +14,7 @@ Every line still reaches the files exactly once:
   finds those bytes recorded, compares them with what their file holds there
   and writes only what differs, instead of appending them again.
 - Nothing in a buffer file is trusted (anyone who can write the directory can
-  plant one).  The core's reader checks it (src/layout.pxi); a file it cannot
+  plant one).  Its reader checks it (_dead_buffer.py); a file it cannot
   read is renamed aside (quarantined) and reported, never deleted.  A recorded
   piece is written back only into a regular file of its recorded name, opened
   relative to the directory's descriptor, at an offset within that file; when
@@ -34,7 +34,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
-from . import _core
+from . import _core, _dead_buffer
 from ._buffer_file import buffer_file_pattern
 from ._directory import LogDirectory
 from ._rotation import LogFiles
@@ -153,11 +153,12 @@ def _recover_locked(files: LogFiles, name: str, fd: int, report: RecoveryReport)
     mapping = _core.Mapping(fd, size)
     try:
         try:
-            contents = _core.read_buffer_file(mapping)
+            buffer_file = _dead_buffer.DeadBufferFile(mapping)
+            contents = buffer_file.read()
         except ValueError as error:
             _quarantine(directory, name, fd, f"{error} ({size:,} bytes kept)", report)
             return
-        replay = _Replay(files, mapping)
+        replay = _Replay(files, mapping, buffer_file)
         try:
             if contents.segments:
                 # A planted file may be sparse: storing progress in its header must not fault on a full disk.
@@ -183,13 +184,15 @@ class _Unusable(OSError):
 class _Replay:
     """Writes the unwritten lines of one locked, mapped buffer file to their log files."""
 
-    def __init__(self, files: LogFiles, mapping: _core.Mapping) -> None:
+    def __init__(self, files: LogFiles, mapping: _core.Mapping,
+                 buffer_file: _dead_buffer.DeadBufferFile) -> None:
         self.files = files
         self.directory = files.directory
         self.mapping = mapping
+        self.buffer_file = buffer_file  # the mapping read as a buffer file, where progress is recorded
         self.events = 0  # lines written that were not in their files yet
 
-    def segment(self, segment: _core.SegmentToRecover) -> None:
+    def segment(self, segment: _dead_buffer.SegmentToRecover) -> None:
         """Write the segment out a few pieces at a time; its ``written`` mark follows each batch."""
         written, recorded = segment.written, segment.placements
         while written < segment.end:
@@ -200,14 +203,14 @@ class _Replay:
                 recorded = []
             else:
                 written = self._write_new(segment.number, written, segment.end)
-            _core.record_written(self.mapping, segment.number, written)
+            self.buffer_file.record_written(segment.number, written)
 
     def _write_new(self, index: int, start: int, end: int) -> int:
         """Place the next bytes of a segment in new log files, record that, then write; returns how far."""
         placed = self.files.place(self.mapping, start, end, most=_core.PLACEMENT_SLOTS)
         try:
             pieces = [(file.stamp, offset, first, last) for file, offset, first, last in placed]
-            _core.record_placements(self.mapping, index, pieces)
+            self.buffer_file.record_placements(index, pieces)
             for file, offset, first, last in placed:
                 for chunk_start, chunk_end in self._chunks(first, last):
                     data = _bytes_of(self.mapping, chunk_start, chunk_end)
@@ -218,7 +221,7 @@ class _Replay:
                 self.files.piece_done(file)
         return placed[-1][3]
 
-    def _rewrite(self, piece: _core.RecordedPiece) -> None:
+    def _rewrite(self, piece: _dead_buffer.RecordedPiece) -> None:
         """Write a recorded piece where it belongs, unless it is there already.
 
         A place that cannot take it (the file is gone or is no regular file, or

@@ -24,7 +24,6 @@ from posix.time cimport time_t
 from posix.unistd cimport getpid, write
 
 cdef extern from "<string.h>" nogil:
-    size_t strnlen(const char *s, size_t maxlen)
     void *memrchr(const void *s, int c, size_t n)
 
 from fastevlog._errors import LoggerStoppedError

@@ -1,8 +1,9 @@
 """Buffer files of dead processes for recovery's tests: left by a child killed with SIGKILL, or built by hand.
 
-The hand-built ones follow the layout written out in src/layout.pxi (format 3),
-spelled here independently with struct, so a test can plant exactly the header
-an attacker or a crash would leave.
+The hand-built ones follow the layout of the structs in src/fastevlog/_core.pxd
+(format 3), spelled here independently with struct, so a test can plant exactly
+the header an attacker or a crash would leave (test_dead_buffer.py checks it
+against the layout the core exports).
 """
 
 import json
