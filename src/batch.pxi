@@ -14,6 +14,8 @@
 # threads log meanwhile.  Either way the batch's lines follow this thread's
 # earlier lines.
 
+from cpython.object cimport Py_SIZE
+
 import sys
 
 cdef enum:
@@ -196,7 +198,7 @@ cdef class Batch:
             if level < logger._min_level:
                 continue
             # Read in place, not referenced: once looked up, an id is its slot's (the table keeps it).
-            if row >= len(self.ids):
+            if row >= Py_SIZE(self.ids):  # only a list's size changes
                 raise RuntimeError(f"a list passed in got shorter during log_many() (row {row})")
             item = PySequence_Fast_ITEMS(self.ids)[row]
             if type(<object> item) is not str and type(<object> item) is not int:
