@@ -19,7 +19,7 @@ from cpython.object cimport Py_SIZE
 import sys
 
 cdef enum:
-    CHUNK_ROWS = 1024        # rows classified per GIL hold: bounds the Values and references held
+    CHUNK_ROWS = 4096        # rows classified per GIL hold: bounds the Values and references held
 
     COLUMN_ARRAY = 0         # a 1-D buffer of numbers, read per row
     COLUMN_OBJECTS = 1       # a list or tuple, one value per row
@@ -92,7 +92,7 @@ cdef class Batch:
             str_value(&self.keys[self.column_count - 1], name)
             self.column_count += 1  # from here on __dealloc__ releases what the column holds
             self.open(&self.columns[self.column_count - 1], name, values)
-        rows = max(1, min(self.n, CHUNK_ROWS))
+        cdef Py_ssize_t rows = max(1, min(self.n, CHUNK_ROWS))
         self.rows.fields = self.column_count - 1
         self.rows.stride = self.column_count
         self.rows.keys = self.keys
