@@ -3,11 +3,11 @@
 # With the GIL held, once for the whole batch: levels, ids and columns are
 # checked and every value not written as itself is converted (str() may run any
 # code and may fail: before anything is written).  Then per chunk, GIL held,
-# the accepted rows are classified into Values (the messages and field values
-# of a caller's list referenced until the chunk is written: another thread may
+# the accepted rows are classified into Values (a copy of the chunk's items of
+# each column list referenced until the chunk is written: another thread may
 # change the list meanwhile) and each row's id is looked up in the counts,
-# whose table then keeps it.  The rows are
-# encoded into segments by the serializer's code, the same as log()'s line,
+# whose table then keeps it.  The rows are encoded into segments by the
+# serializer's code, the same as log()'s line,
 # and counted as each segment is done.  A batch of one chunk is encoded with
 # the GIL held into the active segment, like log()'s lines; a larger one takes
 # each segment out of the ring and encodes it with the GIL released, so other
