@@ -68,9 +68,8 @@ cdef class Batch:
     cdef IdSlot **slot               # per chunk row
     cdef PyObject **key              # per chunk row: its id
     cdef uint64_t generation         # of the counts when slot was filled
-    cdef PyObject **held             # references to the chunk's items of each list
+    cdef PyObject **held             # the chunk's references: items of each list, ids past the bound
     cdef Py_ssize_t held_count
-    cdef list made                   # objects classify() made for the chunk (ids past the bound)
     cdef uint64_t accepted           # rows written and counted: LoggerStoppedError.accepted
 
     def __cinit__(self, levels, event_ids, messages, dict fields):
@@ -101,7 +100,7 @@ cdef class Batch:
         self.rows.values = <Value *> malloc(rows * self.column_count * sizeof(Value))
         self.slot = <IdSlot **> malloc(rows * sizeof(IdSlot *))
         self.key = <PyObject **> malloc(rows * sizeof(PyObject *))
-        self.held = <PyObject **> malloc(rows * (self.column_count + 1) * sizeof(PyObject *))
+        self.held = <PyObject **> malloc(rows * (self.column_count + 2) * sizeof(PyObject *))
         if (self.rows.level == NULL or self.rows.id == NULL or self.rows.values == NULL
                 or self.slot == NULL or self.key == NULL or self.held == NULL):
             raise MemoryError()
@@ -190,7 +189,6 @@ cdef class Batch:
         for c in range(first, self.column_count):
             if self.columns[c].form == COLUMN_OBJECTS:
                 self.columns[c].items = self.chunk_items(<object> self.columns[c].objects, start, end)
-        self.made = None
         self.generation = counts.generation
         for row in range(start, end):
             if self.levels != NULL:
@@ -212,14 +210,10 @@ cdef class Batch:
                 rows.id[k].kind = VALUE_JSON
                 rows.id[k].text = slot.json
                 rows.id[k].length = slot.json_length
-            else:  # past the distinct-id bound: written from the id itself, referenced here
-                ref_inc(item)
-                self.key[k] = self.held[self.held_count] = item
-                self.held_count += 1
+            else:  # past the distinct-id bound: written from the id itself (or what classify() made)
+                self.key[k] = self.hold(item)
                 made = classify(&rows.id[k], <object> item)
-                if made is not None:
-                    self.made = self.made or []
-                    self.made.append(made)
+                self.hold(<PyObject *> made)
             values[0].kind = VALUE_ABSENT
             for c in range(first, self.column_count):
                 self.value(c, row, row - start, &values[c])
@@ -245,6 +239,12 @@ cdef class Batch:
             copy[i] = items[i]
         self.held_count += end - start
         return copy
+
+    cdef inline PyObject *hold(self, PyObject *o) noexcept:
+        ref_inc(o)
+        self.held[self.held_count] = o
+        self.held_count += 1
+        return o
 
     cdef inline int value(self, Py_ssize_t c, Py_ssize_t row, Py_ssize_t i, Value *v) except -1:
         """The value of column c in row, the chunk's row i."""
