@@ -3,18 +3,18 @@
 # With the GIL held, once for the whole batch: levels, ids and columns are
 # checked and every value not written as itself is converted (str() may run any
 # code and may fail: before anything is written).  Then per chunk, GIL held,
-# the accepted rows are classified into Values (the messages and field values
-# of a caller's list referenced until the chunk is written: another thread may
+# the accepted rows are classified into Values (a copy of the chunk's items of
+# each column list referenced until the chunk is written: another thread may
 # change the list meanwhile) and each row's id is looked up in the counts,
-# whose table then keeps it.  The rows are
-# encoded into segments by the serializer's code, the same as log()'s line,
+# whose table then keeps it.  The rows are encoded into segments by the
+# serializer's code, the same as log()'s line,
 # and counted as each segment is done.  A batch of one chunk is encoded with
 # the GIL held into the active segment, like log()'s lines; a larger one takes
 # each segment out of the ring and encodes it with the GIL released, so other
 # threads log meanwhile.  Either way the batch's lines follow this thread's
 # earlier lines.
 
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport Py_SIZE
 
 import sys
 
@@ -30,8 +30,8 @@ cdef struct Column:
     Py_buffer view           # COLUMN_ARRAY: the buffer; format its struct code
     char format
     PyObject *objects        # COLUMN_OBJECTS: the list or tuple; COLUMN_ONE: the str
-    bint is_list             # a list: its items are referenced per chunk
-    PyObject *replacements   # a list: per row None, or what to write instead (str, or a big int's digits)
+    PyObject **items         # COLUMN_OBJECTS: the chunk's, from its first row on
+    PyObject **replacements  # per row None, or what to write instead (str, or a big int's digits)
 
 cdef struct Rows:
     # The accepted rows of one chunk, as the encoder reads them.
@@ -59,7 +59,6 @@ cdef class Batch:
     cdef uint8_t *levels             # per row, or NULL when every row has `level`
     cdef int level
     cdef object ids                  # a list or tuple of exact str or int ids
-    cdef bint ids_is_list            # the caller's list: referenced per chunk
     cdef Column *columns             # the message (columns[0]), then the fields
     cdef Value *keys                 # the fields' names
     cdef Py_ssize_t column_count     # columns opened (the message's always)
@@ -69,14 +68,13 @@ cdef class Batch:
     cdef IdSlot **slot               # per chunk row
     cdef PyObject **key              # per chunk row: its id
     cdef uint64_t generation         # of the counts when slot was filled
-    cdef PyObject **held             # references taken for the chunk
+    cdef PyObject **held             # the chunk's references: items of each list, ids past the bound
     cdef Py_ssize_t held_count
-    cdef list made                   # objects classify() made for the chunk (ids past the bound)
     cdef uint64_t accepted           # rows written and counted: LoggerStoppedError.accepted
 
     def __cinit__(self, levels, event_ids, messages, dict fields):
         self.keep = [fields]
-        self.ids, self.ids_is_list = batch_ids(event_ids)
+        self.ids = batch_ids(event_ids)
         self.n = len(self.ids)
         self.level = batch_levels(levels, self.n, &self.levels)
         self.columns = <Column *> calloc(1 + len(fields), sizeof(Column))
@@ -93,16 +91,16 @@ cdef class Batch:
             str_value(&self.keys[self.column_count - 1], name)
             self.column_count += 1  # from here on __dealloc__ releases what the column holds
             self.open(&self.columns[self.column_count - 1], name, values)
-        rows = min(self.n, CHUNK_ROWS)
+        cdef Py_ssize_t rows = max(1, min(self.n, CHUNK_ROWS))
         self.rows.fields = self.column_count - 1
         self.rows.stride = self.column_count
         self.rows.keys = self.keys
-        self.rows.level = <uint8_t *> malloc(max(rows, 1))
-        self.rows.id = <Value *> malloc(max(rows, 1) * sizeof(Value))
-        self.rows.values = <Value *> malloc(max(rows, 1) * self.column_count * sizeof(Value))
-        self.slot = <IdSlot **> malloc(max(rows, 1) * sizeof(IdSlot *))
-        self.key = <PyObject **> malloc(max(rows, 1) * sizeof(PyObject *))
-        self.held = <PyObject **> malloc(max(rows, 1) * (self.column_count + 1) * sizeof(PyObject *))
+        self.rows.level = <uint8_t *> malloc(rows)
+        self.rows.id = <Value *> malloc(rows * sizeof(Value))
+        self.rows.values = <Value *> malloc(rows * self.column_count * sizeof(Value))
+        self.slot = <IdSlot **> malloc(rows * sizeof(IdSlot *))
+        self.key = <PyObject **> malloc(rows * sizeof(PyObject *))
+        self.held = <PyObject **> malloc(rows * (self.column_count + 2) * sizeof(PyObject *))
         if (self.rows.level == NULL or self.rows.id == NULL or self.rows.values == NULL
                 or self.slot == NULL or self.key == NULL or self.held == NULL):
             raise MemoryError()
@@ -152,7 +150,6 @@ cdef class Batch:
             values = tuple(values)
         self.keep.append(values)
         column.objects = <PyObject *> values
-        column.is_list = type(values) is list
         if column.form == COLUMN_ONE:
             return 0
         if len(values) != self.n:
@@ -160,16 +157,11 @@ cdef class Batch:
         cdef Value scratch
         cdef list replacements = None
         cdef Py_ssize_t row
-        cdef PyObject *item
+        cdef PyObject **items = PySequence_Fast_ITEMS(values)
         for row in range(self.n):
-            # Read in place: nothing here runs Python code but str() below, after which
-            # a list may have changed.
-            if row >= PyList_GET_SIZE(values) if column.is_list else False:
-                raise RuntimeError(f"{what}: the list got shorter during log_many()")
-            item = PySequence_Fast_ITEMS(values)[row]
-            if type(<object> item) is str or (name is None and item == NONE):
+            if type(<object> items[row]) is str or (name is None and items[row] == NONE):
                 continue
-            value = <object> item
+            value = <object> items[row]
             if name is None and not isinstance(value, str):
                 converted = str(value)
             else:
@@ -178,99 +170,109 @@ cdef class Batch:
                 if replacements is None:
                     replacements = [None] * self.n
                     self.keep.append(replacements)
-                    column.replacements = <PyObject *> replacements
+                    column.replacements = PySequence_Fast_ITEMS(replacements)
                 replacements[row] = converted
+            if len(values) != self.n:  # Python code ran: a list may have changed, and moved its items
+                raise RuntimeError(f"{what}: the list changed size during log_many()")
+            items = PySequence_Fast_ITEMS(values)
         return 0
 
     cdef int take_chunk(self, LoggerCore logger, Py_ssize_t start, Py_ssize_t end) except -1:
         """Classify the accepted rows of [start, end) into self.rows (GIL held; let_go() ends it)."""
         cdef EventIdCounts counts = logger._event_ids
-        cdef Py_ssize_t row, k = 0, c
-        cdef int level
-        cdef PyObject *item
+        cdef Rows *rows = &self.rows
+        cdef Value *values = rows.values
+        cdef Py_ssize_t row, k = 0, c, bound = 0, first = 0 if self.has_message else 1
+        cdef int level = self.level
         cdef IdSlot *slot
-        cdef Value *values
-        self.made = None
-        self.rows.bound = 0
+        cdef PyObject *item
+        for c in range(first, self.column_count):
+            if self.columns[c].form == COLUMN_OBJECTS:
+                self.columns[c].items = self.chunk_items(<object> self.columns[c].objects, start, end)
         self.generation = counts.generation
         for row in range(start, end):
-            level = self.level if self.levels == NULL else self.levels[row]
+            if self.levels != NULL:
+                level = self.levels[row]
             if level < logger._min_level:
                 continue
-            # Not referenced: once looked up, an id is its slot's (the table keeps its key).
-            if not self.ids_is_list:
-                item = PySequence_Fast_ITEMS(self.ids)[row]
-            elif PyList_GET_SIZE(self.ids) > row:
-                item = PyList_GET_ITEM(self.ids, row)
-            else:
+            # Read in place, not referenced: once looked up, an id is its slot's (the table keeps it).
+            if row >= Py_SIZE(self.ids):  # only a list's size changes
                 raise RuntimeError(f"a list passed in got shorter during log_many() (row {row})")
+            item = PySequence_Fast_ITEMS(self.ids)[row]
             if type(<object> item) is not str and type(<object> item) is not int:
                 raise RuntimeError(f"event_ids: the list was changed during log_many(): row {row} "
                                    "is not an exact str or int any more")
             slot = counts.slot_for(<object> item)
             self.slot[k] = slot
-            self.rows.level[k] = level
+            rows.level[k] = level
             if slot.json != NULL:
                 self.key[k] = slot.key
-                self.rows.id[k].kind = VALUE_JSON
-                self.rows.id[k].text = slot.json
-                self.rows.id[k].length = slot.json_length
-            else:  # past the distinct-id bound: written from the id itself
-                self.key[k] = self.item(<PyObject *> self.ids, self.ids_is_list, row)
-                self.keep_made(classify(&self.rows.id[k], <object> item))
-            values = &self.rows.values[k * self.rows.stride]
+                rows.id[k].kind = VALUE_JSON
+                rows.id[k].text = slot.json
+                rows.id[k].length = slot.json_length
+            else:  # past the distinct-id bound: written from the id itself (or what classify() made)
+                self.key[k] = self.hold(item)
+                made = classify(&rows.id[k], <object> item)
+                self.hold(<PyObject *> made)
             values[0].kind = VALUE_ABSENT
-            for c in range(0 if self.has_message else 1, self.column_count):
-                self.value(c, row, &values[c])
-            self.rows.bound = max(self.rows.bound, row_bound(&self.rows, k))
+            for c in range(first, self.column_count):
+                self.value(c, row, row - start, &values[c])
+            bound = max(bound, line_bound(&rows.id[k], values, rows.keys, values + 1, rows.fields))
+            values += rows.stride
             k += 1
-        self.rows.count = k
+        rows.count = k
+        rows.bound = bound
         return self.refresh_slots(counts)  # new ids among these may have grown the table
 
-    cdef inline PyObject *item(self, PyObject *objects, bint is_list, Py_ssize_t row) except NULL:
-        """Item row of a list or tuple; a list's is referenced until let_go()."""
-        if not is_list:
-            return PySequence_Fast_ITEMS(<object> objects)[row]
-        if PyList_GET_SIZE(<object> objects) <= row:
-            raise RuntimeError(f"a list passed in got shorter during log_many() (row {row})")
-        cdef PyObject *item = PyList_GET_ITEM(<object> objects, row)
-        ref_inc(item)
-        self.held[self.held_count] = item
-        self.held_count += 1
-        return item
+    cdef PyObject **chunk_items(self, object objects, Py_ssize_t start, Py_ssize_t end) except? NULL:
+        """The items of a list or tuple from start on; a list's [start, end) are copied and referenced
+        until let_go(), as another thread may change the list while the chunk is encoded."""
+        cdef PyObject **items = PySequence_Fast_ITEMS(objects) + start
+        if type(objects) is tuple:
+            return items
+        if len(objects) < end:
+            raise RuntimeError(f"a list passed in got shorter during log_many() (rows up to {end})")
+        cdef PyObject **copy = self.held + self.held_count
+        cdef Py_ssize_t i
+        for i in range(end - start):
+            ref_inc(items[i])
+            copy[i] = items[i]
+        self.held_count += end - start
+        return copy
 
-    cdef inline int value(self, Py_ssize_t c, Py_ssize_t row, Value *v) except -1:
-        """The value of column c in row."""
+    cdef inline PyObject *hold(self, PyObject *o) noexcept:
+        ref_inc(o)
+        self.held[self.held_count] = o
+        self.held_count += 1
+        return o
+
+    cdef inline int value(self, Py_ssize_t c, Py_ssize_t row, Py_ssize_t i, Value *v) except -1:
+        """The value of column c in row, the chunk's row i."""
         cdef Column *column = &self.columns[c]
+        if column.form == COLUMN_OBJECTS and type(<object> column.items[i]) is str:
+            str_value(v, <object> column.items[i])  # the common case, inline
+            return 0
+        return self.other_value(column, c == 0, row, i, v)
+
+    cdef int other_value(self, Column *column, bint message, Py_ssize_t row, Py_ssize_t i,
+                         Value *v) except -1:
         if column.form == COLUMN_ARRAY:
             return read_array(v, column, row)
         if column.form == COLUMN_ONE:
             str_value(v, <object> column.objects)
             return 0
-        cdef PyObject *item = NONE
-        if column.replacements != NULL:
-            item = PyList_GET_ITEM(<object> column.replacements, row)
-        if item != NONE:  # converted when the column was opened
-            if type(<object> item) is bytes:
-                json_value(v, <bytes> item)
+        cdef PyObject *item = column.items[i]
+        if column.replacements != NULL and column.replacements[row] != NONE:  # converted by open()
+            if type(<object> column.replacements[row]) is bytes:
+                json_value(v, <bytes> column.replacements[row])
             else:
-                str_value(v, <object> item)
-            return 0
-        item = self.item(column.objects, column.is_list, row)
-        if type(<object> item) is str:
-            str_value(v, <object> item)
-        elif c == 0 and item == NONE:
+                str_value(v, <object> column.replacements[row])
+        elif message and item == NONE:
             v.kind = VALUE_ABSENT
-        elif classify(v, <object> item) is not None or (c == 0 and v.kind != VALUE_STR):
+        elif classify(v, <object> item) is not None or (message and v.kind != VALUE_STR):
             raise RuntimeError(f"a column list was changed during log_many(): row {row} holds a "
                                f"{type(<object> item).__name__} it did not hold when the call began")
         return 0
-
-    cdef void keep_made(self, object made):
-        if made is not None:
-            if self.made is None:
-                self.made = []
-            self.made.append(made)
 
     cdef void let_go(self) noexcept:
         """Drop the chunk's references (GIL held)."""
@@ -369,13 +371,13 @@ cdef int read_array(Value *v, const Column *column, Py_ssize_t row) except -1:
     return 0
 
 
-cdef tuple batch_ids(object event_ids):
-    """(ids, whether they are the caller's list): every id exact str or int, checked."""
+cdef object batch_ids(object event_ids):
+    """The ids as a list or tuple, each an exact str or int (checked)."""
     if PyObject_CheckBuffer(event_ids) and not isinstance(event_ids, (bytes, bytearray, str)):
         view = memoryview(event_ids)
         if view.ndim != 1 or view.format.lstrip("@=<>!") not in "bBhHiIlLqQ":
             raise TypeError(f"event_ids as an array must be 1-D integers, not format {view.format!r}")
-        return view.tolist(), False
+        return tuple(view.tolist())
     if isinstance(event_ids, (str, int)):
         raise TypeError("event_ids must be a sequence of ids (one per event)")
     ids = event_ids if type(event_ids) is list or type(event_ids) is tuple else tuple(event_ids)
@@ -383,8 +385,8 @@ cdef tuple batch_ids(object event_ids):
     cdef Py_ssize_t row, n = len(ids)
     for row in range(n):  # runs no Python code until an odd id: a list cannot change meanwhile
         if type(<object> items[row]) is not str and type(<object> items[row]) is not int:
-            return tuple([exact_event_id(event_id) for event_id in ids]), False
-    return ids, type(ids) is list
+            return tuple([exact_event_id(event_id) for event_id in ids])
+    return ids
 
 
 cdef int batch_levels(object levels, Py_ssize_t n, uint8_t **per_row) except -1:

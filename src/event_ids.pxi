@@ -135,7 +135,7 @@ cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:
     """key (exact str or int) as a line writes it, in a malloc'd buffer."""
     cdef Value v
     cdef list digits = [classify(&v, key)]  # a big int's digits, referenced until copied
-    cdef char *json = <char *> malloc(value_bound(&v))
+    cdef char *json = <char *> calloc(value_bound(&v) + JSON_PAD, 1)  # a VALUE_JSON's padding
     if json == NULL:
         raise MemoryError()
     length[0] = put_value(<unsigned char *> json, &v) - <unsigned char *> json

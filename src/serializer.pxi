@@ -33,6 +33,9 @@ cdef enum:
     PREFIX_BYTES = 80
     LINE_FIXED_BYTES = PREFIX_BYTES + 11 + 2   # the prefix, ',"message":', '}\n'
     LEVEL_COUNT = 5
+    # A VALUE_JSON's text is followed by this many readable bytes, and its bound leaves room
+    # to write them: a fixed-size copy is a few moves where one of the exact length is a call.
+    JSON_PAD = 32
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LEVEL_VALUES = (10, 20, 30, 40, 50)
@@ -79,11 +82,12 @@ cdef inline void str_value(Value *v, object s) noexcept:
     v.text = PyUnicode_DATA(s)
 
 
-cdef inline void json_value(Value *v, bytes json) noexcept:
-    """Bytes written as they are; json must stay referenced while v is used."""
+cdef inline void json_value(Value *v, bytes padded) noexcept:
+    """JSON text and JSON_PAD bytes after it, written without them; padded must stay
+    referenced while v is used."""
     v.kind = VALUE_JSON
-    v.text = PyBytes_AS_STRING(json)
-    v.length = PyBytes_GET_SIZE(json)
+    v.text = PyBytes_AS_STRING(padded)
+    v.length = PyBytes_GET_SIZE(padded) - JSON_PAD
 
 
 cdef inline bint classify_plain(Value *v, object value) noexcept:
@@ -119,7 +123,7 @@ cdef object classify(Value *v, object value):
     if classify_plain(v, value):
         return None
     if isinstance(value, int):
-        digits = str(PyNumber_Index(value)).encode()  # a big int's digits, written as they are
+        digits = str(PyNumber_Index(value)).encode() + bytes(JSON_PAD)  # a big int's digits
         json_value(v, digits)
         return digits
     text = str(value)
@@ -132,7 +136,7 @@ cdef inline Py_ssize_t value_bound(const Value *v) noexcept nogil:
     if v.kind == VALUE_STR:
         return 6 * v.length + 2  # "\u00XX" is the most one code point takes
     if v.kind == VALUE_JSON:
-        return v.length
+        return max(v.length, JSON_PAD)
     if v.kind == VALUE_FLOAT:
         return FLOAT_BOUND
     return INT_BOUND
@@ -144,6 +148,9 @@ cdef inline unsigned char *put_value(unsigned char *p, const Value *v) noexcept 
     if v.kind == VALUE_STR:
         return put_string(p, v)
     if v.kind == VALUE_JSON:
+        if v.length <= JSON_PAD:
+            memcpy(p, v.text, JSON_PAD)
+            return p + v.length
         return put_raw(p, <const char *> v.text, v.length)
     return put_scalar(p, v)
 
