@@ -88,7 +88,10 @@ def kill_while_logging(code: str, args: List[str], cwd, ack_path: Path, acked_be
     try:
         assert child.stdout.readline() == b"ready\n"
         deadline = time.monotonic() + 30
-        while _acknowledged(ack_path) < acked_before + 2 and time.monotonic() < deadline:
+        while _acknowledged(ack_path) < acked_before + 2:
+            assert child.poll() is None, f"the child exited ({child.returncode}) before its second event"
+            assert time.monotonic() < deadline, (f"the child acknowledged {_acknowledged(ack_path)} "
+                                                 f"after 30 s (before it: {acked_before})")
             time.sleep(0.001)
         time.sleep(delay)
     finally:
