@@ -49,6 +49,10 @@ cdef struct Rows:
 
 _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
 _FOREIGN_BYTE_ORDER = (">", "!") if sys.byteorder == "little" else ("<",)
+_INTEGER_FORMATS = frozenset("bBhHiIlLqQ")
+# The keys every line has: a field of the same name would write the key twice.
+LINE_KEYS = {"timestamp": "", "level": " (levels= gives each event's)",
+             "event_id": " (event_ids= gives each event's)", "message": " (messages= gives each event's)"}
 cdef PyObject *NONE = <PyObject *> None
 
 
@@ -86,8 +90,8 @@ cdef class Batch:
         if self.has_message:
             self.open(&self.columns[0], None, messages)
         for name, values in fields.items():
-            if name == "timestamp":
-                raise ValueError('"timestamp" is written by the logger and cannot be a field')
+            if name in LINE_KEYS:
+                raise ValueError(f'"{name}" is written by the logger and cannot be a field{LINE_KEYS[name]}')
             str_value(&self.keys[self.column_count - 1], name)
             self.column_count += 1  # from here on __dealloc__ releases what the column holds
             self.open(&self.columns[self.column_count - 1], name, values)
@@ -374,10 +378,7 @@ cdef int read_array(Value *v, const Column *column, Py_ssize_t row) except -1:
 cdef object batch_ids(object event_ids):
     """The ids as a list or tuple, each an exact str or int (checked)."""
     if PyObject_CheckBuffer(event_ids) and not isinstance(event_ids, (bytes, bytearray, str)):
-        view = memoryview(event_ids)
-        if view.ndim != 1 or view.format.lstrip("@=<>!") not in "bBhHiIlLqQ":
-            raise TypeError(f"event_ids as an array must be 1-D integers, not format {view.format!r}")
-        return tuple(view.tolist())
+        return tuple(integer_array(event_ids, "event_ids"))
     if isinstance(event_ids, (str, int)):
         raise TypeError("event_ids must be a sequence of ids (one per event)")
     ids = event_ids if type(event_ids) is list or type(event_ids) is tuple else tuple(event_ids)
@@ -389,11 +390,25 @@ cdef object batch_ids(object event_ids):
     return ids
 
 
+cdef list integer_array(object array, str what):
+    """The items of a 1-D array of integers (event_ids, levels), checked."""
+    view = memoryview(array)
+    code = view.format.lstrip("@=<>!")
+    if view.format[:1] in _FOREIGN_BYTE_ORDER:
+        raise TypeError(f"{what}: an array in the machine's byte order is needed, not format "
+                        f"{view.format!r} (numpy: values.astype(values.dtype.newbyteorder('=')))")
+    if view.ndim != 1 or code not in _INTEGER_FORMATS:
+        raise TypeError(f"{what} as an array must be 1-D integers, not format {view.format!r}")
+    if code != view.format:  # tolist() reads no format with a byte order, even the native one
+        view = memoryview(view.tobytes()).cast(code)
+    return view.tolist()
+
+
 cdef int batch_levels(object levels, Py_ssize_t n, uint8_t **per_row) except -1:
     """The level of every row; or, for a sequence, the level of each row in per_row[0]."""
     if isinstance(levels, (str, int)):
         return level_index(levels)
-    cdef tuple values = tuple(memoryview(levels).tolist() if PyObject_CheckBuffer(levels) else levels)
+    cdef tuple values = tuple(integer_array(levels, "levels") if PyObject_CheckBuffer(levels) else levels)
     if len(values) != n:
         raise ValueError(f"levels has {len(values)} values for {n} events")
     cdef uint8_t *out = <uint8_t *> malloc(max(n, 1))

@@ -2,6 +2,7 @@
 
 import array
 import collections
+import ctypes
 import math
 import threading
 import time
@@ -341,6 +342,14 @@ class TestBadBatches:
         (lambda c: c.log_many("INFO", ["a"], k=np.array(["s"])), TypeError),
         (lambda c: c.log_many("INFO", np.array([1.5]), k=[1]), TypeError),
         (lambda c: c.log_many("INFO", ["a"], timestamp=[1]), ValueError),
+        # A field named as a key every line has would write that key twice.
+        (lambda c: c.log_many("INFO", ["a"], level=["x"]), ValueError),
+        (lambda c: c.log_many("INFO", ["a"], event_id=[1]), ValueError),
+        (lambda c: c.log_many("INFO", ["a"], message=["m"]), ValueError),
+        # Ids and levels as arrays in the other byte order: a TypeError that says how to convert.
+        (lambda c: c.log_many("INFO", np.array([1], dtype=">i8")), TypeError),
+        (lambda c: c.log_many(np.array([20], dtype=">i8"), ["a"]), TypeError),
+        (lambda c: c.log_many("INFO", np.zeros(1, dtype="i4,i4")), TypeError),
         (lambda c: c.log_many("INFO", ["a", "b", "c"], k="abc"), TypeError),
         (lambda c: c.log_many("INFO", ["a"], k=5), TypeError),
     ])
@@ -353,6 +362,15 @@ class TestBadBatches:
             logger.info("ok")
         assert [e["event_id"] for e in read_events(tmp_path)] == ["ok", "ok"]
         assert logger.counts()["event_ids"] == {"ok": 2}
+
+    def test_arrays_with_a_byte_order_prefix(self, tmp_path):
+        """Ids and levels as arrays whose format names the machine's byte order (ctypes: '<q'), strided."""
+        ids = memoryview((ctypes.c_int64 * 4)(5, 6, 7, 8))[::2]
+        levels = (ctypes.c_int32 * 2)(20, 20)
+        assert ids.format[0] in "<>" and memoryview(levels).format[0] in "<>"
+        with _logger(tmp_path) as logger:
+            logger.log_many(levels, ids)
+        assert [(e["level"], e["event_id"]) for e in read_events(tmp_path)] == [("INFO", 5), ("INFO", 7)]
 
     def test_one_message_for_all(self, tmp_path):
         """A single str as messages is the message of every event."""
