@@ -70,8 +70,6 @@ cdef class Batch:
     cdef list keep                   # what the columns refer to
     cdef Rows rows
     cdef IdSlot **slot               # per chunk row
-    cdef PyObject **key              # per chunk row: its id
-    cdef uint64_t generation         # of the counts when slot was filled
     cdef PyObject **held             # the chunk's references: items of each list, ids past the bound
     cdef Py_ssize_t held_count
     cdef uint64_t accepted           # rows written and counted: LoggerStoppedError.accepted
@@ -103,10 +101,9 @@ cdef class Batch:
         self.rows.id = <Value *> malloc(rows * sizeof(Value))
         self.rows.values = <Value *> malloc(rows * self.column_count * sizeof(Value))
         self.slot = <IdSlot **> malloc(rows * sizeof(IdSlot *))
-        self.key = <PyObject **> malloc(rows * sizeof(PyObject *))
         self.held = <PyObject **> malloc(rows * (self.column_count + 2) * sizeof(PyObject *))
         if (self.rows.level == NULL or self.rows.id == NULL or self.rows.values == NULL
-                or self.slot == NULL or self.key == NULL or self.held == NULL):
+                or self.slot == NULL or self.held == NULL):
             raise MemoryError()
 
     def __dealloc__(self):
@@ -122,7 +119,6 @@ cdef class Batch:
         free(self.rows.id)
         free(self.rows.values)
         free(self.slot)
-        free(self.key)
         free(self.held)
 
     cdef int open(self, Column *column, object name, object values) except -1:
@@ -193,7 +189,6 @@ cdef class Batch:
         for c in range(first, self.column_count):
             if self.columns[c].form == COLUMN_OBJECTS:
                 self.columns[c].items = self.chunk_items(<object> self.columns[c].objects, start, end)
-        self.generation = counts.generation
         for row in range(start, end):
             if self.levels != NULL:
                 level = self.levels[row]
@@ -210,12 +205,11 @@ cdef class Batch:
             self.slot[k] = slot
             rows.level[k] = level
             if slot.json != NULL:
-                self.key[k] = slot.key
                 rows.id[k].kind = VALUE_JSON
                 rows.id[k].text = slot.json
                 rows.id[k].length = slot.json_length
             else:  # past the distinct-id bound: written from the id itself (or what classify() made)
-                self.key[k] = self.hold(item)
+                self.hold(item)
                 made = classify(&rows.id[k], <object> item)
                 self.hold(<PyObject *> made)
             values[0].kind = VALUE_ABSENT
@@ -226,7 +220,7 @@ cdef class Batch:
             k += 1
         rows.count = k
         rows.bound = bound
-        return self.refresh_slots(counts)  # new ids among these may have grown the table
+        return 0
 
     cdef PyObject **chunk_items(self, object objects, Py_ssize_t start, Py_ssize_t end) except? NULL:
         """The items of a list or tuple from start on; a list's [start, end) are copied and referenced
@@ -286,19 +280,9 @@ cdef class Batch:
         self.held_count = 0
         self.rows.count = 0
 
-    cdef int refresh_slots(self, EventIdCounts counts) except -1:
-        """Look the chunk's ids up again if the table moved its slots since self.generation."""
-        cdef Py_ssize_t k
-        if counts.generation != self.generation:
-            for k in range(self.rows.count):
-                self.slot[k] = counts.slot_for(<object> self.key[k])
-            self.generation = counts.generation
-        return 0
-
     cdef int count_rows(self, LoggerCore logger, Py_ssize_t first, Py_ssize_t end) except -1:
         """Rows [first, end) of the chunk are in the ring: count them."""
         cdef Py_ssize_t k
-        self.refresh_slots(logger._event_ids)  # a wait, or log()s meanwhile, may have grown the table
         for k in range(first, end):
             self.slot[k].count += 1
             logger._level_counts[self.rows.level[k]] += 1

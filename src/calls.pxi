@@ -144,7 +144,6 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
         # call depends on the size of the whole module, and this is the hot path.
         key = exact_event_id(key)
     cdef IdSlot *slot = logger._event_ids.slot_for(key)
-    cdef uint64_t generation = logger._event_ids.generation
     cdef Value id_value, message_value
     cdef list kept = None                         # what values refer to in place of their own
     cdef bint ran_python = False                  # str() of some value
@@ -190,7 +189,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
     finally:
         if keys != key_stack:
             free(keys)
-    return count_event(logger, level, slot, key, generation)
+    return count_event(logger, level, slot)
 
 
 cdef bint write_line(LoggerCore logger, int level, const Value *event_id, const Value *message,
@@ -230,11 +229,8 @@ cdef bint write_aside(LoggerCore logger, int level, const Value *event_id, const
         free(line)
 
 
-cdef inline int count_event(LoggerCore logger, int level, IdSlot *slot, object key,
-                            uint64_t generation) except -1:
-    """One more event of key at level; slot is key's, unless the table moved since generation."""
-    if logger._event_ids.generation != generation:  # a wait for room let other ids in
-        slot = logger._event_ids.slot_for(key)
+cdef inline int count_event(LoggerCore logger, int level, IdSlot *slot) except -1:
+    """One more event at level, of the id whose slot this is (slots never move)."""
     slot.count += 1
     logger._logged += 1
     logger._level_counts[level] += 1

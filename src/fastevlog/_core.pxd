@@ -107,7 +107,7 @@ cdef struct FileHeader:
 # -- counts per event id (event_ids.pxi) --
 
 cdef struct IdSlot:
-    PyObject *key            # owned reference; NULL for an empty slot
+    PyObject *key            # owned reference; NULL for the overflow slot
     Py_hash_t hash
     uint64_t count           # events accepted; 0 while the first one is being written
     char *json               # the id as written in a line (quoted and escaped, or digits)
@@ -116,16 +116,15 @@ cdef struct IdSlot:
 
 @cython.final
 cdef class EventIdCounts:
-    cdef IdSlot *slots
-    cdef size_t mask         # capacity - 1; capacity is a power of two
+    cdef IdSlot *slots       # MAX_EVENT_IDS + 1, in the order ids arrived; the last for ids past the bound
     cdef size_t used
-    cdef uint64_t generation  # bumped when slots move: slot pointers taken before are stale
-    cdef IdSlot overflow     # stands for every id that arrived after the table was full
+    cdef uint32_t *table     # open addressing: a slot's index + 1, 0 for an empty entry
+    cdef size_t mask         # entries - 1; a power of two, at least twice used
     # Hot loops log the same id again and again: the last key found (the table
     # holds it, so no other object can have its address) skips the hash and probe.
     cdef PyObject *last_key
     cdef IdSlot *last_slot
-    cdef IdSlot *_find(self, object key, Py_hash_t h) except NULL
+    cdef uint32_t *_find(self, object key, Py_hash_t h) except NULL
     cdef IdSlot *slot_for(self, object key) except NULL
     cdef int _grow(self) except -1
 
