@@ -54,8 +54,9 @@ def program_total(report: str) -> int:
 def profile(which: str, calls: int) -> dict:
     text = callgrind(CHILD, which, str(calls), annotate=("--inclusive=yes", "--threshold=100"))
     counts = {"total": program_total(text)}
-    # Inclusive counts of the core's functions, named as in the .pyx (Cython's prefix dropped).
-    for match in re.finditer(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+src/_core\.c:__pyx_f_9fastevlog_5_core_(\w+)",
+    # Inclusive counts of the core's functions, named as in the .pyx (Cython's prefix dropped);
+    # the generated C is in build/cython/src/ (setup.py).
+    for match in re.finditer(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*_core\.c:__pyx_f_9fastevlog_5_core_(\w+)",
                              text, re.M):
         name = re.sub(r"^\d+", "", match.group(2))
         counts.setdefault(name, int(match.group(1).replace(",", "")))
