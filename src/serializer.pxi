@@ -55,20 +55,9 @@ cdef const char *HEX_DIGITS = b"0123456789abcdef"
 # ESCAPE[c] for c < 0x80: 0 when c goes out as itself, else the character
 # after the backslash ('u' meaning \u00XX).
 cdef unsigned char ESCAPE[128]
-
-cdef void _init_escape_table() noexcept:
-    cdef int c
-    for c in range(128):
-        ESCAPE[c] = b'u' if c < 0x20 else 0
-    ESCAPE[b'"'] = b'"'
-    ESCAPE[b'\\'] = b'\\'
-    ESCAPE[b'\n'] = b'n'
-    ESCAPE[b'\r'] = b'r'
-    ESCAPE[b'\t'] = b't'
-    ESCAPE[0x08] = b'b'
-    ESCAPE[0x0c] = b'f'
-
-_init_escape_table()
+ESCAPE[:] = [ord("u") if c < 0x20 else 0 for c in range(128)]
+for _c, _e in zip(b'"\\\n\r\t\b\f', b'"\\nrtbf'):
+    ESCAPE[_c] = _e
 
 
 # -- values --
@@ -325,14 +314,8 @@ cdef inline unsigned char *put_raw(unsigned char *p, const char *s, Py_ssize_t n
 
 # "00" .. "99": two digits per table read instead of a division each.
 cdef char DIGIT_PAIRS[200]
-
-cdef void _init_digit_pairs() noexcept:
-    cdef int i
-    for i in range(100):
-        DIGIT_PAIRS[2 * i] = <char> (48 + i // 10)
-        DIGIT_PAIRS[2 * i + 1] = <char> (48 + i % 10)
-
-_init_digit_pairs()
+_digit_pairs = "".join([f"{i:02d}" for i in range(100)]).encode()
+memcpy(DIGIT_PAIRS, PyBytes_AS_STRING(_digit_pairs), 200)
 
 
 cdef unsigned char *put_uint64(unsigned char *p, uint64_t u) noexcept nogil:
