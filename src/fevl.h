@@ -1,7 +1,9 @@
 /* Small C helpers for the core: what Cython cannot say (atomics, SIMD, the TSC).
  *
- * Release stores order the buffer file's header: a segment's committed length
- * must never become visible before the line bytes below it, for recovery.
+ * Release stores order the buffer file's header: a process may be killed between
+ * any two stores and recovery reads the mapping afterwards, so a segment's
+ * committed length must never be stored before the line bytes below it, by the
+ * compiler or a weakly ordered CPU.
  */
 #ifndef FASTEVLOG_FEVL_H
 #define FASTEVLOG_FEVL_H
