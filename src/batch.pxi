@@ -238,11 +238,11 @@ cdef class Batch:
         self.held_count += end - start
         return copy
 
-    cdef inline PyObject *hold(self, PyObject *o) noexcept:
+    cdef inline void hold(self, PyObject *o) noexcept:
+        """Reference o until let_go()."""
         ref_inc(o)
         self.held[self.held_count] = o
         self.held_count += 1
-        return o
 
     cdef inline int value(self, Py_ssize_t c, Py_ssize_t row, Py_ssize_t i, Value *v) except -1:
         """The value of column c in row, the chunk's row i."""
