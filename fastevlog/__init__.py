@@ -28,7 +28,7 @@ if not sys.platform.startswith("linux"):
         "and is tested nowhere else"
     )
 
-from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID  # noqa: E402
+from ._core import LEVEL_NAMES, OVERFLOW_EVENT_ID, BoundLogger, add_level, levels  # noqa: E402
 from ._errors import LoggerStoppedError, WriteError  # noqa: E402
 from ._logger import MIN_BUFFER_BYTES, EventLogCounter, live_loggers, stop_all  # noqa: E402
 
@@ -36,14 +36,24 @@ __all__ = [
     "LEVEL_NAMES",
     "MIN_BUFFER_BYTES",
     "OVERFLOW_EVENT_ID",
+    "BoundLogger",
     "EventLogCounter",
     "LoggerStoppedError",
     "WriteError",
+    "add_level",
+    "bind",
     "configure",
+    "critical",
+    "debug",
+    "error",
+    "exception",
     "flush",
     "get_logger",
+    "info",
+    "levels",
     "log",
     "stop",
+    "warning",
 ]
 
 __version__ = "0.1.0"
@@ -78,6 +88,41 @@ def get_logger() -> EventLogCounter:
 def log(level, event_id, message=None, **fields) -> None:
     """Log one event on the default logger; see EventLogCounter.log."""
     (_default or get_logger()).log(level, event_id, message, **fields)
+
+
+def debug(event_id, message=None, **fields) -> None:
+    """Log one DEBUG event on the default logger."""
+    (_default or get_logger()).debug(event_id, message, **fields)
+
+
+def info(event_id, message=None, **fields) -> None:
+    """Log one INFO event on the default logger."""
+    (_default or get_logger()).info(event_id, message, **fields)
+
+
+def warning(event_id, message=None, **fields) -> None:
+    """Log one WARNING event on the default logger."""
+    (_default or get_logger()).warning(event_id, message, **fields)
+
+
+def error(event_id, message=None, **fields) -> None:
+    """Log one ERROR event on the default logger."""
+    (_default or get_logger()).error(event_id, message, **fields)
+
+
+def critical(event_id, message=None, **fields) -> None:
+    """Log one CRITICAL event on the default logger."""
+    (_default or get_logger()).critical(event_id, message, **fields)
+
+
+def exception(event_id, message=None, **fields) -> None:
+    """Log one ERROR event with the exception being handled on the default logger."""
+    (_default or get_logger()).exception(event_id, message, **fields)
+
+
+def bind(**fields) -> BoundLogger:
+    """A logger adding these fields to every event, bound to the default logger as it is now."""
+    return (_default or get_logger()).bind(**fields)
 
 
 def flush() -> None:

@@ -14,7 +14,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_SetItem
 from cpython.exc cimport PyErr_SetFromErrno
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.number cimport PyNumber_Index
+from cpython.number cimport PyIndex_Check, PyNumber_Index
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_Substring
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -28,12 +28,14 @@ cdef extern from "<string.h>" nogil:
 
 from fastevlog._errors import LoggerStoppedError
 
+include "levels.pxi"
 include "serializer.pxi"
 include "layout.pxi"
 include "mapping.pxi"
 include "event_ids.pxi"
 include "ring.pxi"
 include "calls.pxi"
+include "bound.pxi"
 include "batch.pxi"
 
 DEBUG_BUILD = bool(FEVL_DEBUG_BUILD)  # built with FASTEVLOG_DEBUG=1: invariants are checked

@@ -39,12 +39,13 @@ cdef struct Rows:
     Py_ssize_t fields
     Py_ssize_t stride        # Values per row: the message (VALUE_ABSENT if none), then each field
     const Value *keys        # the fields' names
+    const Value *context     # a bound logger's fields, or NULL
     uint8_t *level
     Value *id
     Value *values
     Py_ssize_t bound         # no row takes more
-    unsigned char prefix[LEVEL_COUNT][PREFIX_BYTES]   # '{"timestamp":"…","level":"…","event_id":'
-    Py_ssize_t prefix_length[LEVEL_COUNT]
+    unsigned char prefix[MAX_LEVELS][PREFIX_BYTES]   # '{"timestamp":"…","level":"…","event_id":'
+    Py_ssize_t prefix_length[MAX_LEVELS]
 
 
 _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
@@ -69,13 +70,17 @@ cdef class Batch:
     cdef bint has_message
     cdef list keep                   # what the columns refer to
     cdef Rows rows
+    cdef Value context               # rows.context's, when a bound logger logs
     cdef IdSlot **slot               # per chunk row
     cdef PyObject **held             # the chunk's references: items of each list, ids past the bound
     cdef Py_ssize_t held_count
     cdef uint64_t accepted           # rows written and counted: LoggerStoppedError.accepted
 
-    def __cinit__(self, levels, event_ids, messages, dict fields):
-        self.keep = [fields]
+    def __cinit__(self, levels, event_ids, messages, dict fields, bytes context):
+        self.keep = [fields, context]
+        if context is not None:
+            json_value(&self.context, context)
+            self.rows.context = &self.context
         self.ids = batch_ids(event_ids)
         self.n = len(self.ids)
         self.level = batch_levels(levels, self.n, &self.levels)
@@ -192,7 +197,7 @@ cdef class Batch:
         for row in range(start, end):
             if self.levels != NULL:
                 level = self.levels[row]
-            if level < logger._min_level:
+            if LEVEL_NUMBER[level] < logger._min_number:
                 continue
             # Read in place, not referenced: once looked up, an id is its slot's (the table keeps it).
             if row >= Py_SIZE(self.ids):  # only a list's size changes
@@ -215,7 +220,8 @@ cdef class Batch:
             values[0].kind = VALUE_ABSENT
             for c in range(first, self.column_count):
                 self.value(c, row, row - start, &values[c])
-            bound = max(bound, line_bound(&rows.id[k], values, rows.keys, values + 1, rows.fields))
+            bound = max(bound, line_bound(&rows.id[k], values, rows.context, rows.keys, values + 1,
+                                          rows.fields))
             values += rows.stride
             k += 1
         rows.count = k
@@ -293,15 +299,15 @@ cdef class Batch:
 
 cdef inline Py_ssize_t row_bound(const Rows *rows, Py_ssize_t k) noexcept nogil:
     cdef const Value *values = &rows.values[k * rows.stride]
-    return line_bound(&rows.id[k], values, rows.keys, values + 1, rows.fields)
+    return line_bound(&rows.id[k], values, rows.context, rows.keys, values + 1, rows.fields)
 
 
 cdef inline unsigned char *put_row(unsigned char *p, const Rows *rows, Py_ssize_t k) noexcept nogil:
     # A fixed-size copy (the bound has room) is a few moves where one of the exact length is a call.
     memcpy(p, rows.prefix[rows.level[k]], PREFIX_BYTES)
     cdef const Value *values = &rows.values[k * rows.stride]
-    return put_body(p + rows.prefix_length[rows.level[k]], &rows.id[k], values, rows.keys, values + 1,
-                    rows.fields)
+    return put_body(p + rows.prefix_length[rows.level[k]], &rows.id[k], values, rows.context, rows.keys,
+                    values + 1, rows.fields)
 
 
 cdef Py_ssize_t fill_rows(const Rows *rows, Py_ssize_t k, unsigned char *base, Py_ssize_t size,
@@ -412,16 +418,18 @@ cdef int batch_levels(object levels, Py_ssize_t n, uint8_t **per_row) except -1:
     return 0
 
 
-cdef object log_batch(LoggerCore logger, object levels, object event_ids, object messages, dict fields):
+cdef object log_batch(LoggerCore logger, object levels, object event_ids, object messages, dict fields,
+                      BoundLogger bound=None):
     cdef Ring ring = logger._ring
     if ring.closed:
         raise ring.closed_error("this logger is stopped; log_many() needs a running logger")
-    cdef Batch batch = Batch(levels, event_ids, messages, fields)  # every check and conversion
+    cdef bytes context = None if bound is None else bound.context_without(fields)
+    cdef Batch batch = Batch(levels, event_ids, messages, fields, context)  # every check and conversion
     cdef unsigned char timestamp[TIMESTAMP_BYTES]
     cdef unsigned char *p
     cdef int level
     put_timestamp(timestamp, &logger._clock)  # every row has the time of the call
-    for level in range(LEVEL_COUNT):
+    for level in range(level_count):
         p = put_raw(batch.rows.prefix[level], b'{"timestamp":"', 14)
         p = put_raw(p, <const char *> timestamp, TIMESTAMP_BYTES)
         p = put_raw(p, LEVEL_INFIX[level], LEVEL_INFIX_LENGTH[level])

@@ -27,41 +27,14 @@ cdef enum:
     SLOT_EVENT_ID = 1
     SLOT_MESSAGE = 2
     SLOT_TIMESTAMP = 3       # never a parameter; reserved for the line's own key
+    SLOT_EXC_INFO = 4
+    SLOT_STACK_INFO = 5
+    PARAMETER_COUNT = 6
     NO_LEVEL = -1            # log(): the level is the first argument
 
-cdef tuple PARAMETER_NAMES = ("level", "event_id", "message", "timestamp")
+cdef tuple PARAMETER_NAMES = ("level", "event_id", "message", "timestamp", "exc_info", "stack_info")
 
-_LEVEL_BY_NAME = {name: i for i, name in enumerate(LEVEL_NAMES)}
-_LEVEL_BY_NAME["WARN"] = 2   # the stdlib's aliases
-_LEVEL_BY_NAME["FATAL"] = 4
-
-
-cpdef int level_index(object level) except -1:
-    """0..4 for DEBUG..CRITICAL, from a name (any case) or a stdlib int."""
-    # Literal names are interned, so the common call is one pointer compare.
-    if level is "INFO":
-        return 1
-    if level is "ERROR":
-        return 3
-    if level is "DEBUG":
-        return 0
-    if level is "WARNING":
-        return 2
-    if level is "CRITICAL":
-        return 4
-    cdef object index = None
-    if isinstance(level, str):
-        if level.isascii():  # str.upper() would map e.g. a dotless "ı" to "I"
-            index = _LEVEL_BY_NAME.get(level.upper())
-    elif isinstance(level, int) and not isinstance(level, bool):
-        if level in LEVEL_VALUES:
-            index = LEVEL_VALUES.index(level)
-    if index is None:
-        raise ValueError(
-            f"unknown level {level!r}: valid levels are DEBUG, INFO, WARNING, ERROR, "
-            "CRITICAL (any case) or the stdlib's 10, 20, 30, 40, 50")
-    return index
-
+from fastevlog._exceptions import event_extras
 
 cdef inline object exact_event_id(object event_id):
     """event_id as an exact str or int, so counting never runs Python code."""
@@ -98,7 +71,7 @@ cdef class LoggerCore:
         ring.attach(mapping, segment_count, segment_size, wake_fd, block_when_full, seal_after_events,
                     wake_after)
         self._ring = ring
-        self._min_level = min_level
+        self._min_number = LEVEL_NUMBER[min_level]
         return ring
 
     def _forget_after_fork(self):
@@ -119,9 +92,9 @@ cdef class LoggerCore:
 
     def counts(self):
         """{"levels": {name: n}, "event_ids": {id: n}} of the events accepted."""
-        levels = {LEVEL_NAMES[i]: self._level_counts[i]
-                  for i in range(LEVEL_COUNT) if self._level_counts[i]}
-        return {"levels": levels, "event_ids": self._event_ids.as_dict()}
+        by_level = {name: self._level_counts[_LEVEL_BY_NAME[name]] for name in levels()
+                    if self._level_counts[_LEVEL_BY_NAME[name]]}
+        return {"levels": by_level, "event_ids": self._event_ids.as_dict()}
 
     def _core_metrics(self):
         """The counters the core owns, for EventLogCounter.metrics()."""
@@ -133,11 +106,17 @@ cdef class LoggerCore:
         """Log a batch of events given as columns; see fastevlog.EventLogCounter.log_many."""
         log_batch(self, levels, event_ids, messages, field_columns)
 
+    def bind(self, **fields):
+        """A logger with the same methods that adds these fields to every event it logs."""
+        return BoundLogger(self, fields)
+
 
 cdef int log_one(LoggerCore logger, int level, object event_id, object message, PyObject **values,
-                 PyObject *names, Py_ssize_t count, bint has_parameters) except -1:
+                 PyObject *names, Py_ssize_t count, bint has_parameters, BoundLogger bound,
+                 dict extras) except -1:
     """Write one event, its fields the keywords in names (values by position) that name no
-    parameter; level is already checked against the minimum."""
+    parameter, after those of bound (or None) and followed by extras (exc_info's and
+    stack_info's, or None); level is already checked against the minimum."""
     cdef object key = event_id                    # what counts() shows
     if type(key) is not str and type(key) is not int:
         # Checked here, not only in the call: whether the compiler inlines the
@@ -163,18 +142,24 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
     cdef Value value_stack[FIELDS_ON_STACK]
     cdef Value *keys = key_stack
     cdef Value *field_values = value_stack
-    cdef Py_ssize_t fields = 0, i
+    cdef Value context_value
+    cdef const Value *context = NULL
+    cdef bytes context_text = None
+    cdef Py_ssize_t fields = 0, i, room = count + 2  # extras add at most two
     cdef PyObject *name
-    if count > FIELDS_ON_STACK:
-        keys = <Value *> malloc(2 * count * sizeof(Value))
+    cdef bint replaced = False                    # a call's field replaces a bound one
+    if room > FIELDS_ON_STACK:
+        keys = <Value *> malloc(2 * room * sizeof(Value))
         if keys == NULL:
             raise MemoryError()
-        field_values = keys + count
+        field_values = keys + room
     try:
         for i in range(count):
             name = PyTuple_GET_ITEM(<object> names, i)
             if has_parameters and parameter_slot(name) >= 0:
                 continue
+            if bound is not None and not replaced:
+                replaced = is_one_of(name, bound.keys)
             str_value(&keys[fields], <object> name)
             if not classify_plain(&field_values[fields], <object> values[i]):
                 ran_python = True
@@ -182,9 +167,24 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
                     kept = []
                 kept.append(classify(&field_values[fields], <object> values[i]))
             fields += 1
+        if extras is not None:
+            ran_python = True
+            if kept is None:
+                kept = []
+            for key, value in extras.items():
+                if key in (<object> names if names != NULL else ()) or (bound is not None and key in bound.keys):
+                    raise ValueError(f'the field "{key}" cannot be given with exc_info or stack_info, '
+                                     'which write it')
+                str_value(&keys[fields], key)
+                kept.append(classify(&field_values[fields], value))
+                fields += 1
+        if bound is not None:
+            context_text = bound.context_without(<object> names) if replaced else bound.context
+            json_value(&context_value, context_text)
+            context = &context_value
         if ran_python and logger._ring.closed:      # that code may have stopped the logger
             raise logger._ring.closed_error("this logger was stopped while log() converted its values")
-        if not write_line(logger, level, &id_value, &message_value, keys, field_values, fields):
+        if not write_line(logger, level, &id_value, &message_value, context, keys, field_values, fields):
             return 0
     finally:
         if keys != key_stack:
@@ -193,10 +193,11 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
 
 
 cdef bint write_line(LoggerCore logger, int level, const Value *event_id, const Value *message,
-                     const Value *keys, const Value *values, Py_ssize_t count) except -1:
+                     const Value *context, const Value *keys, const Value *values,
+                     Py_ssize_t count) except -1:
     """Encode one line into the ring; False when it was dropped (ring full, on_full="drop")."""
     cdef Ring ring = logger._ring
-    cdef Py_ssize_t bound = line_bound(event_id, message, keys, values, count)
+    cdef Py_ssize_t bound = line_bound(event_id, message, context, keys, values, count)
     cdef unsigned char *p
     cdef unsigned char *end
     if bound <= ring.limit - ring.cursor:
@@ -207,22 +208,24 @@ cdef bint write_line(LoggerCore logger, int level, const Value *event_id, const 
             ring.dropped += 1
             return False
     else:
-        return write_aside(logger, level, event_id, message, keys, values, count, bound)
-    end = put_body(put_prefix(p, &logger._clock, level), event_id, message, keys, values, count)
+        return write_aside(logger, level, event_id, message, context, keys, values, count, bound)
+    end = put_body(put_prefix(p, &logger._clock, level), event_id, message, context, keys, values, count)
     FEVL_CHECK(end - p <= bound, "a line stays within its bound")
     ring.commit(end)
     return True
 
 
 cdef bint write_aside(LoggerCore logger, int level, const Value *event_id, const Value *message,
-                      const Value *keys, const Value *values, Py_ssize_t count, Py_ssize_t bound) except -1:
+                      const Value *context, const Value *keys, const Value *values, Py_ssize_t count,
+                      Py_ssize_t bound) except -1:
     """A large line: encoded off to the side, then placed at its exact size."""
     cdef unsigned char *line = <unsigned char *> malloc(bound)
     cdef unsigned char *end
     if line == NULL:
         raise MemoryError()
     try:
-        end = put_body(put_prefix(line, &logger._clock, level), event_id, message, keys, values, count)
+        end = put_body(put_prefix(line, &logger._clock, level), event_id, message, context, keys, values,
+                       count)
         FEVL_CHECK(end - line <= bound, "a line stays within its bound")
         return logger._ring.place_line(line, end - line)
     finally:
@@ -240,25 +243,47 @@ cdef inline int count_event(LoggerCore logger, int level, IdSlot *slot) except -
 cdef int parameter_slot(PyObject *name) noexcept:
     """SLOT_* for a keyword naming a parameter (or "timestamp"), -1 for a field."""
     cdef int slot
-    for slot in range(4):
+    for slot in range(PARAMETER_COUNT):
         if name == PyTuple_GET_ITEM(PARAMETER_NAMES, slot):
             return slot
     # Keyword names at a call site are interned, and so are ours: for an
     # interned name the pointer compares above were conclusive.
     if PyUnicode_CHECK_INTERNED(<object> name):
         return -1
-    for slot in range(4):
+    for slot in range(PARAMETER_COUNT):
         if PyUnicode_Compare(<object> name, <object> PyTuple_GET_ITEM(PARAMETER_NAMES, slot)) == 0:
             return slot
     return -1
 
 
-cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    """Parse log(level, event_id, message=None, **fields) or LEVEL(event_id, message=None, **fields)."""
-    cdef LoggerCore logger = <LoggerCore> self
+cdef bint is_one_of(PyObject *name, tuple names) noexcept:
+    """Whether name (a str) is one of names (interned strs), as parameter_slot compares."""
+    cdef Py_ssize_t i
+    for i in range(PyTuple_GET_SIZE(names)):
+        if name == PyTuple_GET_ITEM(names, i):
+            return True
+    if PyUnicode_CHECK_INTERNED(<object> name):
+        return False
+    for i in range(PyTuple_GET_SIZE(names)):
+        if PyUnicode_Compare(<object> name, <object> PyTuple_GET_ITEM(names, i)) == 0:
+            return True
+    return False
+
+
+cdef object log_call(object self, int level, bint exception, PyObject **args, Py_ssize_t nargs,
+                     PyObject *kwnames):
+    """Parse log(level, event_id, message=None, **fields) or LEVEL(event_id, message=None, **fields),
+    on a LoggerCore or a BoundLogger; exception: exc_info defaults to True (exception())."""
+    cdef BoundLogger bound = None
+    cdef LoggerCore logger
+    if type(self) is BoundLogger:
+        bound = <BoundLogger> self
+        logger = bound.logger
+    else:
+        logger = <LoggerCore> self
     cdef Ring ring = logger._ring
-    cdef PyObject *params[3]
-    params[0] = params[1] = params[2] = NULL
+    cdef PyObject *params[PARAMETER_COUNT]
+    memset(params, 0, sizeof(params))
     cdef int first = SLOT_LEVEL if level == NO_LEVEL else SLOT_EVENT_ID
     if nargs > 3 - first:
         raise TypeError(f"takes at most {3 - first} positional arguments ({nargs} given)")
@@ -287,50 +312,62 @@ cdef object log_call(object self, int level, PyObject **args, Py_ssize_t nargs, 
         ring.step_aside()  # before the check below: the logger may be stopped meanwhile
     if ring.closed:
         raise ring.closed_error("this logger is stopped; log() needs a running logger")
-    if level < logger._min_level:
+    if LEVEL_NUMBER[level] < logger._min_number:
         exact_event_id(<object> params[SLOT_EVENT_ID])  # a bad id is an error even when filtered
         return None
+    cdef dict extras = None
+    if exception or params[SLOT_EXC_INFO] != NULL or params[SLOT_STACK_INFO] != NULL:
+        extras = event_extras(exception if params[SLOT_EXC_INFO] == NULL else <object> params[SLOT_EXC_INFO],
+                              None if params[SLOT_STACK_INFO] == NULL else <object> params[SLOT_STACK_INFO])
     log_one(logger, level, <object> params[SLOT_EVENT_ID],
             None if params[SLOT_MESSAGE] == NULL else <object> params[SLOT_MESSAGE],
-            args + nargs, kwnames, count, has_parameters)
+            args + nargs, kwnames, count, has_parameters, bound, extras)
     return None
 
 
 cdef object _log_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, NO_LEVEL, args, nargs, kwnames)
+    return log_call(self, NO_LEVEL, False, args, nargs, kwnames)
 
 cdef object _debug_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 0, args, nargs, kwnames)
+    return log_call(self, 0, False, args, nargs, kwnames)
 
 cdef object _info_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 1, args, nargs, kwnames)
+    return log_call(self, 1, False, args, nargs, kwnames)
 
 cdef object _warning_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 2, args, nargs, kwnames)
+    return log_call(self, 2, False, args, nargs, kwnames)
 
 cdef object _error_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 3, args, nargs, kwnames)
+    return log_call(self, 3, False, args, nargs, kwnames)
 
 cdef object _critical_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 4, args, nargs, kwnames)
+    return log_call(self, 4, False, args, nargs, kwnames)
+
+cdef object _exception_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    return log_call(self, 3, True, args, nargs, kwnames)
 
 
 # The methods' names and docstrings (kept referenced: the method table points into them).
 cdef tuple LOG_METHOD_TEXTS = ((b"log", b"log($self, level, event_id, message=None, **fields)\n--\n\n"
-                                b"Log one event: level is a name (any case) or the stdlib's int, "
-                                b"event_id a str or int."),) + tuple(
+                                b"Log one event: level is a name (any case) or a number (the stdlib's, "
+                                b"or add_level()'s), event_id a str or int."),) + tuple(
     (name.lower().encode(), f"{name.lower()}($self, event_id, message=None, **fields)\n--\n\n"
-                            f"Log one {name} event.".encode()) for name in LEVEL_NAMES)
-cdef PyMethodDef LOG_METHODS[6]
-cdef void *LOG_FUNCTIONS[6]
+                            f"Log one {name} event.".encode()) for name in LEVEL_NAMES) + (
+    (b"exception", b"exception($self, event_id, message=None, **fields)\n--\n\n"
+                   b"Log one ERROR event with the exception being handled (exc_info=True)."),)
+cdef PyMethodDef LOG_METHODS[7]
+cdef void *LOG_FUNCTIONS[7]
 LOG_FUNCTIONS[:] = [<void *> _log_method, <void *> _debug_method, <void *> _info_method,
-                    <void *> _warning_method, <void *> _error_method, <void *> _critical_method]
-for _i in range(6):
+                    <void *> _warning_method, <void *> _error_method, <void *> _critical_method,
+                    <void *> _exception_method]
+for _i in range(7):
     LOG_METHODS[_i].ml_name = PyBytes_AS_STRING(LOG_METHOD_TEXTS[_i][0])
     LOG_METHODS[_i].ml_meth = LOG_FUNCTIONS[_i]
     LOG_METHODS[_i].ml_flags = METH_FASTCALL | METH_KEYWORDS
     LOG_METHODS[_i].ml_doc = PyBytes_AS_STRING(LOG_METHOD_TEXTS[_i][1])
-    # The type is not sealed yet at module init; this is how Cython adds its own methods.
-    PyDict_SetItem(<object> fevl_type_dict(LoggerCore), LOG_METHODS[_i].ml_name.decode(),
-                   PyDescr_NewMethod(LoggerCore, &LOG_METHODS[_i]))
+    # The types are not sealed yet at module init; this is how Cython adds its own methods.
+    for _cls in (LoggerCore, BoundLogger):
+        PyDict_SetItem(<object> fevl_type_dict(_cls), LOG_METHODS[_i].ml_name.decode(),
+                       PyDescr_NewMethod(_cls, &LOG_METHODS[_i]))
 PyType_Modified(LoggerCore)
+PyType_Modified(BoundLogger)

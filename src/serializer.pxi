@@ -32,21 +32,9 @@ cdef enum:
     # '{"timestamp":"…","level":"CRITICAL","event_id":' is 73 bytes; log_many() copies 80.
     PREFIX_BYTES = 80
     LINE_FIXED_BYTES = PREFIX_BYTES + 11 + 2   # the prefix, ',"message":', '}\n'
-    LEVEL_COUNT = 5
     # A VALUE_JSON's text is followed by this many readable bytes, and its bound leaves room
     # to write them: a fixed-size copy is a few moves where one of the exact length is a call.
     JSON_PAD = 32
-
-LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LEVEL_VALUES = (10, 20, 30, 40, 50)
-
-# '","level":"INFO","event_id":' and the like, one per level.
-cdef tuple LEVEL_INFIXES = tuple(('","level":"' + name + '","event_id":').encode() for name in LEVEL_NAMES)
-cdef const char *LEVEL_INFIX[LEVEL_COUNT]
-cdef Py_ssize_t LEVEL_INFIX_LENGTH[LEVEL_COUNT]
-for _i, _infix in enumerate(LEVEL_INFIXES):
-    LEVEL_INFIX[_i] = PyBytes_AS_STRING(_infix)
-    LEVEL_INFIX_LENGTH[_i] = PyBytes_GET_SIZE(_infix)
 
 cdef const char *HEX_DIGITS = b"0123456789abcdef"
 
@@ -162,10 +150,12 @@ cdef unsigned char *put_scalar(unsigned char *p, const Value *v) noexcept nogil:
 
 # -- lines --
 
-cdef inline Py_ssize_t line_bound(const Value *event_id, const Value *message, const Value *keys,
-                                  const Value *values, Py_ssize_t count) noexcept nogil:
-    """The most bytes a line with these values takes."""
+cdef inline Py_ssize_t line_bound(const Value *event_id, const Value *message, const Value *context,
+                                  const Value *keys, const Value *values, Py_ssize_t count) noexcept nogil:
+    """The most bytes a line with these values takes; context is NULL or a bound logger's fields."""
     cdef Py_ssize_t bound = LINE_FIXED_BYTES + value_bound(event_id) + value_bound(message), i
+    if context != NULL:
+        bound += value_bound(context)
     for i in range(count):
         bound += value_bound(&keys[i]) + 2 + value_bound(&values[i])
     return bound
@@ -179,12 +169,16 @@ cdef inline unsigned char *put_prefix(unsigned char *p, TimestampCache *clock, i
 
 
 cdef inline unsigned char *put_body(unsigned char *p, const Value *event_id, const Value *message,
-                                    const Value *keys, const Value *values, Py_ssize_t count) noexcept nogil:
-    """The rest of the line after the prefix: id, message, fields, '}' and the newline."""
+                                    const Value *context, const Value *keys, const Value *values,
+                                    Py_ssize_t count) noexcept nogil:
+    """The rest of the line after the prefix: id, message, a bound logger's fields (context, a
+    VALUE_JSON of ',"key":value…', or NULL), the call's fields, '}' and the newline."""
     p = put_value(p, event_id)
     if message.kind != VALUE_ABSENT:
         p = put_raw(p, b',"message":', 11)
         p = put_value(p, message)
+    if context != NULL:
+        p = put_value(p, context)
     cdef Py_ssize_t i
     for i in range(count):
         p[0] = b','

@@ -178,10 +178,23 @@ cdef class Ring:
 
 # -- the compiled half of the logger: counts and the calls (calls.pxi, batch.pxi) --
 
+cdef enum:
+    MAX_LEVELS = 32          # the stdlib's five and those add_level() declares (levels.pxi)
+
 cdef class LoggerCore:
     cdef readonly Ring _ring
-    cdef int _min_level
-    cdef uint64_t _level_counts[5]
+    cdef int _min_number             # the number of the lowest level written
+    cdef uint64_t _level_counts[MAX_LEVELS]
     cdef EventIdCounts _event_ids
     cdef uint64_t _logged
     cdef TimestampCache _clock
+
+
+@cython.final
+cdef class BoundLogger:
+    cdef readonly LoggerCore logger
+    cdef readonly dict fields
+    cdef bytes context               # ',"key":value' for each field, then JSON_PAD bytes (bound.pxi)
+    cdef tuple keys                  # the fields' names, interned
+
+    cdef bytes context_without(self, object names)
