@@ -52,8 +52,11 @@ _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
 _FOREIGN_BYTE_ORDER = (">", "!") if sys.byteorder == "little" else ("<",)
 _INTEGER_FORMATS = frozenset("bBhHiIlLqQ")
 # The keys every line has: a field of the same name would write the key twice.
-LINE_KEYS = {"timestamp": "", "level": " (levels= gives each event's)",
-             "event_id": " (event_ids= gives each event's)", "message": " (messages= gives each event's)"}
+LINE_KEYS = {"timestamp": "the logger writes it", "level": "the logger writes it (levels= gives each event's)",
+             "event_id": "the logger writes it (event_ids= gives each event's)",
+             "message": "the logger writes it (messages= gives each event's)",
+             "exc_info": "log_many() logs no exception (exception() logs one event with it)",
+             "stack_info": "log_many() logs no stack (stack_info=True on one event does)"}
 cdef PyObject *NONE = <PyObject *> None
 
 
@@ -94,7 +97,7 @@ cdef class Batch:
             self.open(&self.columns[0], None, messages)
         for name, values in fields.items():
             if name in LINE_KEYS:
-                raise ValueError(f'"{name}" is written by the logger and cannot be a field{LINE_KEYS[name]}')
+                raise ValueError(f'"{name}" cannot be a field of log_many(): {LINE_KEYS[name]}')
             str_value(&self.keys[self.column_count - 1], name)
             self.column_count += 1  # from here on __dealloc__ releases what the column holds
             self.open(&self.columns[self.column_count - 1], name, values)
