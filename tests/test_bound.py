@@ -3,11 +3,11 @@
 import threading
 
 import pytest
+from reference import assert_same_line, reference_line
+from support import log_paths, read_events
 
 import fastevlog
 from fastevlog import EventLogCounter, LoggerStoppedError
-from reference import assert_same_line, reference_line
-from support import log_paths, read_events
 
 
 def lines(directory):

@@ -1,13 +1,14 @@
-"""exc_info=, stack_info= and exception() (fastevlog/_exceptions.py): the fields they add, as logging writes them."""
+"""exc_info=, stack_info= and exception() (fastevlog/_exceptions.py): the fields they add, as logging
+writes them."""
 
 import sys
 import traceback
 
 import pytest
+from support import read_events
 
 import fastevlog
 from fastevlog import EventLogCounter
-from support import read_events
 
 
 class Declined(Exception):
@@ -144,7 +145,8 @@ def test_a_field_the_exception_would_write_twice_is_refused(tmp_path):
                 bound.info("twice", stack_info=True)
             logger.info("a field of that name alone is fine", exception="mine")
     events = read_events(tmp_path)
-    assert [(e["event_id"], e["exception"]) for e in events] == [("a field of that name alone is fine", "mine")]
+    assert [(e["event_id"], e["exception"]) for e in events] == [
+        ("a field of that name alone is fine", "mine")]
 
 
 def test_stack_info_writes_the_callers_stack(tmp_path):
@@ -188,7 +190,7 @@ def test_module_level_exception_and_filtered_calls(tmp_path):
 @pytest.mark.parametrize("name", ["exc_info", "stack_info"])
 def test_log_many_takes_no_exc_info_or_stack_info(tmp_path, name):
     with EventLogCounter(directory=tmp_path) as logger:
-        with pytest.raises(ValueError, match=f'"{name}" cannot be a field of log_many\\(\\): log_many\\(\\) logs no'):
+        with pytest.raises(ValueError, match=f'"{name}" cannot be a field of log_many.*logs no'):
             logger.log_many("INFO", ["a"], **{name: [True]})
         logger.info("after")
     assert [e["event_id"] for e in read_events(tmp_path)] == ["after"]

@@ -8,10 +8,10 @@ what fills the table runs in a child process.
 import array
 
 import pytest
+from support import read_events, run_python
 
 import fastevlog
 from fastevlog import EventLogCounter
-from support import read_events, run_python
 
 NOTICE = ("NOTICE", 25)
 TRACE = ("TRACE", 5)
@@ -127,8 +127,8 @@ def test_an_undeclared_level_names_the_known_ones_and_loses_nothing(tmp_path):
     with EventLogCounter(directory=tmp_path) as logger:
         logger.info("before")
         for level in (26, "NOTICED", 0, 25.0, True, None):
-            with pytest.raises(ValueError, match=r"the levels are TRACE \(5\), DEBUG \(10\), .*NOTICE \(25\).*"
-                                                 r"add_level\(name, number\)"):
+            with pytest.raises(ValueError, match=r"the levels are TRACE \(5\), DEBUG \(10\), .*NOTICE "
+                                                 r"\(25\).*add_level\(name, number\)"):
                 logger.log(level, "bad")
             with pytest.raises(ValueError, match="add_level"):
                 logger.log_many([level], ["bad"])
