@@ -63,8 +63,8 @@ def test_a_replaced_field_given_through_a_dict_of_keywords(tmp_path):
     name = "".join(["us", "er"])
     with EventLogCounter(directory=tmp_path) as logger:
         logger.bind(user=1).info("a", **{name: 2})
-    [event] = read_events(tmp_path)
-    assert list(event.items())[3:] == [("user", 2)]
+    [line] = lines(tmp_path)
+    assert line.count(b'"user":') == 1 and line.endswith(b',"user":2}\n')  # json.loads would keep the last
 
 
 def test_bound_values_are_encoded_at_bind(tmp_path):
