@@ -56,8 +56,8 @@ def code_blocks(markdown: str) -> List[CodeBlock]:
             opening = _FENCE.match(line)
             if opening is not None:
                 start, body = number, []
-            elif _HEADING.match(line):
-                heading = _HEADING.match(line).group("title")  # type: ignore[union-attr]
+            elif (title := _HEADING.match(line)) is not None:
+                heading = title.group("title")
             continue
         fence = opening.group("fence") or opening.group("tildes")
         closing = line.strip()
@@ -75,7 +75,7 @@ def code_blocks(markdown: str) -> List[CodeBlock]:
     return blocks
 
 
-def run_example(block: CodeBlock, directory: Path) -> subprocess.CompletedProcess:
+def run_example(block: CodeBlock, directory: Path) -> subprocess.CompletedProcess[str]:
     """Run a block's text unchanged as a script, with directory as the current directory."""
     script = directory / f"readme_line_{block.line}.py"
     script.write_text(block.text, encoding="utf-8")
@@ -168,7 +168,8 @@ class TestRunner:
 
     def test_a_failing_example_fails(self, tmp_path: Path) -> None:
         """An example's exit status and output come back; it runs in the directory given."""
-        block = CodeBlock("python", 7, "", "import sys\nopen('here', 'w').close()\nprint('out')\nsys.exit(3)\n")
+        script = "import sys\nopen('here', 'w').close()\nprint('out')\nsys.exit(3)\n"
+        block = CodeBlock("python", 7, "", script)
         result = run_example(block, tmp_path)
         assert (result.returncode, result.stdout) == (3, "out\n")
         assert (tmp_path / "here").exists()
@@ -254,6 +255,7 @@ class TestDocuments:
                 linked = (document.parent / path).resolve() if path else document
                 if not linked.exists():
                     broken.append(target)
-                elif anchor and anchor not in _anchors(linked.read_text(encoding="utf-8")):
+                    continue
+                if anchor and anchor not in _anchors(linked.read_text(encoding="utf-8")):
                     broken.append(target)
         assert not broken
