@@ -46,31 +46,29 @@ cdef class BoundLogger:
 
 cdef bytes encode_context(dict fields):
     """',"key":value' for each field, then JSON_PAD bytes (a VALUE_JSON's text)."""
-    cdef Py_ssize_t n = 0, bound = JSON_PAD, i
-    cdef Value *values = <Value *> malloc((2 * len(fields) + 1) * sizeof(Value))
+    cdef Py_ssize_t n = 0
+    cdef Value *keys = <Value *> malloc((2 * len(fields) + 1) * sizeof(Value))
+    cdef Value *values = keys + len(fields)
+    cdef Value absent
     cdef list kept = []
     cdef bytes text
     cdef unsigned char *start
-    cdef unsigned char *p
-    if values == NULL:
+    cdef unsigned char *end
+    if keys == NULL:
         raise MemoryError()
+    absent.kind = VALUE_ABSENT
     try:
-        for name, value in fields.items():  # keys first, then values, in pairs
-            str_value(&values[2 * n], name)
-            if not classify_plain(&values[2 * n + 1], value):
-                kept.append(classify(&values[2 * n + 1], value))
-            bound += value_bound(&values[2 * n]) + 2 + value_bound(&values[2 * n + 1])
+        for name, value in fields.items():
+            str_value(&keys[n], name)
+            if not classify_plain(&values[n], value):
+                kept.append(classify(&values[n], value))
             n += 1
-        text = PyBytes_FromStringAndSize(NULL, bound)
+        # The serializer writes a line's fields as ',"key":value'; a line of no id
+        # and no message is those fields and the line's '}\n', which is left out.
+        text = PyBytes_FromStringAndSize(NULL, line_bound(&absent, &absent, NULL, keys, values, n) + JSON_PAD)
         start = <unsigned char *> PyBytes_AS_STRING(text)
-        p = start
-        for i in range(n):
-            p[0] = b','
-            p = put_value(p + 1, &values[2 * i])
-            p[0] = b':'
-            p = put_value(p + 1, &values[2 * i + 1])
-        FEVL_CHECK(p - start + JSON_PAD <= bound, "a bound context stays within its bound")
-        memset(p, 0, JSON_PAD)
-        return text[:p - start + JSON_PAD]
+        end = put_body(start, &absent, &absent, NULL, keys, values, n) - 2
+        memset(end, 0, JSON_PAD)
+        return text[:end - start + JSON_PAD]
     finally:
-        free(values)
+        free(keys)

@@ -144,7 +144,6 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
     cdef Value *field_values = value_stack
     cdef Value context_value
     cdef const Value *context = NULL
-    cdef bytes context_text = None
     cdef Py_ssize_t fields = 0, i, room = count + 2  # extras add at most two
     cdef PyObject *name
     cdef bint replaced = False                    # a call's field replaces a bound one
@@ -169,18 +168,15 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
             fields += 1
         if extras is not None:
             ran_python = True
-            if kept is None:
-                kept = []
-            for key, value in extras.items():
-                if key in (<object> names if names != NULL else ()) or (bound is not None and key in bound.keys):
-                    raise ValueError(f'the field "{key}" cannot be given with exc_info or stack_info, '
-                                     'which write it')
-                str_value(&keys[fields], key)
-                kept.append(classify(&field_values[fields], value))
-                fields += 1
-        if bound is not None:
-            context_text = bound.context_without(<object> names) if replaced else bound.context
-            json_value(&context_value, context_text)
+            kept = [] if kept is None else kept
+            fields = add_extras(keys, field_values, fields, extras, names, bound, kept)
+        if replaced:
+            kept = [] if kept is None else kept
+            kept.append(bound.context_without(<object> names))
+            json_value(&context_value, <bytes> kept[-1])
+            context = &context_value
+        elif bound is not None:
+            json_value(&context_value, bound.context)
             context = &context_value
         if ran_python and logger._ring.closed:      # that code may have stopped the logger
             raise logger._ring.closed_error("this logger was stopped while log() converted its values")
@@ -190,6 +186,27 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
         if keys != key_stack:
             free(keys)
     return count_event(logger, level, slot)
+
+
+cdef Py_ssize_t add_extras(Value *keys, Value *values, Py_ssize_t fields, dict extras, PyObject *names,
+                           BoundLogger bound, list kept) except -1:
+    """The fields exc_info and stack_info write, after the call's fields; returns the count.
+
+    Out of log_one, which the compiler inlines into the calls: kept small, it has
+    room to inline the encoder too."""
+    for key, value in extras.items():
+        if key in (<object> names if names != NULL else ()) or (bound is not None and key in bound.keys):
+            raise ValueError(f'the field "{key}" cannot be given with exc_info or stack_info, which write it')
+        str_value(&keys[fields], key)
+        kept.append(classify(&values[fields], value))
+        fields += 1
+    return fields
+
+
+cdef dict extras_for(bint exception, PyObject *exc_info, PyObject *stack_info):
+    """event_extras() for the call's exc_info and stack_info (NULL when not given)."""
+    return event_extras(exception if exc_info == NULL else <object> exc_info,
+                        None if stack_info == NULL else <object> stack_info)
 
 
 cdef bint write_line(LoggerCore logger, int level, const Value *event_id, const Value *message,
@@ -270,17 +287,10 @@ cdef bint is_one_of(PyObject *name, tuple names) noexcept:
     return False
 
 
-cdef object log_call(object self, int level, bint exception, PyObject **args, Py_ssize_t nargs,
-                     PyObject *kwnames):
-    """Parse log(level, event_id, message=None, **fields) or LEVEL(event_id, message=None, **fields),
-    on a LoggerCore or a BoundLogger; exception: exc_info defaults to True (exception())."""
-    cdef BoundLogger bound = None
-    cdef LoggerCore logger
-    if type(self) is BoundLogger:
-        bound = <BoundLogger> self
-        logger = bound.logger
-    else:
-        logger = <LoggerCore> self
+cdef object log_call(LoggerCore logger, BoundLogger bound, int level, bint exception, PyObject **args,
+                     Py_ssize_t nargs, PyObject *kwnames):
+    """Parse log(level, event_id, message=None, **fields) or LEVEL(event_id, message=None, **fields)
+    for logger, or for bound (None, or a BoundLogger of logger); exception: exc_info defaults to True."""
     cdef Ring ring = logger._ring
     cdef PyObject *params[PARAMETER_COUNT]
     memset(params, 0, sizeof(params))
@@ -315,36 +325,44 @@ cdef object log_call(object self, int level, bint exception, PyObject **args, Py
     if LEVEL_NUMBER[level] < logger._min_number:
         exact_event_id(<object> params[SLOT_EVENT_ID])  # a bad id is an error even when filtered
         return None
-    cdef dict extras = None
-    if exception or params[SLOT_EXC_INFO] != NULL or params[SLOT_STACK_INFO] != NULL:
-        extras = event_extras(exception if params[SLOT_EXC_INFO] == NULL else <object> params[SLOT_EXC_INFO],
-                              None if params[SLOT_STACK_INFO] == NULL else <object> params[SLOT_STACK_INFO])
+    # One call of log_one: the compiler inlines it here only while it has a single caller.
     log_one(logger, level, <object> params[SLOT_EVENT_ID],
             None if params[SLOT_MESSAGE] == NULL else <object> params[SLOT_MESSAGE],
-            args + nargs, kwnames, count, has_parameters, bound, extras)
+            args + nargs, kwnames, count, has_parameters, bound,
+            extras_for(exception, params[SLOT_EXC_INFO], params[SLOT_STACK_INFO])
+            if exception or params[SLOT_EXC_INFO] != NULL or params[SLOT_STACK_INFO] != NULL else None)
     return None
 
 
+cdef inline object call_log(object self, int level, bint exception, PyObject **args, Py_ssize_t nargs,
+                            PyObject *kwnames):
+    """log_call for a method's self: a LoggerCore (or EventLogCounter), or a BoundLogger."""
+    if type(self) is BoundLogger:
+        return log_call((<BoundLogger> self).logger, <BoundLogger> self, level, exception, args, nargs,
+                        kwnames)
+    return log_call(<LoggerCore> self, None, level, exception, args, nargs, kwnames)
+
+
 cdef object _log_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, NO_LEVEL, False, args, nargs, kwnames)
+    return call_log(self, NO_LEVEL, False, args, nargs, kwnames)
 
 cdef object _debug_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 0, False, args, nargs, kwnames)
+    return call_log(self, 0, False, args, nargs, kwnames)
 
 cdef object _info_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 1, False, args, nargs, kwnames)
+    return call_log(self, 1, False, args, nargs, kwnames)
 
 cdef object _warning_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 2, False, args, nargs, kwnames)
+    return call_log(self, 2, False, args, nargs, kwnames)
 
 cdef object _error_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 3, False, args, nargs, kwnames)
+    return call_log(self, 3, False, args, nargs, kwnames)
 
 cdef object _critical_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 4, False, args, nargs, kwnames)
+    return call_log(self, 4, False, args, nargs, kwnames)
 
 cdef object _exception_method(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
-    return log_call(self, 3, True, args, nargs, kwnames)
+    return call_log(self, 3, True, args, nargs, kwnames)
 
 
 # The methods' names and docstrings (kept referenced: the method table points into them).

@@ -177,8 +177,8 @@ cdef inline unsigned char *put_body(unsigned char *p, const Value *event_id, con
     if message.kind != VALUE_ABSENT:
         p = put_raw(p, b',"message":', 11)
         p = put_value(p, message)
-    if context != NULL:
-        p = put_value(p, context)
+    if context != NULL:  # a VALUE_JSON, written as put_value would: one call site fewer to inline it into
+        p = put_raw(p, <const char *> context.text, context.length)
     cdef Py_ssize_t i
     for i in range(count):
         p[0] = b','
