@@ -55,10 +55,8 @@ def name_flags(message: str, flags: Dict[str, str]) -> str:
     a keyword (``directory=``).
     """
     for parameter, flag in flags.items():
-        if "_" in parameter:
-            pattern = rf"\b{parameter}\b=?"
-        else:
-            pattern = rf"^{parameter}\b|\b{parameter}="
+        anywhere, as_subject_or_keyword = rf"\b{parameter}\b=?", rf"^{parameter}\b|\b{parameter}="
+        pattern = anywhere if "_" in parameter else as_subject_or_keyword
         message = re.sub(pattern, flag, message)
     return message
 
@@ -232,15 +230,15 @@ def _signals_set(stop: threading.Event, received: List[int]) -> Iterator[None]:
             stop.set()
             signal.signal(signum, signal.SIG_DFL)
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for stopping in (signal.SIGINT, signal.SIGTERM):
             # Left ignored when ignored (nohup, a background job of a script), as any command would.
-            if signal.getsignal(signum) != signal.SIG_IGN:
-                installed[signum] = signal.signal(signum, on_signal)
+            if signal.getsignal(stopping) != signal.SIG_IGN:
+                installed[stopping] = signal.signal(stopping, on_signal)
     try:
         yield
     finally:
-        for signum, handler in installed.items():
-            signal.signal(signum, handler)
+        for stopping, handler in installed.items():
+            signal.signal(stopping, handler)
 
 
 class _Progress:
