@@ -237,8 +237,8 @@ def _signals_set(stop: threading.Event, received: List[int]) -> Iterator[None]:
     try:
         yield
     finally:
-        for stopping, handler in installed.items():
-            signal.signal(stopping, handler)
+        for restored, handler in installed.items():
+            signal.signal(restored, handler)
 
 
 class _Progress:
