@@ -241,7 +241,7 @@ class TestNameFlags:
 
 
 class TestInterrupt:
-    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
     def test_stops_promptly_and_writes_what_was_logged(self, tmp_path, signum):
         """SIGINT (Ctrl-C) or SIGTERM while writing: the producers stop, every event logged is in the
         files exactly once, the summary says how many, exit status 128 + the signal."""
