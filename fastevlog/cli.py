@@ -161,15 +161,14 @@ def recover_command(args: argparse.Namespace) -> int:
     directory = LogDirectory(args.directory, 0o640)
     log_files = [args.log_file] if args.log_file else log_files_with_buffers(directory)
     failures = 0
-    with _warnings_on_stderr():
-        for log_file in log_files:
-            files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
-            try:
-                report = recover_buffer_files(files)
-            finally:
-                files.close()
-            print(f"{log_file}: recovered {report.events:,} events")
-            failures += len(report.failures)
+    for log_file in log_files:
+        files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
+        try:
+            report = recover_buffer_files(files)
+        finally:
+            files.close()
+        print(f"{log_file}: recovered {report.events:,} events")
+        failures += len(report.failures)
     directory.close()
     if not log_files:
         print(f"no buffer files in {args.directory}")
@@ -182,7 +181,8 @@ def recover_command(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _warnings_on_stderr() -> Iterator[None]:
-    """Recovery reports what it kept or set aside through logging: show it as the command's own messages."""
+    """The logger and recovery report what they kept, set aside or could not write through logging:
+    show it as the command's own messages."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fastevlog: %(message)s"))
     handler.setLevel(logging.WARNING)
@@ -194,7 +194,8 @@ def _warnings_on_stderr() -> Iterator[None]:
         logger.removeHandler(handler)
 
 
-def _produce(log: Callable[..., Any], first: int, events: int, step: int, stop: threading.Event) -> int:
+def _produce(log: Callable[..., Any], first: int, events: int, step: int,
+             stop: Optional[threading.Event] = None) -> int:
     """Log events first, first + step, ... below events until stop is set; returns how many it logged."""
     ids = [f"event_{k}" for k in range(DISTINCT_IDS)]
     messages = [f"Event {event_id} occurred." for event_id in ids]
@@ -208,7 +209,7 @@ def _produce(log: Callable[..., Any], first: int, events: int, step: int, stop: 
             k = i % DISTINCT_IDS
             log(levels[i & 1], ids[k], messages[k])
         logged += len(chunk_events)
-        if stop.is_set():
+        if stop is not None and stop.is_set():
             break
     return logged
 
@@ -329,7 +330,7 @@ def simulate(args: argparse.Namespace) -> int:
                for t in range(args.threads)]
     progress = _Progress(args.events, logger) if not args.no_progress else None
     start, start_cpu = time.perf_counter(), time.process_time()
-    with _warnings_on_stderr(), _signals_set(stop, signals):
+    with _signals_set(stop, signals):
         if progress:
             progress.__enter__()
         try:
@@ -409,7 +410,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line's command: 0 done, 1 failed while running, 2 a usage error, 128+N signal N."""
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        with _warnings_on_stderr():
+            return args.run(args)
     except UsageError as error:
         args.command_parser.error(str(error))  # exits with 2, the usage first, as argparse does
     except BrokenPipeError:
