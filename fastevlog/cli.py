@@ -339,8 +339,9 @@ def simulate(args: argparse.Namespace) -> int:
             for thread in threads:
                 thread.join()
             if signals:
-                print(f"fastevlog: {signal.Signals(signals[0]).name}: the producers stopped; writing what "
-                      "they logged (a second one quits at once, leaving it to `fastevlog recover`)",
+                name = signal.Signals(signals[0]).name
+                print(f"fastevlog: {name}: the producers stopped; writing what they logged (another {name} "
+                      f"quits at once and leaves the rest in the buffer file for `fastevlog recover DIR`)",
                       file=sys.stderr, flush=True)
             if logger is not None:
                 logger.stop()

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -240,6 +241,28 @@ class TestNameFlags:
             assert flag in flags[parameter], parameter
 
 
+class TestSignalsSet:
+    def test_the_first_signal_sets_stop_and_the_second_is_not_caught(self):
+        """After one SIGINT, the default action is back: a second one ends the process without waiting."""
+        stop, received = threading.Event(), []
+        with cli._signals_set(stop, received):
+            signal.raise_signal(signal.SIGINT)  # runs the handler before the next line
+            assert stop.is_set() and received == [signal.SIGINT]
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+            assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's, restored
+
+    def test_an_ignored_signal_stays_ignored(self):
+        """A background job of a shell script starts with SIGINT ignored: it stays so, as in any command."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with cli._signals_set(threading.Event(), []):
+                assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+                assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 class TestInterrupt:
     @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
     def test_stops_promptly_and_writes_what_was_logged(self, tmp_path, signum):
@@ -266,7 +289,8 @@ class TestInterrupt:
             child.kill()
             child.wait()
         assert child.returncode == 128 + signum, err
-        assert f"fastevlog: {signal.Signals(signum).name}: the producers stopped" in err
+        name = signal.Signals(signum).name
+        assert f"fastevlog: {name}: the producers stopped; writing what they logged" in err
         summary = dict(re.findall(r"^(\w+) +([\d,]+)", out, re.MULTILINE))
         events = int(summary["events"].replace(",", ""))
         assert f"events     {events:,} of {10**10:,}, stopped early" in out
