@@ -221,6 +221,9 @@ def _signals_set(stop: threading.Event, received: List[int]) -> Iterator[None]:
     logger writes what they logged.  A second signal is not waited for: its
     default action ends the process at once; what was not written yet stays in
     the buffer file, for the next logger on the directory or `fastevlog recover`.
+    The handler says so at once, even while producers wait for buffer space
+    (a stuck disk): with os.write, as sys.stderr may be in the middle of a
+    write in this same thread, which a print from the handler would re-enter.
     """
     installed: Dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():  # where Python runs handlers
@@ -229,6 +232,13 @@ def _signals_set(stop: threading.Event, received: List[int]) -> Iterator[None]:
             received.append(signum)
             stop.set()
             signal.signal(signum, signal.SIG_DFL)
+            name = signal.Signals(signum).name
+            # On a line of its own: a progress bar may be half drawn.
+            message = (f"\nfastevlog: {name}: stopping the producers and writing what they logged "
+                       f"(another {name} quits at once and leaves the rest in the buffer file "
+                       "for `fastevlog recover DIR`)\n")
+            with contextlib.suppress(OSError):  # no stderr: nothing to say it on
+                os.write(2, message.encode())
 
         for stopping in (signal.SIGINT, signal.SIGTERM):
             # Left ignored when ignored (nohup, a background job of a script), as any command would.
@@ -337,11 +347,6 @@ def simulate(args: argparse.Namespace) -> int:
                 thread.start()
             for thread in threads:
                 thread.join()
-            if signals:
-                name = signal.Signals(signals[0]).name
-                print(f"fastevlog: {name}: the producers stopped; writing what they logged (another {name} "
-                      f"quits at once and leaves the rest in the buffer file for `fastevlog recover DIR`)",
-                      file=sys.stderr, flush=True)
             if logger is not None:
                 logger.stop()
         finally:

@@ -242,12 +242,14 @@ class TestNameFlags:
 
 
 class TestSignalsSet:
-    def test_the_first_signal_sets_stop_and_the_second_is_not_caught(self):
+    def test_the_first_signal_sets_stop_and_the_second_is_not_caught(self, capfd):
         """After one SIGINT, the default action is back: a second one ends the process without waiting."""
         stop, received = threading.Event(), []
         with cli._signals_set(stop, received):
             signal.raise_signal(signal.SIGINT)  # runs the handler before the next line
             assert stop.is_set() and received == [signal.SIGINT]
+            # Said by the handler itself: at once, even if the producers are stuck in log().
+            assert "fastevlog: SIGINT: stopping the producers" in capfd.readouterr().err
             assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
             assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's, restored
@@ -290,7 +292,7 @@ class TestInterrupt:
             child.wait()
         assert child.returncode == 128 + signum, err
         name = signal.Signals(signum).name
-        assert f"fastevlog: {name}: the producers stopped; writing what they logged" in err
+        assert f"\nfastevlog: {name}: stopping the producers and writing what they logged" in err
         summary = dict(re.findall(r"^(\w+) +([\d,]+)", out, re.MULTILINE))
         events = int(summary["events"].replace(",", ""))
         assert f"events     {events:,} of {10**10:,}, stopped early" in out
