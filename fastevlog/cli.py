@@ -8,42 +8,128 @@ import glob
 import json
 import logging
 import os
+import re
+import signal
 import sys
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from . import _core
+from . import __version__, _core
 from ._buffer_file import log_files_with_buffers
 from ._directory import LogDirectory
-from ._logger import EventLogCounter
+from ._logger import EventLogCounter, _check_log_file
 from ._recovery import recover_buffer_files
 from ._rotation import LogFiles
 
 DISTINCT_IDS = 1000  # event i has id event_{i % 1000}
+# Events a producer logs between two looks at the stop flag: 20 threads sharing about
+# 1M events/s look about every 0.1 s (SIGINT to exit measured 0.2 s, writing included),
+# and the look costs one call per 4096 log() calls.
+EVENTS_BETWEEN_STOP_CHECKS = 4096
+
+# EventLogCounter's parameters as each command's flags, so that the errors it raises
+# name what the user typed (--buffer-bytes), not the Python parameter (buffer_bytes).
+SIMULATE_FLAGS = {
+    "log_file": "--log-file", "directory": "--dir", "buffer_size": "--buffer-size",
+    "buffer_bytes": "--buffer-bytes", "flush_interval": "--flush-interval",
+    "max_file_size": "--max-file-size", "rotate_every": "--rotate-every", "num_workers": "--num-workers",
+    "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level",
+}
+RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
+
+
+class UsageError(Exception):
+    """A flag's value the command refuses before doing anything: exit status 2, as argparse's own."""
+
+
+class CommandFailed(Exception):
+    """The command ran and could not do its work: exit status 1, the message on stderr."""
+
+
+def name_flags(message: str, flags: Dict[str, str]) -> str:
+    """message with each parameter name in flags replaced by its flag.
+
+    Names with an underscore are replaced wherever they stand; plain words
+    (directory, level) are English too, so only as the message's subject or as
+    a keyword (``directory=``).
+    """
+    for parameter, flag in flags.items():
+        anywhere, as_subject_or_keyword = rf"\b{parameter}\b=?", rf"^{parameter}\b|\b{parameter}="
+        pattern = anywhere if "_" in parameter else as_subject_or_keyword
+        message = re.sub(pattern, flag, message)
+    return message
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least minimum (underscores allowed: 10_000_000)."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    return whole_number
+
+
+def _log_file_name(text: str) -> str:
+    """An argparse type: a base name EventLogCounter accepts (checked here, as recover has no logger)."""
+    try:
+        return _check_log_file(text)
+    except (TypeError, ValueError) as error:
+        # argparse names the flag already: "argument --log-file: must be ..."
+        reason = name_flags(str(error), RECOVER_FLAGS).removeprefix("--log-file ")
+        raise argparse.ArgumentTypeError(reason) from None
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastevlog", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="fastevlog",
+        description="fastevlog's command line: run the benchmark workload, or write the events that "
+                    "dead processes left in their buffer files.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version of fastevlog and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these; `fastevlog COMMAND --help` shows its flags")
     sim = commands.add_parser(
         "simulate",
         help="log N events from T threads and report the speed",
-        description="N events from T threads: event i has id event_{i %% 1000}, level INFO for "
-                    "even i and ERROR for odd i, message 'Event {id} occurred.'")
-    sim.add_argument("--events", type=int, default=10_000_000, help="events in all (default %(default)s)")
-    sim.add_argument("--threads", type=int, default=20, help="producer threads (default %(default)s)")
-    sim.add_argument("--dir", dest="directory", default=".", help="log directory (default %(default)s)")
-    sim.add_argument("--log-file", default="async_buffered_logs", help="base name (default %(default)s)")
-    sim.add_argument("--buffer-size", type=int, default=1_000_000)
-    sim.add_argument("--buffer-bytes", type=int, default=32 * 1024 * 1024)
-    sim.add_argument("--flush-interval", type=float, default=1.0)
-    sim.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024)
-    sim.add_argument("--rotate-every", choices=["hourly", "daily"], default=None)
-    sim.add_argument("--num-workers", type=int, default=4)
-    sim.add_argument("--max-retries", type=int, default=3)
-    sim.add_argument("--on-full", choices=["block", "drop"], default="block")
-    sim.add_argument("--level", default="DEBUG")
+        description="N events from T threads: event i has id event_{i % 1000}, level INFO for "
+                    "even i and ERROR for odd i, message 'Event {id} occurred.' The defaults write "
+                    "about 1.2 GB of log files into --dir. Ctrl-C stops the threads, writes what they "
+                    "logged and exits with status 130. Exit status: 0 when every event logged was "
+                    "written, 1 when not or on an error while running, 2 on a bad flag.")
+    sim.set_defaults(run=simulate, command_parser=sim)
+    sim.add_argument("--events", type=_int_at_least(0), default=10_000_000, metavar="N",
+                     help="events in all (default %(default)s)")
+    sim.add_argument("--threads", type=_int_at_least(1), default=20, metavar="T",
+                     help="producer threads, each logging every T-th event (default %(default)s)")
+    sim.add_argument("--dir", dest="directory", default=".", metavar="DIR",
+                     help="log directory, created if missing (default: the current directory)")
+    sim.add_argument("--log-file", default="async_buffered_logs", metavar="NAME",
+                     help="base name of the log files, NAME_YYYYMMDD_HHMMSS_NNNNNN.log "
+                          "(default %(default)s)")
+    sim.add_argument("--buffer-size", type=int, default=1_000_000, metavar="EVENTS",
+                     help="pending events that trigger a flush (default %(default)s)")
+    sim.add_argument("--buffer-bytes", type=int, default=32 * 1024 * 1024, metavar="BYTES",
+                     help="capacity of the buffer file, at least 65536 (default %(default)s)")
+    sim.add_argument("--flush-interval", type=float, default=1.0, metavar="SECONDS",
+                     help="seconds between flushes of whatever is pending (default %(default)s)")
+    sim.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024, metavar="BYTES",
+                     help="rotate a log file before it would exceed this size (default %(default)s)")
+    sim.add_argument("--rotate-every", choices=["hourly", "daily"], default=None,
+                     help="also rotate every hour or day, UTC (default: by size only)")
+    sim.add_argument("--num-workers", type=int, default=4, metavar="N",
+                     help="writer threads (default %(default)s)")
+    sim.add_argument("--max-retries", type=int, default=3, metavar="N",
+                     help="retries of a failed write before it is reported (default %(default)s)")
+    sim.add_argument("--on-full", choices=["block", "drop"], default="block",
+                     help="when the buffer is full: wait for the writers, or drop the event and "
+                          "count it (default %(default)s)")
+    sim.add_argument("--level", type=str.upper, choices=_core.LEVEL_NAMES, default="DEBUG",
+                     help="minimum level written, any case (default %(default)s)")
     sim.add_argument("--noop", action="store_true",
                      help="run the same loop calling a no-op instead of logging (the floor to compare with)")
     sim.add_argument("--verify", action="store_true",
@@ -56,29 +142,33 @@ def _parser() -> argparse.ArgumentParser:
                     "that ended (killed, crashed) are written to log files and removed; those of "
                     "running processes are left alone. Exits with 1 when a buffer file could not be "
                     "recovered completely: it is kept for a later run (an I/O error, a full disk) or, "
-                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why.")
-    rec.add_argument("directory", metavar="DIR")
-    rec.add_argument("--log-file", help="only this base name (default: every one with a buffer file)")
-    rec.add_argument("--max-file-size", type=int, default=10 * 1024 * 1024)
+                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why. "
+                    "Exit status 2 on a bad flag.")
+    rec.set_defaults(run=recover_command, command_parser=rec)
+    rec.add_argument("directory", metavar="DIR", help="the log directory holding the buffer files")
+    rec.add_argument("--log-file", type=_log_file_name, metavar="NAME",
+                     help="only this base name (default: every one with a buffer file)")
+    rec.add_argument("--max-file-size", type=_int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
+                     help="rotate a log file before it would exceed this size (default %(default)s)")
     return parser
 
 
 def recover_command(args: argparse.Namespace) -> int:
     """Recover every dead buffer file in DIR: 0 when all were, 1 when one was kept or set aside."""
+    # Not a usage error: the same command may work once the directory is there.
     if not os.path.isdir(args.directory):
-        raise ValueError(f"{args.directory} is not a directory")
+        raise CommandFailed(f"{args.directory} is not a directory")
     directory = LogDirectory(args.directory, 0o640)
     log_files = [args.log_file] if args.log_file else log_files_with_buffers(directory)
     failures = 0
-    with _warnings_on_stderr():
-        for log_file in log_files:
-            files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
-            try:
-                report = recover_buffer_files(files)
-            finally:
-                files.close()
-            print(f"{log_file}: recovered {report.events:,} events")
-            failures += len(report.failures)
+    for log_file in log_files:
+        files = LogFiles(directory, log_file, args.max_file_size, None, 0o640, time.time)
+        try:
+            report = recover_buffer_files(files)
+        finally:
+            files.close()
+        print(f"{log_file}: recovered {report.events:,} events")
+        failures += len(report.failures)
     directory.close()
     if not log_files:
         print(f"no buffer files in {args.directory}")
@@ -91,7 +181,7 @@ def recover_command(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _warnings_on_stderr() -> Iterator[None]:
-    """Recovery reports what it kept or set aside through logging: show it as the command's own messages."""
+    """Warnings of the logger and of recovery (what they kept, set aside, failed to write), as our own."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fastevlog: %(message)s"))
     handler.setLevel(logging.WARNING)
@@ -103,13 +193,62 @@ def _warnings_on_stderr() -> Iterator[None]:
         logger.removeHandler(handler)
 
 
-def _produce(log, first: int, events: int, step: int) -> None:
+def _produce(log: Callable[..., Any], first: int, events: int, step: int,
+             stop: Optional[threading.Event] = None) -> int:
+    """Log events first, first + step, ... below events until stop is set; returns how many it logged."""
     ids = [f"event_{k}" for k in range(DISTINCT_IDS)]
     messages = [f"Event {event_id} occurred." for event_id in ids]
     levels = ("INFO", "ERROR")
-    for i in range(first, events, step):
-        k = i % DISTINCT_IDS
-        log(levels[i & 1], ids[k], messages[k])
+    stride = step * EVENTS_BETWEEN_STOP_CHECKS
+    logged = 0
+    for chunk in range(first, events, stride):
+        # The inner loop is the seed's, untouched: the stop flag costs nothing per event.
+        chunk_events = range(chunk, min(chunk + stride, events), step)
+        for i in chunk_events:
+            k = i % DISTINCT_IDS
+            log(levels[i & 1], ids[k], messages[k])
+        logged += len(chunk_events)
+        if stop is not None and stop.is_set():
+            break
+    return logged
+
+
+@contextlib.contextmanager
+def _signals_set(stop: threading.Event, received: List[int]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set stop (and are appended to received) instead of ending the run.
+
+    The producers see stop within EVENTS_BETWEEN_STOP_CHECKS events, and the
+    logger writes what they logged.  A second signal is not waited for: its
+    default action ends the process at once; what was not written yet stays in
+    the buffer file, for the next logger on the directory or `fastevlog recover`.
+    The handler says so at once, even while producers wait for buffer space
+    (a stuck disk): with os.write, as sys.stderr may be in the middle of a
+    write in this same thread, which a print from the handler would re-enter.
+    """
+    installed: Dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # where Python runs handlers
+
+        def on_signal(signum: int, frame: Any) -> None:
+            received.append(signum)
+            stop.set()
+            signal.signal(signum, signal.SIG_DFL)
+            name = signal.Signals(signum).name
+            # On a line of its own: a progress bar may be half drawn.
+            message = (f"\nfastevlog: {name}: stopping the producers and writing what they logged "
+                       f"(another {name} quits at once and leaves the rest in the buffer file "
+                       "for `fastevlog recover DIR`)\n")
+            with contextlib.suppress(OSError):  # no stderr: nothing to say it on
+                os.write(2, message.encode())
+
+        for stopping in (signal.SIGINT, signal.SIGTERM):
+            # Left ignored when ignored (nohup, a background job of a script), as any command would.
+            if signal.getsignal(stopping) != signal.SIG_IGN:
+                installed[stopping] = signal.signal(stopping, on_signal)
+    try:
+        yield
+    finally:
+        for restored, handler in installed.items():
+            signal.signal(restored, handler)
 
 
 class _Progress:
@@ -155,56 +294,94 @@ class _Progress:
             bar.close()
 
 
-def simulate(args: argparse.Namespace) -> int:
-    if args.events < 0 or args.threads < 1:
-        raise ValueError("--events must be >= 0 and --threads >= 1")
-    logger = None
-    if args.noop:
-        log = _core._noop
-    else:
-        logger = EventLogCounter(
+def _start_logger(args: argparse.Namespace) -> EventLogCounter:
+    """The logger simulate's flags describe; its errors name the flags."""
+    try:
+        return EventLogCounter(
             log_file=args.log_file, directory=args.directory, buffer_size=args.buffer_size,
             buffer_bytes=args.buffer_bytes, flush_interval=args.flush_interval,
             max_file_size=args.max_file_size, rotate_every=args.rotate_every,
             num_workers=args.num_workers, max_retries=args.max_retries, on_full=args.on_full,
             level=args.level)
+    except (TypeError, ValueError) as error:  # its parameters are checked before anything is created
+        raise UsageError(name_flags(str(error), SIMULATE_FLAGS)) from None
+    except OSError as error:  # the directory or the buffer file could not be made: nothing the flags said
+        if error.strerror and error.filename is not None and len(error.args) == 2:  # the OS's own words
+            reason = f"{error.strerror}: {error.filename}"
+        else:
+            reason = name_flags(str(error), SIMULATE_FLAGS)
+        raise CommandFailed(f"cannot start the logger in --dir {args.directory}: {reason}") from None
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """Run the producers, stop the logger, print what was logged and written (exit statuses: see --help)."""
+    logger = None
+    if args.noop:
+        log = _core._noop
+    else:
+        logger = _start_logger(args)
         log = logger.log
+    stop = threading.Event()
+    signals: List[int] = []
     producer_cpu: List[float] = []
+    producer_events: List[int] = []
+    producer_errors: List[BaseException] = []
 
     def produce(first: int) -> None:
-        _produce(log, first, args.events, args.threads)
+        try:
+            producer_events.append(_produce(log, first, args.events, args.threads, stop))
+        except BaseException as error:  # stop the others and report it, rather than a traceback per thread
+            producer_errors.append(error)
+            stop.set()
         producer_cpu.append(time.thread_time())  # this thread's CPU seconds (list.append is atomic)
 
-    threads = [threading.Thread(target=produce, args=(t,)) for t in range(args.threads)]
+    threads = [threading.Thread(target=produce, args=(t,), name=f"fastevlog-producer-{t}")
+               for t in range(args.threads)]
     progress = _Progress(args.events, logger) if not args.no_progress else None
     start, start_cpu = time.perf_counter(), time.process_time()
-    if progress:
-        progress.__enter__()
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if logger is not None:
-            logger.stop()
-    finally:
+    with _signals_set(stop, signals):
         if progress:
-            progress.__exit__(None, None, None)
+            progress.__enter__()
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if logger is not None:
+                logger.stop()
+        finally:
+            if progress:
+                progress.__exit__(None, None, None)
     wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    events = sum(producer_events)
 
-    print(f"events     {args.events:,}")
+    if events == args.events:
+        print(f"events     {events:,}")
+    else:
+        print(f"events     {events:,} of {args.events:,}, stopped early")
     print(f"threads    {args.threads}")
     print(f"wall time  {wall:.2f} s")
-    print(f"events/s   {args.events / wall:,.0f}")
+    print(f"events/s   {events / wall:,.0f}")
     # On N cores up to N times the wall time: how much of the logging overlapped the producers.
     print(f"cpu        {cpu:.2f} s: producer threads {sum(producer_cpu):.2f} s, "
           f"the rest (writers, scheduler, start and stop) {cpu - sum(producer_cpu):.2f} s")
+    status = _written(args, logger) if logger is not None else 0
     if logger is None:
         print("logger     no-op (nothing written)")
-        return 0
+    if producer_errors:
+        error = producer_errors[0]
+        raise CommandFailed(f"a producer thread failed: {type(error).__name__}: {error}")
+    if signals:
+        return 128 + signals[0]  # the shell's convention for "ended by this signal"
+    return status
+
+
+def _written(args: argparse.Namespace, logger: EventLogCounter) -> int:
+    """Print what the stopped logger wrote; 1 if it is not every event logged, else 0."""
     metrics, counts = logger.metrics(), logger.counts()
     print(f"files      {metrics['files_written']} in {os.path.abspath(args.directory)}")
     print(f"bytes      {metrics['bytes_written']:,}")
+    print(f"logged     {metrics['events_logged']:,} events")
     print(f"written    {metrics['events_written']:,} events, {metrics['dropped']:,} dropped")
     for level, n in counts["levels"].items():
         print(f"{level:<10} {n:,}")
@@ -235,15 +412,24 @@ def _verify(directory: str, log_file: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line's command: 0 done, 1 failed while running, 2 a usage error, 128+N signal N."""
     args = _parser().parse_args(argv)
     try:
-        return simulate(args) if args.command == "simulate" else recover_command(args)
-    except (OSError, ValueError, RuntimeError) as error:
+        with _warnings_on_stderr():
+            return args.run(args)
+    except UsageError as error:
+        args.command_parser.error(str(error))  # exits with 2, the usage first, as argparse does
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say to it, and no second error at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (CommandFailed, OSError, RuntimeError, ValueError) as error:
         print(f"fastevlog: {error}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("fastevlog: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    return 2  # not reached: error() exits
 
 
 if __name__ == "__main__":
