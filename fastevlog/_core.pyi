@@ -1,8 +1,13 @@
 """Types of the compiled core (src/_core.pyx)."""
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
-Level = Union[str, int]
+# The built-in level names as code spells them, for editors to offer.  Any case works, and names declared
+# at run time must too, so a plain str stays accepted: mypy cannot tell "INFOO" from a custom level.
+# What it does catch: a level or event id of another type (None, a float, bytes).
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+                    "debug", "info", "warning", "error", "critical"]
+Level = Union[LevelName, str, int]
 EventId = Union[str, int]
 
 LEVEL_NAMES: Tuple[str, ...]
