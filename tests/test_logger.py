@@ -295,6 +295,24 @@ class TestFullBuffer:
         assert logger.metrics()["buffer_full_waits"] >= 1  # ~560 KB through a 64 KiB ring held shut
 
 
+class TestInternalLogger:
+    def test_flushes_are_debug(self, tmp_path, caplog):
+        """With INFO captured (logging.basicConfig(level=INFO)), flushing prints nothing; DEBUG has them."""
+        caplog.set_level(logging.INFO, logger="fastevlog")
+        with EventLogCounter(directory=tmp_path) as logger:
+            for seq in range(3):
+                logger.info("e", seq=seq)
+                logger.flush()
+            assert logger.metrics()["flushes"] >= 3
+        assert [r.getMessage() for r in caplog.records if "flushed" in r.getMessage()] == []
+        caplog.clear()
+        caplog.set_level(logging.DEBUG, logger="fastevlog")
+        with EventLogCounter(directory=tmp_path) as logger:
+            logger.info("e")
+            logger.flush()
+        assert [r.levelno for r in caplog.records if "flushed" in r.getMessage()] == [logging.DEBUG]
+
+
 class TestDefaultLogger:
     def test_configure_log_flush_stop(self, tmp_path):
         """The module-level functions drive the default logger."""
