@@ -5,11 +5,12 @@ import inspect
 import math
 import os
 import signal
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
-from support import log_paths, mounted_tmpfs, read_events
+from support import log_paths, mounted_tmpfs, read_events, run_python
 
 import fastevlog
 from fastevlog import EventLogCounter, _core
@@ -220,6 +221,22 @@ class TestSignalHandlers:
         assert "main thread" in str(refused[0])
         assert list(cwd.iterdir()) == []
         assert signal.getsignal(signal.SIGTERM) is before
+
+    def test_refused_logger_installs_nothing(self, tmp_path):
+        """A logger refused after its parameters were checked (here: its directory) leaves SIGTERM alone."""
+        code = textwrap.dedent("""
+            import signal
+            import fastevlog
+            before = signal.getsignal(signal.SIGTERM)
+            open("afile", "w").close()
+            try:
+                fastevlog.EventLogCounter(directory="afile", install_signal_handlers=True)
+            except NotADirectoryError:
+                pass
+            print(signal.getsignal(signal.SIGTERM) is before)
+        """)
+        done = run_python(code, tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.stdout == "True\n", done.stderr
 
 
 class TestDirectoryInTheWay:
