@@ -236,16 +236,15 @@ def _check_directory(directory: Any) -> str:
     return path
 
 
-def _no_room_message(directory: LogDirectory, needed: int) -> str:
-    """Why the buffer file could not be allocated, and what to change."""
+def _no_room_message(error: OSError, directory: LogDirectory, needed: int) -> str:
+    """Why the buffer file could not be allocated (ENOSPC, EDQUOT), and what to change."""
     try:
         stat = os.statvfs(directory.fd)
         free = f"{stat.f_bavail * stat.f_frsize:_} bytes are free there"
     except OSError:
         free = "the free space there is unknown"
-    return (f"no room for the buffer file in {directory.path!r}: it needs {needed:_} bytes and {free} "
-            f"(or a disk quota is reached); lower buffer_bytes (at least {MIN_BUFFER_BYTES:_}), "
-            f"or free space on that file system")
+    return (f"{error.strerror}: the buffer file in {directory.path!r} needs {needed:_} bytes and {free}; "
+            f"lower buffer_bytes (at least {MIN_BUFFER_BYTES:_}), or free space on that file system")
 
 
 class EventLogCounter(_core.LoggerCore):
@@ -343,7 +342,7 @@ class EventLogCounter(_core.LoggerCore):
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            raise OSError(error.errno, _no_room_message(directory, size)) from error
+            raise OSError(error.errno, _no_room_message(error, directory, size)) from error
         self._scheduler = FlushScheduler(self._buffer_file.mapping, self._files,
                                          *self._writer_parameters, buffer_path=self._buffer_file.path)
         ring = self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,
