@@ -277,6 +277,14 @@ class EventLogCounter(_core.LoggerCore):
         install_signal_handlers: on SIGTERM, stop every logger (writing what is
             pending), then run the previous handler or the default action.
             Must be called from the main thread.
+
+    Raises:
+        TypeError: a parameter of the wrong type, named in the message;
+            nothing is created.
+        ValueError: a parameter's value out of its range, named likewise.
+        OSError: the directory cannot be used (NotADirectoryError when a file
+            is in the way), or there is no room for the buffer file (ENOSPC:
+            lower buffer_bytes).
     """
 
     def __init__(
