@@ -215,10 +215,12 @@ def _open_directory(directory: str, file_mode: int) -> LogDirectory:
         in_the_way = _first_non_directory(directory)
         if in_the_way is None:  # replaced by a directory meanwhile: nothing better to say
             raise
+        # A symlink to nowhere is no file, and "a file" would send its owner looking for one.
+        kind = "a symlink to nothing" if not os.path.exists(in_the_way) else "a file"
         if in_the_way == os.path.abspath(directory):
-            reason = f"directory= names a file, not a directory: {directory!r}"
+            reason = f"directory= names {kind}, not a directory: {directory!r}"
         else:
-            reason = f"directory= {directory!r} cannot be created: {in_the_way!r} is a file, not a directory"
+            reason = f"directory= {directory!r} cannot be created: {in_the_way!r} is {kind}, not a directory"
         raise NotADirectoryError(errno.ENOTDIR, f"{reason}; pass the path of a directory (created if "
                                                 f"missing) to hold the log files") from error
 

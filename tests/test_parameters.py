@@ -260,6 +260,13 @@ class TestDirectoryInTheWay:
         assert f"'{tmp_path / 'afile'}' is a file, not a directory" in str(refused.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
+    def test_a_symlink_to_nothing(self, tmp_path):
+        """A dangling symlink in the way is called what it is."""
+        (tmp_path / "link").symlink_to(tmp_path / "gone")
+        with pytest.raises(NotADirectoryError, match="directory= names a symlink to nothing"):
+            EventLogCounter(directory=tmp_path / "link")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+
 
 @pytest.fixture
 def small_disk(tmp_path):
