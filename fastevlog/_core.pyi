@@ -1,9 +1,15 @@
 """Types of the compiled core (src/_core.pyx)."""
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, SupportsIndex, Tuple, Union
 
-Level = Union[str, int]
-EventId = Union[str, int]
+# The built-in level names as code spells them, for editors to offer.  Any case works, and names declared
+# at run time must too, so a plain str stays accepted: mypy cannot tell "INFOO" from a custom level.
+# What it does catch: a level or event id of another type (None, a float, bytes).
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+                    "debug", "info", "warning", "error", "critical"]
+Level = Union[LevelName, str, int, SupportsIndex]
+# An int, or an integer such as numpy's (written as the int).
+EventId = Union[str, int, SupportsIndex]
 
 LEVEL_NAMES: Tuple[str, ...]
 LEVEL_VALUES: Tuple[int, ...]
@@ -16,6 +22,11 @@ BUFFER_LAYOUT: Dict[str, Any]
 DEBUG_BUILD: bool
 
 def level_index(level: Level) -> int: ...
+def add_level(name: str, number: int) -> None:
+    """Declare a level (process-wide, like logging.addLevelName): name (letters, digits, underscores,
+    at most 15 characters, any case) and a positive number."""
+def levels() -> Dict[str, int]:
+    """{name: number} of every level, in order of number."""
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...
 def _noop(level: Any, event_id: Any, message: Any = ...) -> None: ...
 def _clock_source(name: str | None = ...) -> str: ...
@@ -67,6 +78,10 @@ class LoggerCore:
     def warning(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
     def error(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
     def critical(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def exception(self, event_id: EventId, message: object = None, **fields: object) -> None:
+        """Log one ERROR event with the exception being handled (exc_info=True)."""
+    def bind(self, **fields: object) -> BoundLogger:
+        """A logger with the same methods that adds these fields to every event it logs."""
     def log_many(self, levels: Union[Level, Any], event_ids: Any, messages: Any = None,
                  **field_columns: Any) -> None:
         """Log a batch of events given as columns.
@@ -84,3 +99,23 @@ class LoggerCore:
                 wake_after: int = ...) -> Ring: ...
     def _forget_after_fork(self) -> None: ...
     def _core_metrics(self) -> Dict[str, int]: ...
+
+
+class BoundLogger:
+    """A logger that adds the fields given to bind() to every event it logs."""
+    @property
+    def logger(self) -> LoggerCore: ...
+    @property
+    def fields(self) -> Dict[str, object]: ...
+    def log(self, level: Level, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def debug(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def info(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def warning(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def error(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def critical(self, event_id: EventId, message: object = None, **fields: object) -> None: ...
+    def exception(self, event_id: EventId, message: object = None, **fields: object) -> None:
+        """Log one ERROR event with the exception being handled (exc_info=True)."""
+    def bind(self, **fields: object) -> BoundLogger:
+        """A logger with the same methods that adds these fields to every event it logs."""
+    def log_many(self, levels: Union[Level, Any], event_ids: Any, messages: Any = None,
+                 **field_columns: Any) -> None: ...

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import numbers
+import operator
 import os
 import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Union
 
 from . import _core
 from ._buffer_file import BufferFile
@@ -19,10 +22,21 @@ from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler
 from ._signals import install_sigterm_handler
 
+if TYPE_CHECKING:
+    from ._core import Level
+
 _log = logging.getLogger("fastevlog")
+
+# on_full and rotate_every as the type checker sees them: a misspelt policy is an error in the editor.
+OnFull = Literal["block", "drop"]
+RotateEvery = Optional[Literal["hourly", "daily"]]
 
 MIN_BUFFER_BYTES = 64 * 1024
 _SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
+# The most the ring can use: its header's table holds this many segments of _SEGMENT_TARGET.
+MAX_BUFFER_BYTES = _core.SEGMENT_COUNT_RANGE[1] * _SEGMENT_TARGET
+# buffer_size is compared with a segment's event count, a uint64 in the core.
+_MAX_BUFFER_SIZE = 2**64 - 1
 # Bytes of full segments that wake the scheduler, so that it places them and a writer writes them at once.
 _WAKE_BYTES = 4 * 1024 * 1024
 ON_FULL_POLICIES = ("block", "drop")
@@ -118,6 +132,99 @@ def _check_file_mode(file_mode: Any) -> int:
     return file_mode
 
 
+def _check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> int:
+    """value as an int within [minimum, maximum]: a TypeError for another type, a ValueError outside."""
+    # Anything with __index__ (numpy's ints too), but not bool: True for num_workers is a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    value = operator.index(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum:_}, not {value:_}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum:_}, not {value:_}")
+    return value
+
+
+def _check_flush_interval(flush_interval: Any) -> float:
+    if isinstance(flush_interval, bool) or not isinstance(flush_interval, numbers.Real):
+        raise TypeError(f"flush_interval must be a number of seconds (int or float), "
+                        f"not {type(flush_interval).__name__}")
+    seconds = float(flush_interval)
+    if not 0 < seconds < float("inf"):  # also refuses NaN
+        raise ValueError(f"flush_interval must be a positive, finite number of seconds, "
+                         f"not {flush_interval!r}")
+    return seconds
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> Any:
+    """value if it is one of choices (str or None), else an error listing them."""
+    listed = ", ".join(repr(choice) for choice in choices)
+    if not isinstance(value, str) and not (value is None and None in choices):
+        raise TypeError(f"{name} must be one of {listed}, not {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {listed}, not {value!r}")
+    return value
+
+
+def _check_level(level: Any) -> int:
+    """The core's index of the minimum level, from a name or a stdlib int."""
+    if isinstance(level, bool) or not isinstance(level, (str, numbers.Integral)):
+        raise TypeError(f"level must be a level name such as 'INFO' or a stdlib int such as logging.INFO, "
+                        f"not {type(level).__name__}")
+    return _core.level_index(level)  # type: ignore[arg-type]  # numpy's ints; its ValueError lists the levels
+
+
+def _check_clock(clock: Any) -> Callable[[], float]:
+    if not callable(clock):
+        raise TypeError(f"clock must be a function returning seconds since the epoch, like time.time; "
+                        f"got {type(clock).__name__}")
+    return clock
+
+
+def _check_install_signal_handlers(install: Any) -> bool:
+    if not isinstance(install, bool):
+        raise TypeError(f"install_signal_handlers must be True or False, not {type(install).__name__}")
+    # Checked here, not when installing: a refused logger must leave nothing behind.
+    if install and threading.current_thread() is not threading.main_thread():
+        raise ValueError("install_signal_handlers=True needs the main thread, where Python runs signal "
+                         "handlers: create this logger there, or pass False and call stop() yourself")
+    return install
+
+
+def _first_non_directory(path: str) -> Optional[str]:
+    """The outermost existing part of path (itself included) that is not a directory, if any."""
+    parts = []
+    head = os.path.abspath(path)
+    while True:
+        parts.append(head)
+        parent = os.path.dirname(head)
+        if parent == head:
+            break
+        head = parent
+    for part in reversed(parts):
+        if os.path.lexists(part) and not os.path.isdir(part):
+            return part
+    return None
+
+
+def _open_directory(directory: str, file_mode: int) -> LogDirectory:
+    """LogDirectory(directory), with an error that says what to change when a file is in the way."""
+    try:
+        return LogDirectory(directory, file_mode)
+    except (FileExistsError, NotADirectoryError) as error:
+        in_the_way = _first_non_directory(directory)
+        if in_the_way is None:  # replaced by a directory meanwhile: nothing better to say
+            raise
+        # A symlink to nowhere is no file, and "a file" would send its owner looking for one.
+        kind = "a symlink to nothing" if not os.path.exists(in_the_way) else "a file"
+        if in_the_way == os.path.abspath(directory):
+            reason = f"directory= names {kind}, not a directory: {directory!r}"
+        else:
+            reason = f"directory= {directory!r} cannot be created: {in_the_way!r} is {kind}, not a directory"
+        raise NotADirectoryError(errno.ENOTDIR, f"{reason}; pass the path of a directory (created if "
+                                                f"missing) to hold the log files") from error
+
+
 def _check_directory(directory: Any) -> str:
     """directory as a str path, or an error naming what is wrong with it."""
     path = os.fspath(directory) if isinstance(directory, (str, os.PathLike)) else None
@@ -131,12 +238,15 @@ def _check_directory(directory: Any) -> str:
     return path
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-    return value
+def _no_room_message(error: OSError, directory: LogDirectory, needed: int) -> str:
+    """Why the buffer file could not be allocated (ENOSPC, EDQUOT), and what to change."""
+    try:
+        stat = os.statvfs(directory.fd)
+        free = f"{stat.f_bavail * stat.f_frsize:_} bytes are free there"
+    except OSError:
+        free = "the free space there is unknown"
+    return (f"{error.strerror}: the buffer file in {directory.path!r} needs {needed:_} bytes and {free}; "
+            f"lower buffer_bytes (at least {MIN_BUFFER_BYTES:_}), or free space on that file system")
 
 
 class EventLogCounter(_core.LoggerCore):
@@ -153,7 +263,7 @@ class EventLogCounter(_core.LoggerCore):
         directory: where log files and the buffer file live; created if missing,
             with file_mode's permissions plus x wherever r is (0o640 gives 0o750).
         buffer_size: pending events in the active segment that trigger a flush.
-        buffer_bytes: capacity of the preallocated buffer (at least 64 KiB).
+        buffer_bytes: capacity of the preallocated buffer (64 KiB to 1 GiB).
         flush_interval: seconds between flushes of whatever is pending.
         max_file_size: a file is rotated before it would exceed this many bytes.
         rotate_every: None, "hourly" or "daily" (UTC), on top of size rotation.
@@ -169,6 +279,14 @@ class EventLogCounter(_core.LoggerCore):
         install_signal_handlers: on SIGTERM, stop every logger (writing what is
             pending), then run the previous handler or the default action.
             Must be called from the main thread.
+
+    Raises:
+        TypeError: a parameter of the wrong type, named in the message;
+            nothing is created.
+        ValueError: a parameter's value out of its range, named likewise.
+        OSError: the directory cannot be used (NotADirectoryError when a file
+            is in the way), or there is no room for the buffer file (ENOSPC:
+            lower buffer_bytes).
     """
 
     def __init__(
@@ -179,38 +297,32 @@ class EventLogCounter(_core.LoggerCore):
         buffer_bytes: int = 32 * 1024 * 1024,
         flush_interval: float = 1.0,
         max_file_size: int = 10 * 1024 * 1024,
-        rotate_every: Optional[str] = None,
+        rotate_every: RotateEvery = None,
         num_workers: int = 4,
         max_retries: int = 3,
-        on_full: str = "block",
-        level: Union[str, int] = "DEBUG",
+        on_full: OnFull = "block",
+        level: Level = "DEBUG",
         file_mode: int = 0o640,
         clock: Callable[[], float] = time.time,
         install_signal_handlers: bool = False,
     ) -> None:
+        # Every parameter is checked before anything is created, so a refused logger leaves nothing behind.
         log_file = _check_log_file(log_file)
         directory = _check_directory(directory)
+        buffer_size = _check_int("buffer_size", buffer_size, 1, _MAX_BUFFER_SIZE)
+        buffer_bytes = _check_int("buffer_bytes", buffer_bytes, MIN_BUFFER_BYTES, MAX_BUFFER_BYTES)
+        flush_interval = _check_flush_interval(flush_interval)
+        max_file_size = _check_int("max_file_size", max_file_size, 1)
+        rotate_every = _check_choice("rotate_every", rotate_every, tuple(ROTATE_PERIODS))
+        num_workers = _check_int("num_workers", num_workers, 1)
+        max_retries = _check_int("max_retries", max_retries, 0)
+        on_full = _check_choice("on_full", on_full, ON_FULL_POLICIES)
+        min_level = _check_level(level)
         file_mode = _check_file_mode(file_mode)
-        buffer_size = _positive_int("buffer_size", buffer_size)
-        buffer_bytes = _positive_int("buffer_bytes", buffer_bytes, MIN_BUFFER_BYTES)
-        max_file_size = _positive_int("max_file_size", max_file_size)
-        num_workers = _positive_int("num_workers", num_workers)
-        max_retries = _positive_int("max_retries", max_retries, 0)
-        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) \
-                or not 0 < flush_interval < float("inf"):
-            raise ValueError(f"flush_interval must be a positive number of seconds, not {flush_interval!r}")
-        if rotate_every not in ROTATE_PERIODS:
-            raise ValueError(f"rotate_every must be None, 'hourly' or 'daily', not {rotate_every!r}")
-        if on_full not in ON_FULL_POLICIES:
-            raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
-        min_level = _core.level_index(level)
-        if not callable(clock):
-            raise TypeError(f"clock must be a function returning seconds since the epoch, like time.time; "
-                            f"got {type(clock).__name__}")
-        if install_signal_handlers:
-            install_sigterm_handler(stop_all)
+        clock = _check_clock(clock)
+        install_signal_handlers = _check_install_signal_handlers(install_signal_handlers)
 
-        log_directory = LogDirectory(directory, file_mode)
+        log_directory = _open_directory(directory, file_mode)
         segment_count, segment_size = ring_geometry(buffer_bytes)
         self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
@@ -227,13 +339,20 @@ class EventLogCounter(_core.LoggerCore):
             log_directory.close()  # a refused start (e.g. no room for the buffer file) keeps no descriptor
             raise
         live_loggers.add(self)
+        if install_signal_handlers:  # once nothing can fail: a refused logger installs nothing
+            install_sigterm_handler(stop_all)
 
     def _start(self) -> None:
         """A buffer file of this process's own, mapped into the ring, and the threads that write it."""
         directory, log_file, *_, file_mode, _ = self._files_parameters
         segment_count, segment_size, min_level, block_when_full, seal_after_events = self._ring_parameters
-        self._buffer_file = BufferFile(directory, log_file,
-                                       _core.buffer_file_size(segment_count, segment_size), file_mode)
+        size = _core.buffer_file_size(segment_count, segment_size)
+        try:
+            self._buffer_file = BufferFile(directory, log_file, size, file_mode)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise OSError(error.errno, _no_room_message(error, directory, size)) from error
         self._scheduler = FlushScheduler(self._buffer_file.mapping, self._files,
                                          *self._writer_parameters, buffer_path=self._buffer_file.path)
         ring = self._attach(self._buffer_file.mapping, segment_count, segment_size, self._scheduler.wake_fd,

@@ -304,14 +304,16 @@ class FlushScheduler:
                       for file, offset, piece_start, piece_end in placements]
         for piece in pieces:
             self.pool.submit(piece)
-        if _log.isEnabledFor(logging.INFO):  # spares building the file list otherwise
+        # DEBUG: a flush happens every flush_interval, so at INFO logging.basicConfig(level=INFO)
+        # would print a line a second; what needs attention (rotations, failures) is INFO and above.
+        if _log.isEnabledFor(logging.DEBUG):  # spares building the file list otherwise
             files = ", ".join(sorted({file.path for file, *_ in placements}))
             if first:
-                _log.info("flushed %d events (%d bytes) to %s", delivery.events,
-                          delivery.end - delivery.start, files)
+                _log.debug("flushed %d events (%d bytes) to %s", delivery.events,
+                           delivery.end - delivery.start, files)
             else:
-                _log.info("flushed the next %d bytes of those to %s",
-                          placements[-1][3] - placements[0][2], files)
+                _log.debug("flushed the next %d bytes of those to %s",
+                           placements[-1][3] - placements[0][2], files)
 
     def _recreate_directory(self) -> bool:
         """Recreate the log directory if it was deleted; True if it was."""
