@@ -147,6 +147,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
     cdef Py_ssize_t fields = 0, i, room = count + 2  # extras add at most two
     cdef PyObject *name
     cdef bint replaced = False                    # a call's field replaces a bound one
+    cdef bytes context_text                       # what context refers to
     if room > FIELDS_ON_STACK:
         keys = <Value *> malloc(2 * room * sizeof(Value))
         if keys == NULL:
@@ -170,13 +171,9 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
             ran_python = True
             kept = [] if kept is None else kept
             fields = add_extras(keys, field_values, fields, extras, names, bound, kept)
-        if replaced:
-            kept = [] if kept is None else kept
-            kept.append(bound.context_without(<object> names))
-            json_value(&context_value, <bytes> kept[-1])
-            context = &context_value
-        elif bound is not None:
-            json_value(&context_value, bound.context)
+        if bound is not None:
+            context_text = bound.context_without(<object> names) if replaced else bound.context
+            json_value(&context_value, context_text)
             context = &context_value
         if ran_python and logger._ring.closed:      # that code may have stopped the logger
             raise logger._ring.closed_error("this logger was stopped while log() converted its values")
