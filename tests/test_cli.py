@@ -112,7 +112,7 @@ class TestSimulate:
         assert result.returncode == 2
         assert result.stderr.startswith("usage: fastevlog simulate")
         assert result.stderr.splitlines()[-1] == \
-            "fastevlog simulate: error: --buffer-bytes must be at least 65536, not 10"
+            "fastevlog simulate: error: --buffer-bytes must be at least 65_536, not 10"
 
 
 class TestRecover:
@@ -139,10 +139,10 @@ class TestRecover:
 
 class TestExitStatus:
     @pytest.mark.parametrize(("flags", "error"), [
-        (["--buffer-bytes", "10"], "--buffer-bytes must be at least 65536, not 10"),
+        (["--buffer-bytes", "10"], "--buffer-bytes must be at least 65_536, not 10"),
         (["--num-workers", "0"], "--num-workers must be at least 1, not 0"),
         (["--max-retries", "-1"], "--max-retries must be at least 0, not -1"),
-        (["--flush-interval", "0"], "--flush-interval must be a positive number"),
+        (["--flush-interval", "0"], "--flush-interval must be a positive, finite number"),
         (["--log-file", "a/b"], "--log-file must be a plain file name without a directory part "
                                 "(--dir names the folder)"),
         (["--dir", ""], "--dir must not be empty"),
@@ -221,8 +221,8 @@ class TestExitStatus:
 
 class TestNameFlags:
     def test_parameter_names_become_flags(self):
-        assert cli.name_flags("buffer_bytes must be at least 65536, not 10", cli.SIMULATE_FLAGS) == \
-            "--buffer-bytes must be at least 65536, not 10"
+        assert cli.name_flags("buffer_bytes must be at least 65_536, not 10", cli.SIMULATE_FLAGS) == \
+            "--buffer-bytes must be at least 65_536, not 10"
         assert cli.name_flags("on_full must be 'block' or 'drop'", cli.SIMULATE_FLAGS) == \
             "--on-full must be 'block' or 'drop'"
 

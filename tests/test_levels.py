@@ -2,7 +2,7 @@
 
 Levels are process-wide, like logging.addLevelName: the levels declared here stay
 for the rest of the run, so they use names and numbers no other test uses, and
-what fills the table runs in a child process.
+what fills the table runs in a child process.  Other tests take 26 as a level nobody declared.
 """
 
 import array

@@ -208,7 +208,7 @@ class TestBadInput:
         {"flush_interval": 0}, {"flush_interval": -1}, {"flush_interval": math.nan},
         {"flush_interval": math.inf},
         {"max_file_size": 0}, {"num_workers": 0}, {"max_retries": -1},
-        {"on_full": "wait"}, {"rotate_every": "weekly"}, {"level": "VERBOSE"}, {"level": 25},
+        {"on_full": "wait"}, {"rotate_every": "weekly"}, {"level": "VERBOSE"}, {"level": 26},
         {"log_file": ""}, {"log_file": "a/b"}, {"log_file": ".."},
     ])
     def test_nonsensical_parameters(self, tmp_path, parameters):

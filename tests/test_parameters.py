@@ -115,7 +115,7 @@ _REFUSED = [
     ({"level": True}, TypeError, "level"),
     ({"level": b"INFO"}, TypeError, "level"),
     ({"level": "NOPE"}, ValueError, "level"),
-    ({"level": 25}, ValueError, "level"),
+    ({"level": 26}, ValueError, "level"),
     ({"level": ""}, ValueError, "level"),
     # install_signal_handlers: a bool (a thread's True: TestSignalHandlers).
     ({"install_signal_handlers": "yes"}, TypeError, "install_signal_handlers"),

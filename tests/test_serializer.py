@@ -633,7 +633,7 @@ class TestBadArguments:
         (after,) = shared.new_lines()
         check_line(after, "INFO", "after", "m", {})
 
-    @pytest.mark.parametrize("level", ["VERBOSE", 25, None, True, "", 0, 20.0, "INFO "],
+    @pytest.mark.parametrize("level", ["VERBOSE", 26, None, True, "", 0, 20.0, "INFO "],
                              ids=repr)
     def test_bad_level(self, shared, level):
         shared.new_lines()
