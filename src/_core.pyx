@@ -29,6 +29,7 @@ cdef extern from "<string.h>" nogil:
 from fastevlog._errors import LoggerStoppedError
 
 include "serializer.pxi"
+include "values.pxi"
 include "layout.pxi"
 include "mapping.pxi"
 include "event_ids.pxi"

@@ -71,6 +71,8 @@ cdef inline object exact_event_id(object event_id):
         return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
     if isinstance(event_id, int) and not isinstance(event_id, bool):
         return PyNumber_Index(event_id)
+    if PyIndex_Check(event_id) and not is_numpy_bool(event_id):  # np.int64 and the like
+        return PyNumber_Index(event_id)
     raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
 
 
@@ -152,7 +154,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
         id_value.text = slot.json
         id_value.length = slot.json_length
     else:
-        kept = [classify(&id_value, key)]         # past the distinct-id bound: encoded here
+        kept = [classify(&id_value, key, "event_id")]  # past the distinct-id bound: encoded here
     message_value.kind = VALUE_ABSENT
     if message is not None:
         if not isinstance(message, str):
@@ -180,7 +182,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
                 ran_python = True
                 if kept is None:
                     kept = []
-                kept.append(classify(&field_values[fields], <object> values[i]))
+                kept.append(classify(&field_values[fields], <object> values[i], <object> name))
             fields += 1
         if ran_python and logger._ring.closed:      # that code may have stopped the logger
             raise logger._ring.closed_error("this logger was stopped while log() converted its values")
