@@ -71,7 +71,8 @@ cdef inline object exact_event_id(object event_id):
         return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
     if isinstance(event_id, int) and not isinstance(event_id, bool):
         return PyNumber_Index(event_id)
-    if PyIndex_Check(event_id) and not is_numpy_bool(event_id):  # np.int64 and the like
+    # np.int64 and the like; numpy's bool is no id, as bool is not
+    if PyIndex_Check(event_id) and not isinstance(event_id, getattr(sys.modules.get("numpy"), "bool_", ())):
         return PyNumber_Index(event_id)
     raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
 

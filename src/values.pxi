@@ -1,7 +1,6 @@
-# Field values of other types than classify_plain() takes, as JSON: a str for
-# those written as a string, else JSON text made by put_json() with the
-# serializer's own writers (put_value) for every string and number in it.
-# Python code runs here (str(), isoformat()), so nothing of a line is written yet.
+# Field values of the types classify_plain() does not take: a str, or JSON text
+# made with the serializer's own writers (put_value) for every string and number.
+# Python code runs here (str(), isoformat()): before anything of the line is written.
 
 from cpython.number cimport PyIndex_Check
 from libc.stdlib cimport realloc
@@ -59,9 +58,7 @@ cdef object json_form(object value):
 
 cdef bytes json_text(object value, object name):
     """value's JSON text with JSON_PAD bytes after it (for a VALUE_JSON)."""
-    cdef JsonText out
-    out.data = NULL
-    out.length = out.capacity = 0
+    cdef JsonText out = JsonText(NULL, 0, 0)
     try:
         put_json(&out, value, name, [])
         memset(room(&out, JSON_PAD), 0, JSON_PAD)
@@ -85,12 +82,10 @@ cdef unsigned char *room(JsonText *out, Py_ssize_t n) except NULL:
 cdef int put_byte(JsonText *out, unsigned char c) except -1:
     room(out, 1)[0] = c
     out.length += 1
-    return 0
 
 
 cdef int put_leaf(JsonText *out, const Value *v) except -1:
     out.length = put_value(room(out, value_bound(v)), v) - out.data
-    return 0
 
 
 cdef int put_json(JsonText *out, object value, object name, list path) except -1:
@@ -112,41 +107,29 @@ cdef int put_nested(JsonText *out, object value, object name, list path) except 
     """A list or tuple (an array), Mapping (an object), Enum or numpy array at the end of out."""
     if len(path) == MAX_NESTING:  # deep, or a cycle, which would go on for ever
         if any(outer is value for outer in path):
-            raise ValueError(f"field {name!r}: a cycle: the value contains itself, which JSON cannot "
-                             "hold; log a copy without the reference to itself")
-        raise ValueError(f"field {name!r}: nested more than {MAX_NESTING} containers deep; "
-                         "log a flatter value")
+            raise ValueError(f"field {name!r}: a cycle: the value contains itself, which JSON cannot hold")
+        raise ValueError(f"field {name!r}: nested more than {MAX_NESTING} containers deep")
     path.append(value)
     cdef Value v
     cdef Py_ssize_t i = 0
+    cdef bint is_object = isinstance(value, (dict, MappingABC))
     if isinstance(value, Enum):
         put_json(out, value.value, name, path)
-    elif isinstance(value, (list, tuple)):
-        put_byte(out, b'[')
-        for item in value:
+    elif is_object or isinstance(value, (list, tuple)):
+        put_byte(out, b'{' if is_object else b'[')
+        for item in value.items() if is_object else value:
             if i:
                 put_byte(out, b',')
+            if is_object:
+                key, item = item
+                key = key if isinstance(key, str) else str(key)  # 1 as "1", None as "None"
+                str_value(&v, key)
+                put_leaf(out, &v)
+                put_byte(out, b':')
             put_json(out, item, name, path)
             i += 1
-        put_byte(out, b']')
-    elif isinstance(value, (dict, MappingABC)):
-        put_byte(out, b'{')
-        for key, item in value.items():
-            key = key if isinstance(key, str) else str(key)  # 1 as "1", None as "None"
-            str_value(&v, key)
-            if i:
-                put_byte(out, b',')
-            put_leaf(out, &v)
-            put_byte(out, b':')
-            put_json(out, item, name, path)
-            i += 1
-        put_byte(out, b'}')
+        put_byte(out, b'}' if is_object else b']')
     else:  # a numpy array
         put_json(out, value.tolist(), name, path)
     path.pop()
     return 0
-
-
-cdef bint is_numpy_bool(object value):
-    numpy = sys.modules.get("numpy")
-    return numpy is not None and isinstance(value, numpy.bool_)
