@@ -69,10 +69,9 @@ cdef inline object exact_event_id(object event_id):
         return event_id
     if isinstance(event_id, str):
         return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
-    if isinstance(event_id, int) and not isinstance(event_id, bool):
-        return PyNumber_Index(event_id)
-    # np.int64 and the like; numpy's bool is no id, as bool is not
-    if PyIndex_Check(event_id) and not isinstance(event_id, getattr(sys.modules.get("numpy"), "bool_", ())):
+    # An int or another integer (np.int64: it has __index__), but no bool, nor numpy's.
+    numpy_bool = getattr(sys.modules.get("numpy"), "bool_", bool)
+    if PyIndex_Check(event_id) and not isinstance(event_id, (bool, numpy_bool)):
         return PyNumber_Index(event_id)
     raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
 

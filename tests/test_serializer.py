@@ -106,7 +106,7 @@ def check_line(line: bytes, level, event_id, message, fields: Dict[str, Any]) ->
     if message is not None:
         text = message if isinstance(message, str) else str(message)
         expected_pairs.append(("message", expected_value(text)))
-    expected_pairs += [(replace_surrogates(str.__str__(k)), expected_value(v)) for k, v in fields.items()]
+    expected_pairs += [(replace_surrogates(str.__str__(k)), expected_value(v, pairs=True)) for k, v in fields.items()]
     assert pairs == expected_pairs
     return obj
 
