@@ -155,8 +155,8 @@ def json_container(value: Any, form: Any, outer: Tuple[Any, ...]) -> bytes:
         return json_value(form, inner)  # an Enum's value, a numpy array's tolist()
     if isinstance(form, (list, tuple)):
         return b"[" + b",".join(json_value(item, inner) for item in form) + b"]"
-    return b"{" + b",".join(json_string(key if isinstance(key, str) else str(key)) + b":" + json_value(item, inner)
-                            for key, item in form.items()) + b"}"
+    return b"{" + b",".join(json_string(key if isinstance(key, str) else str(key)) + b":"
+                            + json_value(item, inner) for key, item in form.items()) + b"}"
 
 
 def exact_event_id(event_id: Any) -> Any:
