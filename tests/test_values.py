@@ -8,7 +8,6 @@ JSON cannot hold (cycles, nesting past 64) fail the call before anything is writ
 
 import collections
 import datetime
-import enum
 import json
 import math
 import types
@@ -18,7 +17,7 @@ from typing import Any, List
 
 import pytest
 from reference import expected_value, json_value
-from support import Color, Count, Mode, Sub, read_events
+from support import Color, Count, Mode, Shade, Sub, read_events
 from test_serializer import SharedLogger, check_line
 
 import fastevlog
@@ -74,14 +73,6 @@ def assert_refused(shared: SharedLogger, error, match: str, **fields) -> None:
                                **{name: ["fine", value] for name, value in fields.items()})
     assert shared.new_lines() == []
     assert shared.logger.counts() == counts
-
-
-class Shade(enum.Enum):
-    LIGHT = "light"
-    NUMBERED = 7
-    NESTED = {"inner": [1, Mode.FAST]}
-    OF_ENUM = Color.RED
-    OF_BYTES = b"raw\xff"
 
 
 class Stamp(datetime.datetime):
