@@ -7,6 +7,7 @@
 # alone costs about as much as the whole call floor.  These read positional and
 # keyword arguments straight from the vectorcall array, and the fields stay there.
 
+from cpython.number cimport PyIndex_Check
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 cdef extern from "Python.h":

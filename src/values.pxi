@@ -2,7 +2,6 @@
 # made with the serializer's own writers (put_value) for every string and number.
 # Python code runs here (str(), isoformat()): before anything of the line is written.
 
-from cpython.number cimport PyIndex_Check
 from libc.stdlib cimport realloc
 
 import sys
@@ -29,12 +28,9 @@ cdef object json_form(object value):
     if isinstance(value, (dict, list, tuple, Enum)):
         return value
     # Unbound methods: a subclass cannot make them write anything else.
-    if isinstance(value, datetime):  # before date: a datetime is a date
-        return datetime.isoformat(value)
-    if isinstance(value, date):
-        return date.isoformat(value)
-    if isinstance(value, time_of_day):
-        return time_of_day.isoformat(value)
+    for kind in (datetime, date, time_of_day):  # datetime first: a datetime is a date
+        if isinstance(value, kind):
+            return kind.isoformat(value)
     if isinstance(value, UUID):
         return UUID.__str__(value)
     if isinstance(value, Decimal):
@@ -106,7 +102,7 @@ cdef int put_json(JsonText *out, object value, object name, list path) except -1
 cdef int put_nested(JsonText *out, object value, object name, list path) except -1:
     """A list or tuple (an array), Mapping (an object), Enum or numpy array at the end of out."""
     if len(path) == MAX_NESTING:  # deep, or a cycle, which would go on for ever
-        if any(outer is value for outer in path):
+        if any([outer is value for outer in path]):
             raise ValueError(f"field {name!r}: a cycle: the value contains itself, which JSON cannot hold")
         raise ValueError(f"field {name!r}: nested more than {MAX_NESTING} containers deep")
     path.append(value)
