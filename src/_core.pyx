@@ -30,6 +30,7 @@ from fastevlog._errors import LoggerStoppedError
 
 include "levels.pxi"
 include "serializer.pxi"
+include "values.pxi"
 include "layout.pxi"
 include "mapping.pxi"
 include "event_ids.pxi"

@@ -173,7 +173,7 @@ cdef class Batch:
             if name is None and not isinstance(value, str):
                 converted = str(value)
             else:
-                converted = classify(&scratch, value)
+                converted = classify(&scratch, value, name)
             if converted is not None:
                 if replacements is None:
                     replacements = [None] * self.n
@@ -218,7 +218,7 @@ cdef class Batch:
                 rows.id[k].length = slot.json_length
             else:  # past the distinct-id bound: written from the id itself (or what classify() made)
                 self.hold(item)
-                made = classify(&rows.id[k], <object> item)
+                made = classify(&rows.id[k], <object> item, "event_id")
                 self.hold(<PyObject *> made)
             values[0].kind = VALUE_ABSENT
             for c in range(first, self.column_count):
@@ -276,7 +276,7 @@ cdef class Batch:
                 str_value(v, <object> column.replacements[row])
         elif message and item == NONE:
             v.kind = VALUE_ABSENT
-        elif classify(v, <object> item) is not None or (message and v.kind != VALUE_STR):
+        elif not classify_plain(v, <object> item) or (message and v.kind != VALUE_STR):
             raise RuntimeError(f"a column list was changed during log_many(): row {row} holds a "
                                f"{type(<object> item).__name__} it did not hold when the call began")
         return 0

@@ -7,6 +7,7 @@
 # alone costs about as much as the whole call floor.  These read positional and
 # keyword arguments straight from the vectorcall array, and the fields stay there.
 
+from cpython.number cimport PyIndex_Check
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 cdef extern from "Python.h":
@@ -42,7 +43,9 @@ cdef inline object exact_event_id(object event_id):
         return event_id
     if isinstance(event_id, str):
         return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
-    if isinstance(event_id, int) and not isinstance(event_id, bool):
+    # An int or another integer (np.int64: it has __index__), but no bool, nor numpy's.
+    numpy_bool = getattr(sys.modules.get("numpy"), "bool_", bool)
+    if PyIndex_Check(event_id) and not isinstance(event_id, (bool, numpy_bool)):
         return PyNumber_Index(event_id)
     raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
 
@@ -131,7 +134,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
         id_value.text = slot.json
         id_value.length = slot.json_length
     else:
-        kept = [classify(&id_value, key)]         # past the distinct-id bound: encoded here
+        kept = [classify(&id_value, key, "event_id")]  # past the distinct-id bound: encoded here
     message_value.kind = VALUE_ABSENT
     if message is not None:
         if not isinstance(message, str):
@@ -165,7 +168,7 @@ cdef int log_one(LoggerCore logger, int level, object event_id, object message, 
                 ran_python = True
                 if kept is None:
                     kept = []
-                kept.append(classify(&field_values[fields], <object> values[i]))
+                kept.append(classify(&field_values[fields], <object> values[i], <object> name))
             fields += 1
         if extras is not None:
             ran_python = True

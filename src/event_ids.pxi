@@ -138,7 +138,7 @@ cdef inline bint _same_id(PyObject *known, object key) except -1:
 cdef char *_event_id_json(object key, Py_ssize_t *length) except NULL:
     """key (exact str or int) as a line writes it, in a malloc'd buffer."""
     cdef Value v
-    cdef list digits = [classify(&v, key)]  # a big int's digits, referenced until copied
+    cdef list digits = [classify(&v, key, "event_id")]  # a big int's digits, referenced until copied
     cdef char *json = <char *> calloc(value_bound(&v) + JSON_PAD, 1)  # a VALUE_JSON's padding
     if json == NULL:
         raise MemoryError()

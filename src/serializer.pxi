@@ -91,21 +91,23 @@ cdef inline bint classify_plain(Value *v, object value) noexcept:
     return True
 
 
-cdef object classify(Value *v, object value):
+cdef object classify(Value *v, object value, object name):
     """value as v, GIL held.  Returns None, or the object v refers to in value's place,
     which the caller keeps referenced while v is used (value itself the caller keeps).
+    name (a field's) is for the errors of values JSON cannot hold.
 
-    None, bool, str, int and float are written as JSON; anything else as its str().
+    None, bool, str, int and float are written as JSON; other types as values.pxi's
+    json_form() says, and anything else as its str().
     """
     if classify_plain(v, value):
         return None
-    if isinstance(value, int):
-        digits = str(PyNumber_Index(value)).encode() + bytes(JSON_PAD)  # a big int's digits
-        json_value(v, digits)
-        return digits
-    text = str(value)
-    str_value(v, text)
-    return text
+    form = json_form(value)
+    if isinstance(form, str):
+        str_value(v, form)
+        return form
+    padded = form + bytes(JSON_PAD) if type(form) is bytes else json_text(form, name)
+    json_value(v, padded)
+    return padded
 
 
 cdef inline Py_ssize_t value_bound(const Value *v) noexcept nogil:

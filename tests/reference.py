@@ -7,9 +7,16 @@ cannot predict: reference lines hold TIMESTAMP_PLACEHOLDER there, and
 normalize_timestamp() puts the same placeholder into a real line.
 """
 
+import collections.abc
+import datetime
+import decimal
+import enum
 import math
+import operator
 import re
 import struct
+import sys
+import uuid
 from collections import Counter
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -70,8 +77,47 @@ def json_string(s: str) -> bytes:
     return b'"' + b"".join(escape_char(ch) for ch in plain_str(s)) + b'"'
 
 
-def json_value(value: Any) -> bytes:
-    """A field value as the logger writes it."""
+MAX_NESTING = 64  # containers (an Enum or numpy array counts as one) in containers
+
+
+def json_form(value: Any) -> Any:
+    """A value of a type the core writes as JSON but not as itself, as one it writes as itself
+    (str, int, float, bool, None) or a container (list, tuple, dict), or a Decimal's JSON text."""
+    numpy = sys.modules.get("numpy")
+    if isinstance(value, enum.Enum):
+        return value.value
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return value.tolist()
+    if isinstance(value, (dict, list, tuple)):
+        return value
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        # The base class's own (a subclass may override it); a datetime's first, as it is a date.
+        for kind in (datetime.datetime, datetime.date, datetime.time):
+            if isinstance(value, kind):
+                return kind.isoformat(value)
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID.__str__(value)
+    if isinstance(value, decimal.Decimal):
+        return JsonText(decimal.Decimal.__str__(value) if decimal.Decimal.is_finite(value) else "null")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if numpy is not None and isinstance(value, numpy.bool_):
+        return bool(value)
+    if numpy is not None and isinstance(value, numpy.integer):
+        return int(value)
+    if numpy is not None and isinstance(value, numpy.floating):
+        return float(value)
+    if isinstance(value, collections.abc.Mapping):
+        return value
+    return str(value)
+
+
+class JsonText(str):
+    """Text written as it is (a Decimal's digits)."""
+
+
+def json_value(value: Any, outer: Tuple[Any, ...] = ()) -> bytes:
+    """A field value as the logger writes it; outer: the containers it is in (for the errors)."""
     if value is None:
         return b"null"
     if value is True:
@@ -86,13 +132,47 @@ def json_value(value: Any) -> bytes:
         if not math.isfinite(value):
             return b"null"
         return float.__repr__(value).encode("ascii")
-    return json_string(str(value))
+    form = json_form(value)
+    if isinstance(form, JsonText):
+        return form.encode("ascii")
+    if is_container(value):
+        return json_container(value, form, outer)
+    return json_value(form, outer)
+
+
+def is_container(value: Any) -> bool:
+    """Whether value counts as a level of nesting: a list, tuple, dict, Mapping, Enum or numpy array."""
+    numpy = sys.modules.get("numpy")
+    return (isinstance(value, (enum.Enum, dict, list, tuple, collections.abc.Mapping))
+            or (numpy is not None and isinstance(value, numpy.ndarray)))
+
+
+def json_container(value: Any, form: Any, outer: Tuple[Any, ...]) -> bytes:
+    if len(outer) == MAX_NESTING:
+        raise ValueError("a cycle" if any(o is value for o in outer) else "nested too deep")
+    inner = outer + (value,)
+    if isinstance(value, enum.Enum) or not isinstance(form, (dict, list, tuple, collections.abc.Mapping)):
+        return json_value(form, inner)  # an Enum's value, a numpy array's tolist()
+    if isinstance(form, (list, tuple)):
+        return b"[" + b",".join(json_value(item, inner) for item in form) + b"]"
+    return b"{" + b",".join(json_string(key if isinstance(key, str) else str(key)) + b":"
+                            + json_value(item, inner) for key, item in form.items()) + b"}"
+
+
+def exact_event_id(event_id: Any) -> Any:
+    """event_id as the str or int log() takes it for: an integer such as np.int64 (one with
+    __index__) counts as its int; a bool (numpy's too) is no id."""
+    numpy = sys.modules.get("numpy")
+    if isinstance(event_id, str):
+        return str.__str__(event_id)
+    if (isinstance(event_id, bool) or not hasattr(type(event_id), "__index__")
+            or (numpy is not None and isinstance(event_id, numpy.bool_))):
+        raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
+    return operator.index(event_id)
 
 
 def json_event_id(event_id: Any) -> bytes:
-    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
-        raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
-    return json_value(event_id)
+    return json_value(exact_event_id(event_id))
 
 
 def reference_line(level_name: str, event_id: Any, message: Any, fields: Dict[str, Any]) -> bytes:
@@ -147,8 +227,8 @@ def assert_same_line(actual: bytes, reference: bytes) -> None:
             f"  reference: {reference[max(0, i - 40):i + 40]!r}")
 
 
-def expected_value(value: Any) -> Any:
-    """What json.loads should give for a written field value."""
+def expected_value(value: Any, pairs: bool = False) -> Any:
+    """What json.loads should give for a written field value; pairs: with object_pairs_hook=list."""
     if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
@@ -157,7 +237,16 @@ def expected_value(value: Any) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
-    return replace_surrogates(plain_str(str(value)))
+    form = json_form(value)
+    if isinstance(form, JsonText):  # a Decimal: json.loads reads a number with a point or exponent as float
+        return None if form == "null" else float(form) if set(form) & set(".eE") else int(form)
+    if isinstance(form, (list, tuple)):
+        return [expected_value(item, pairs) for item in form]
+    if isinstance(form, (dict, collections.abc.Mapping)):
+        items = [(expected_value(key if isinstance(key, str) else str(key)), expected_value(item, pairs))
+                 for key, item in form.items()]
+        return items if pairs else dict(items)
+    return expected_value(form, pairs)
 
 
 def expected_object(level_name: str, event_id: Any, message: Any, fields: Dict[str, Any],
@@ -181,10 +270,7 @@ def level_rank(level) -> int:
 
 def counted_event_id(event_id: Any) -> Any:
     """The key counts()["event_ids"] has for event_id: a str or int subclass counts as its base value."""
-    if isinstance(event_id, str):
-        return str.__str__(event_id)
-    json_event_id(event_id)  # the type check log() makes
-    return int.__int__(event_id)
+    return exact_event_id(event_id)
 
 
 def reference_counts(events: Iterable[Tuple[Any, Any, int]]) -> Dict[str, Dict[Any, int]]:

@@ -1,6 +1,7 @@
 """Shared helpers for the tests: reading back what a logger wrote, running a child Python, a real tmpfs."""
 
 import contextlib
+import datetime
 import enum
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+from hypothesis import strategies as st
 
 import fastevlog
 
@@ -147,3 +149,43 @@ class Mode(str, enum.Enum):
     """A str-mixin Enum (what enum.StrEnum members are)."""
 
     FAST = "fast"
+
+
+class Shade(enum.Enum):
+    """A plain Enum: written as its value, whatever that is."""
+
+    LIGHT = "light"
+    NUMBERED = 7
+    NESTED = {"inner": [1, Mode.FAST]}
+    OF_ENUM = Color.RED
+    OF_BYTES = b"raw\xff"
+
+
+_OFFSETS = st.builds(lambda minutes: datetime.timezone(datetime.timedelta(minutes=minutes)),
+                     st.integers(-24 * 60 + 1, 24 * 60 - 1))
+
+
+def json_values(text: st.SearchStrategy) -> st.SearchStrategy:
+    """Values of every type log() writes as JSON (text for strings and dict keys), nested in lists,
+    tuples and dicts; numpy's too when it is installed."""
+    zones = st.none() | _OFFSETS
+    leaves = [st.none(), st.booleans(), st.integers(), st.floats(), text,
+              st.datetimes(timezones=zones), st.dates(), st.times(timezones=zones),
+              st.uuids(), st.decimals(), st.decimals(places=3), st.sampled_from(list(Shade)),
+              st.binary(max_size=8), st.builds(bytearray, st.binary(max_size=4)),
+              st.builds(memoryview, st.binary(max_size=4))]
+    try:
+        import numpy as np
+    except ImportError:
+        pass
+    else:
+        leaves += [st.builds(np.int64, st.integers(-(2**63), 2**63 - 1)),
+                   st.builds(np.uint64, st.integers(0, 2**64 - 1)),
+                   st.builds(np.int8, st.integers(-128, 127)), st.builds(np.bool_, st.booleans()),
+                   st.floats(width=32).map(np.float32), st.floats(width=16).map(np.float16),
+                   st.lists(st.integers(-1000, 1000), max_size=3).map(np.array),
+                   st.lists(st.floats(width=32), max_size=3).map(lambda floats: np.array(floats, dtype="f4"))]
+    keys = st.one_of(text, st.integers(), st.none(), st.booleans())
+    return st.recursive(st.one_of(leaves), lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(keys, inner, max_size=4)), max_leaves=12)

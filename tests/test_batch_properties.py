@@ -34,7 +34,7 @@ from reference import (
     reference_line,
     timestamp_of,
 )
-from support import Color, Count, Mode, Ratio, Sub, log_paths
+from support import Color, Count, Mode, Ratio, Sub, json_values, log_paths
 
 from fastevlog import EventLogCounter
 
@@ -146,6 +146,7 @@ SCALAR_KINDS: Dict[str, st.SearchStrategy] = {
     "object": st.one_of(st.sampled_from(ODD_OBJECTS), st.builds(Text, TEXT),
                         st.builds(Text, st.builds(Tag, SHORT_TEXT))),  # str() gives a str subclass
 }
+SCALAR_KINDS["json"] = json_values(SHORT_TEXT)  # every type written as JSON, nested
 SCALAR_KINDS["mixed"] = st.one_of(*SCALAR_KINDS.values())
 
 
@@ -279,6 +280,9 @@ EVENT_ID_KINDS = {
     "str_subclass": st.one_of(st.builds(Sub, SHORT_TEXT), st.builds(Tag, SHORT_TEXT)),
     "int_subclass": st.one_of(st.sampled_from([Color.RED, Color.BIG]), st.builds(Count, INT64)),
 }
+if np is not None:  # an integer with __index__ counts as its int
+    EVENT_ID_KINDS["numpy_int"] = st.one_of(st.builds(np.int64, INT64),
+                                            st.builds(np.uint8, st.integers(0, 255)))
 ANY_EVENT_ID = st.one_of(*EVENT_ID_KINDS.values())
 
 

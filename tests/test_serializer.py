@@ -26,7 +26,7 @@ from reference import (
     replace_surrogates,
     timestamp_of,
 )
-from support import Color, Count, Mode, Ratio, Sub
+from support import Color, Count, Mode, Ratio, Sub, json_values
 
 import fastevlog
 from fastevlog import _core
@@ -106,7 +106,8 @@ def check_line(line: bytes, level, event_id, message, fields: Dict[str, Any]) ->
     if message is not None:
         text = message if isinstance(message, str) else str(message)
         expected_pairs.append(("message", expected_value(text)))
-    expected_pairs += [(replace_surrogates(str.__str__(k)), expected_value(v)) for k, v in fields.items()]
+    expected_pairs += [(replace_surrogates(str.__str__(k)), expected_value(v, pairs=True))
+                       for k, v in fields.items()]
     assert pairs == expected_pairs
     return obj
 
@@ -484,7 +485,7 @@ class TestPropertyDifferential:
     TEXT = st.text(ANY_CHAR)
     KEY = TEXT.filter(lambda k: k != "timestamp" and k not in PARAMETER_NAMES)
     VALUE = st.one_of(st.none(), st.booleans(), st.integers(),
-                      st.floats(allow_nan=True, allow_infinity=True), TEXT)
+                      st.floats(allow_nan=True, allow_infinity=True), TEXT, json_values(TEXT))
     LEVEL = st.sampled_from(VALID_LEVEL_NAMES + tuple(n.lower() for n in VALID_LEVEL_NAMES)
                             + (10, 20, 30, 40, 50))
 

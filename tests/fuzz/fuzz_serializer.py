@@ -10,11 +10,14 @@ Not part of the test run.  With the test extras installed:
 A failure prints the input; it is also kept by libFuzzer as crash-* in the current directory.
 """
 
+import datetime
+import decimal
 import json
 import math
 import os
 import sys
 import tempfile
+import uuid
 
 import atheris
 
@@ -29,8 +32,8 @@ LOGGER = fastevlog.EventLogCounter(directory=DIRECTORY, flush_interval=3600, max
 READ = {"path": None, "offset": 0}
 
 
-def _value(data: atheris.FuzzedDataProvider):
-    kind = data.ConsumeIntInRange(0, 6)
+def _value(data: atheris.FuzzedDataProvider, depth: int = 0):
+    kind = data.ConsumeIntInRange(0, 12)
     if kind == 0:
         return data.ConsumeUnicodeNoSurrogates(40) if data.ConsumeBool() else data.ConsumeUnicode(40)
     if kind == 1:
@@ -42,8 +45,30 @@ def _value(data: atheris.FuzzedDataProvider):
     if kind == 4:
         return None
     if kind == 5:
-        return data.ConsumeBytes(8)  # written as its str()
-    return [data.ConsumeInt(2)]
+        return data.ConsumeBytes(8)  # written as a string, invalid UTF-8 as U+FFFD
+    if kind == 6:
+        return _decimal(data)
+    if kind == 7:
+        return datetime.datetime.fromtimestamp(data.ConsumeIntInRange(0, 2**33) / 1000,
+                                               None if data.ConsumeBool() else datetime.timezone.utc)
+    if kind == 8:
+        return uuid.UUID(bytes=data.ConsumeBytes(16).ljust(16, b"\0"))
+    if depth >= 3:
+        return [data.ConsumeInt(2)]
+    items = [_value(data, depth + 1) for _ in range(data.ConsumeIntInRange(0, 3))]
+    if kind == 9:
+        return items
+    if kind == 10:
+        return tuple(items)
+    return {data.ConsumeUnicode(6) if data.ConsumeBool() else data.ConsumeInt(1): item for item in items}
+
+
+def _decimal(data: atheris.FuzzedDataProvider) -> decimal.Decimal:
+    """A Decimal from fuzzed text, or from an int and an exponent when the text is none."""
+    try:
+        return decimal.Decimal(data.ConsumeUnicodeNoSurrogates(12))
+    except decimal.InvalidOperation:
+        return decimal.Decimal(data.ConsumeInt(8)).scaleb(data.ConsumeIntInRange(-400, 400))
 
 
 def _new_line() -> bytes:
