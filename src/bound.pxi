@@ -61,7 +61,7 @@ cdef bytes encode_context(dict fields):
         for name, value in fields.items():
             str_value(&keys[n], name)
             if not classify_plain(&values[n], value):
-                kept.append(classify(&values[n], value))
+                kept.append(classify(&values[n], value, name))
             n += 1
         # The serializer writes a line's fields as ',"key":value'; a line of no id
         # and no message is those fields and the line's '}\n', which is left out.

@@ -198,7 +198,7 @@ cdef Py_ssize_t add_extras(Value *keys, Value *values, Py_ssize_t fields, dict e
         if key in (<object> names if names != NULL else ()) or (bound is not None and key in bound.keys):
             raise ValueError(f'the field "{key}" cannot be given with exc_info or stack_info, which write it')
         str_value(&keys[fields], key)
-        kept.append(classify(&values[fields], value))
+        kept.append(classify(&values[fields], value, key))
         fields += 1
     return fields
 
