@@ -44,8 +44,10 @@ cdef struct Rows:
     Value *id
     Value *values
     Py_ssize_t bound         # no row takes more
-    unsigned char prefix[MAX_LEVELS][PREFIX_BYTES]   # '{"timestamp":"…","level":"…","event_id":'
-    Py_ssize_t prefix_length[MAX_LEVELS]
+    # Per level, PREFIX_BYTES of '{"timestamp":"…","level":"…","event_id":' and its length: on
+    # log_batch's stack, as a Batch is zeroed when made and this is most of a small batch's bytes.
+    const unsigned char *prefix
+    const Py_ssize_t *prefix_length
 
 
 _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
@@ -307,7 +309,7 @@ cdef inline Py_ssize_t row_bound(const Rows *rows, Py_ssize_t k) noexcept nogil:
 
 cdef inline unsigned char *put_row(unsigned char *p, const Rows *rows, Py_ssize_t k) noexcept nogil:
     # A fixed-size copy (the bound has room) is a few moves where one of the exact length is a call.
-    memcpy(p, rows.prefix[rows.level[k]], PREFIX_BYTES)
+    memcpy(p, rows.prefix + rows.level[k] * PREFIX_BYTES, PREFIX_BYTES)
     cdef const Value *values = &rows.values[k * rows.stride]
     return put_body(p + rows.prefix_length[rows.level[k]], &rows.id[k], values, rows.context, rows.keys,
                     values + 1, rows.fields)
@@ -429,14 +431,18 @@ cdef object log_batch(LoggerCore logger, object levels, object event_ids, object
     cdef bytes context = None if bound is None else bound.context_without(fields)
     cdef Batch batch = Batch(levels, event_ids, messages, fields, context)  # every check and conversion
     cdef unsigned char timestamp[TIMESTAMP_BYTES]
+    cdef unsigned char prefix[MAX_LEVELS * PREFIX_BYTES]
+    cdef Py_ssize_t prefix_length[MAX_LEVELS]
     cdef unsigned char *p
     cdef int level
     put_timestamp(timestamp, &logger._clock)  # every row has the time of the call
     for level in range(level_count):
-        p = put_raw(batch.rows.prefix[level], b'{"timestamp":"', 14)
+        p = put_raw(prefix + level * PREFIX_BYTES, b'{"timestamp":"', 14)
         p = put_raw(p, <const char *> timestamp, TIMESTAMP_BYTES)
         p = put_raw(p, LEVEL_INFIX[level], LEVEL_INFIX_LENGTH[level])
-        batch.rows.prefix_length[level] = p - batch.rows.prefix[level]
+        prefix_length[level] = p - (prefix + level * PREFIX_BYTES)
+    batch.rows.prefix = prefix
+    batch.rows.prefix_length = prefix_length
     cdef Py_ssize_t start
     try:
         for start in range(0, batch.n, CHUNK_ROWS):
