@@ -53,8 +53,10 @@ cdef struct Rows:
 _ARRAY_FORMATS = frozenset("bBhHiIlLqQfd?")
 _FOREIGN_BYTE_ORDER = (">", "!") if sys.byteorder == "little" else ("<",)
 _INTEGER_FORMATS = frozenset("bBhHiIlLqQ")
-# The keys every line has: a field of the same name would write the key twice.
-LINE_KEYS = {"timestamp": "the logger writes it", "level": "the logger writes it (levels= gives each event's)",
+# Names a column cannot have, and why: the keys every line has (a field would write the key twice),
+# and log()'s parameters that log_many() does not take.
+LINE_KEYS = {"timestamp": "the logger writes it",
+             "level": "the logger writes it (levels= gives each event's)",
              "event_id": "the logger writes it (event_ids= gives each event's)",
              "message": "the logger writes it (messages= gives each event's)",
              "exc_info": "log_many() logs no exception (exception() logs one event with it)",
