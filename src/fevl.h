@@ -129,6 +129,22 @@ static inline PyObject *fevl_type_dict(PyTypeObject *t) {
     return t->tp_dict;
 }
 
+/* PyNumber_Index as Python 3.10 made it (bpo-40792): an exact int, a subclass's
+ * value copied.  Python 3.9's returns an int subclass as itself, so an IntEnum id
+ * was counted by its own __hash__ and __eq__ (log_many() refused it) and a big
+ * int subclass was written as its __str__.  int's own nb_index copies the value
+ * without running the subclass's code.  Every PyNumber_Index the core calls is
+ * this one: the generated C includes this header before them. */
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *fevl_number_index(PyObject *o) {
+    PyObject *index = PyNumber_Index(o);
+    if (index != NULL && !PyLong_CheckExact(index))
+        Py_SETREF(index, PyLong_Type.tp_as_number->nb_index(index));
+    return index;
+}
+#define PyNumber_Index fevl_number_index
+#endif
+
 /* The wall clock of line timestamps, read through the TSC.
  *
  * clock_gettime(CLOCK_REALTIME) costs ~21 ns on the machines we measure on, a

@@ -16,7 +16,11 @@ from support import child_env, read_events
 
 from fastevlog import EventLogCounter, _core
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    # Forking while the logger's threads run is what these tests check; Python 3.12+ warns on every such fork.
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"),
+]
 
 
 def _wait_for_child(pid, timeout=30.0):
