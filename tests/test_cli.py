@@ -245,14 +245,20 @@ class TestSignalsSet:
     def test_the_first_signal_sets_stop_and_the_second_is_not_caught(self, capfd):
         """After one SIGINT, the default action is back: a second one ends the process without waiting."""
         stop, received = threading.Event(), []
-        with cli._signals_set(stop, received):
-            signal.raise_signal(signal.SIGINT)  # runs the handler before the next line
-            assert stop.is_set() and received == [signal.SIGINT]
-            # Said by the handler itself: at once, even if the producers are stuck in log().
-            assert "fastevlog: SIGINT: stopping the producers" in capfd.readouterr().err
-            assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
-            assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's, restored
+        # As a shell starts a command in the foreground: a background job (nohup, CI) starts with
+        # SIGINT ignored, and _signals_set() rightly leaves it so.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with cli._signals_set(stop, received):
+                signal.raise_signal(signal.SIGINT)  # runs the handler before the next line
+                assert stop.is_set() and received == [signal.SIGINT]
+                # Said by the handler itself: at once, even if the producers are stuck in log().
+                assert "fastevlog: SIGINT: stopping the producers" in capfd.readouterr().err
+                assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+                assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def test_an_ignored_signal_stays_ignored(self):
         """A background job of a shell script starts with SIGINT ignored: it stays so, as in any command."""
