@@ -7,7 +7,6 @@
 # alone costs about as much as the whole call floor.  These read positional and
 # keyword arguments straight from the vectorcall array, and the fields stay there.
 
-from cpython.number cimport PyIndex_Check
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 cdef extern from "Python.h":
@@ -43,9 +42,7 @@ cdef inline object exact_event_id(object event_id):
         return event_id
     if isinstance(event_id, str):
         return PyUnicode_Substring(event_id, 0, PyUnicode_GET_LENGTH(event_id))
-    # An int or another integer (np.int64: it has __index__), but no bool, nor numpy's.
-    numpy_bool = getattr(sys.modules.get("numpy"), "bool_", bool)
-    if PyIndex_Check(event_id) and not isinstance(event_id, (bool, numpy_bool)):
+    if is_integer(event_id):
         return PyNumber_Index(event_id)
     raise TypeError(f"event_id must be str or int, not {type(event_id).__name__}")
 

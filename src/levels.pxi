@@ -6,6 +6,7 @@
 # level for good: log_many() reads the tables without the GIL.
 
 import re
+import sys
 
 cdef enum:
     # PREFIX_BYTES (serializer.pxi) holds '{"timestamp":"…","level":"","event_id":' (65 bytes) and a name.
@@ -77,6 +78,12 @@ _LEVEL_BY_NAME["WARN"] = 2   # the stdlib's aliases
 _LEVEL_BY_NAME["FATAL"] = 4
 
 
+cdef bint is_integer(object o) except -1:
+    """Whether o is an int or another integer (numpy's: it has __index__), but not a bool, nor
+    numpy's (which numpy 1.x and 2.0 still let be an index, with a DeprecationWarning)."""
+    return PyIndex_Check(o) and not isinstance(o, (bool, getattr(sys.modules.get("numpy"), "bool_", bool)))
+
+
 cpdef int level_index(object level) except -1:
     """The index of a level given by name (any case) or number (an int, or any integer
     such as numpy's that is not a bool)."""
@@ -95,8 +102,8 @@ cpdef int level_index(object level) except -1:
     if isinstance(level, str):
         if level.isascii():  # str.upper() would map e.g. a dotless "ı" to "I"
             index = _LEVEL_BY_NAME.get(level.upper())
-    elif not isinstance(level, bool) and PyIndex_Check(level):
-        index = _LEVEL_BY_NUMBER.get(PyNumber_Index(level))  # numpy's bool has no __index__
+    elif is_integer(level):
+        index = _LEVEL_BY_NUMBER.get(PyNumber_Index(level))
     if index is None:
         raise ValueError(f"unknown level {level!r}: the levels are {known_levels()}, by name (any case) "
                          "or number; fastevlog.add_level(name, number) declares another")
