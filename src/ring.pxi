@@ -225,10 +225,17 @@ cdef class Ring:
                     usleep(200)
                 if self.closed:
                     raise self.closed_error("this logger was stopped while log() waited for buffer space")
-        self.seal_active()  # the lines before it go first
-        self.sealed.append(Sealed(None, PyBytes_FromStringAndSize(<const char *> line, length), 0, length, 1))
-        self.sealed_total += 1
+        # Counted before anything that may run Python code (Sealed's __new__, a collection), where
+        # another thread can take the GIL: it must then see these bytes and wait.
         self.oversized_bytes += length
+        try:
+            self.seal_active()  # the lines before it go first
+            self.sealed.append(Sealed(None, PyBytes_FromStringAndSize(<const char *> line, length), 0, length,
+                                      1))
+        except BaseException:
+            self.oversized_bytes -= length
+            raise
+        self.sealed_total += 1
         self.wake()
         return True
 
