@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from types import FrameType, TracebackType
-from typing import Any, Dict, Optional, Tuple, Type
-
-ExcInfo = Tuple[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]]
+from types import FrameType
+from typing import Any, Dict, Optional
 
 
 def exception_field(exc_info: Any) -> Optional[Dict[str, str]]:
@@ -25,6 +23,9 @@ def exception_field(exc_info: Any) -> Optional[Dict[str, str]]:
     kind, value, tb = exc_info
     if value is None:
         return None
+    if not isinstance(value, BaseException):
+        raise TypeError("exc_info as a (type, value, traceback) tuple needs an exception as its value, "
+                        f"not {type(value).__name__}")
     kind = type(value) if kind is None else kind
     module = getattr(kind, "__module__", None)
     name = getattr(kind, "__qualname__", str(kind))
