@@ -128,7 +128,7 @@ def test_an_exception_whose_str_fails_is_still_written(tmp_path):
 def test_a_bad_exc_info_names_the_parameter_and_loses_nothing(tmp_path, exc_info):
     with EventLogCounter(directory=tmp_path) as logger:
         logger.info("before")
-        with pytest.raises(TypeError, match=r"exc_info (must be True, an exception, or|as a) \(type, "):
+        with pytest.raises(TypeError, match=r"exc_info (must be True, an exception, or a|as a) \(type, "):
             logger.info("bad", exc_info=exc_info)
         logger.info("after")
     assert [e["event_id"] for e in read_events(tmp_path)] == ["before", "after"]
