@@ -3,10 +3,6 @@
 # before the call's own fields).  log() and the level methods are calls.pxi's,
 # installed on BoundLogger too.
 
-# Keys a bound field cannot have: the line's own, and the parameters of the calls.
-BOUND_REFUSED = frozenset(("timestamp", "level", "event_id", "message", "exc_info", "stack_info"))
-
-
 cdef class BoundLogger:
     """A logger that adds the fields given to bind() to every event it logs.
 
@@ -18,7 +14,7 @@ cdef class BoundLogger:
 
     def __cinit__(self, LoggerCore logger not None, dict fields not None):
         for name in fields:
-            if name in BOUND_REFUSED:
+            if name in PARAMETER_NAMES:  # the line's own keys, and the calls' parameters
                 raise ValueError(f'bind(): "{name}" is written by the logger and cannot be a bound field')
         self.logger = logger
         self.fields = fields
