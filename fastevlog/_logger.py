@@ -326,6 +326,7 @@ class EventLogCounter(_core.LoggerCore):
         segment_count, segment_size = ring_geometry(buffer_bytes)
         self._files_parameters = (log_directory, log_file, max_file_size, rotate_every, file_mode, clock)
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
+        self._buffer_bytes = segment_count * segment_size  # the ring's capacity: buffer_bytes rounded down
         self._writer_parameters = (num_workers, max_retries, flush_interval)
         try:
             self._files = LogFiles(*self._files_parameters)
@@ -442,6 +443,7 @@ class EventLogCounter(_core.LoggerCore):
             files_written=self._files.files_created,
             file_open_failures=scheduler.file_open_failures,
             recovered_events=self.recovered_events,
+            buffer_bytes=self._buffer_bytes,
         )
         return result
 

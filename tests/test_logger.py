@@ -368,3 +368,14 @@ def test_public_names_are_the_documented_api():
     public = [name for name in dir(fastevlog.EventLogCounter) if not name.startswith("_")]
     assert public == ["bind", "buffer_path", "closed", "counts", "critical", "debug", "error", "exception",
                       "flush", "info", "log", "log_many", "metrics", "stop", "warning"]
+
+
+@pytest.mark.parametrize("buffer_bytes", [64 * 1024, 3 * 1024 * 1024 + 5, 32 * 1024 * 1024])
+def test_metrics_buffer_bytes_is_the_ring_capacity(tmp_path, buffer_bytes):
+    """metrics()["buffer_bytes"]: what the ring holds, at most buffer_bytes, and in_use never above it."""
+    with EventLogCounter(directory=tmp_path, buffer_bytes=buffer_bytes) as logger:
+        count, size = fastevlog._logger.ring_geometry(buffer_bytes)
+        metrics = logger.metrics()
+        assert metrics["buffer_bytes"] == count * size <= buffer_bytes
+        assert metrics["buffer_bytes"] > buffer_bytes - 1024 * 1024  # rounded down by less than a segment
+        assert 0 <= metrics["buffer_bytes_in_use"] <= metrics["buffer_bytes"]
