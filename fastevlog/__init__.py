@@ -59,6 +59,7 @@ except ModuleNotFoundError as _error:
     raise _core_missing(_error) from _error
 
 from ._errors import LoggerStoppedError, WriteError  # noqa: E402
+from ._handler import Handler  # noqa: E402
 from ._logger import (  # noqa: E402
     MIN_BUFFER_BYTES,
     EventLogCounter,
@@ -77,6 +78,7 @@ __all__ = [
     "OVERFLOW_EVENT_ID",
     "BoundLogger",
     "EventLogCounter",
+    "Handler",
     "LoggerStoppedError",
     "WriteError",
     "add_level",

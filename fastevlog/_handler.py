@@ -1,0 +1,205 @@
+"""fastevlog.Handler: stdlib logging records written as fastevlog events."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple, Union
+
+from . import _core
+from ._levels import declare, known_numbers
+
+if TYPE_CHECKING:
+    from ._core import EventId
+    from ._logger import EventLogCounter
+
+# What a LogRecord has of its own; every other attribute came from extra= (or a filter) and is a field.
+# "message" and "asctime" are added by Formatter.format, "taskName" by Python 3.12 and later.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName"}
+
+# record_fields= choices: the field's name and the LogRecord attribute it copies.
+RECORD_FIELDS: Dict[str, str] = {
+    "logger": "name",
+    "module": "module",
+    "func": "funcName",
+    "line": "lineno",
+    "thread_name": "threadName",
+    "process": "process",
+}
+
+# Keys of the line that the core writes itself and refuses as fields; an extra with one of
+# these names is written with an underscore after it, so that no record is refused for it.
+_LINE_KEYS = ("timestamp", "level")
+
+# fastevlog's own stdlib logger; its records need care (see Handler._may_write_own).
+_OWN_LOGGER = "fastevlog"
+_OWN_THREAD_PREFIX = "fastevlog-"  # the scheduler's and writers' thread names
+
+
+class Handler(logging.Handler):
+    """A logging.Handler that writes each record as one fastevlog event.
+
+    The event's level is the record's (a level fastevlog lacks, such as one
+    given to logging.addLevelName, is declared under the record's level name),
+    its event_id the record's logger name, its message ``record.getMessage()``,
+    and its fields the record's ``extra`` keys, after those record_fields names.
+    ``exc_info`` and ``stack_info`` become the "exception" and "stack" fields.
+
+    Args:
+        logger: the EventLogCounter (or BoundLogger) to write to; None writes
+            to fastevlog's default logger of the moment (fastevlog.get_logger(),
+            which follows fastevlog.configure()).
+        event_id: a function of the record giving its event id, used when the
+            record's extra has no "event_id"; None uses the logger name.
+        record_fields: record attributes written as fields, among "logger",
+            "module", "func", "line", "thread_name" and "process".
+        level: the handler's own minimum, as for any logging.Handler.
+
+    The handler takes no lock per record (the core is thread-safe), ignores a
+    Formatter (the line is the JSON), and never stops its logger: close() only
+    detaches it from logging.
+    """
+
+    def __init__(
+        self,
+        logger: Optional[Union[EventLogCounter, _core.BoundLogger]] = None,
+        *,
+        event_id: Optional[Callable[[logging.LogRecord], EventId]] = None,
+        record_fields: Iterable[str] = ("logger",),
+        level: Union[int, str] = logging.NOTSET,
+    ) -> None:
+        if logger is not None and not isinstance(logger, (_core.LoggerCore, _core.BoundLogger)):
+            raise TypeError("logger must be an EventLogCounter, a BoundLogger or None (the default logger), "
+                            f"not {type(logger).__name__}; the handler's own minimum is level=")
+        if event_id is not None and not callable(event_id):
+            raise TypeError("event_id must be a function of the LogRecord returning its event id, or None "
+                            f"(the record's logger name), not {type(event_id).__name__}")
+        super().__init__(level)
+        self.logger = logger
+        self.event_id = event_id
+        self.record_fields = _check_record_fields(record_fields)
+        self._attributes = tuple((field, RECORD_FIELDS[field]) for field in self.record_fields)
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter and emit the record, without logging.Handler.handle's lock."""
+        passed = self.filter(record)
+        if isinstance(passed, logging.LogRecord):  # Python 3.12+: a filter may return a new record
+            record = passed
+        if passed:
+            self.emit(record)
+        return passed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record; a failure goes to handleError, as with every logging handler."""
+        try:
+            name = record.name
+            if (name == _OWN_LOGGER or name.startswith("fastevlog.")) and not self._may_write_own(record):
+                return
+            level = record.levelno
+            if level not in known_numbers:
+                declare(level, record.levelname)
+            logger = self.logger or _default_logger()
+            fields, event_id = self._fields(record)
+            message = record.getMessage()
+            try:
+                logger.log(level, event_id, message, **fields)
+            except RuntimeError:
+                # fastevlog.configure() replaced and stopped the default logger meanwhile: write to the new one.
+                if self.logger is not None or _default_logger() is logger:
+                    raise
+                _default_logger().log(level, event_id, message, **fields)
+        except RecursionError:  # as logging's own handlers do
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _fields(self, record: logging.LogRecord) -> Tuple[Dict[str, Any], Any]:
+        """(keywords for log(): the fields, and exc_info if the record has one; the event id)."""
+        fields = {field: getattr(record, attribute) for field, attribute in self._attributes}
+        attributes = record.__dict__
+        event_id = None
+        if attributes.keys() - _RECORD_ATTRIBUTES:  # a set operation in C: most records have no extra
+            for key, value in attributes.items():
+                if key in _RECORD_ATTRIBUTES:
+                    continue
+                if key == "event_id":
+                    event_id = value
+                    continue
+                if type(key) is not str:  # extra={1: ...} is accepted by logging
+                    key = str(key)
+                if key in _LINE_KEYS:
+                    key += "_"
+                fields[key] = value
+        if event_id is None:
+            event_id = record.name if self.event_id is None else self.event_id(record)
+        exc_info = record.exc_info
+        if exc_info and exc_info[1] is not None:
+            if "exception" in fields:
+                fields["exception_"] = fields.pop("exception")
+            fields["exc_info"] = exc_info  # a keyword of log(), never an extra (a LogRecord attribute)
+        if record.stack_info:
+            if "stack" in fields:
+                fields["stack_"] = fields.pop("stack")
+            # Formatted by logging where the call was made, in the form the core writes for stack_info.
+            fields["stack"] = record.stack_info
+        return fields, event_id
+
+    def _may_write_own(self, record: logging.LogRecord) -> bool:
+        """Whether a record of fastevlog's own "fastevlog" logger may be written through a logger.
+
+        Not when it was made on fastevlog's own threads: a full buffer would have
+        the scheduler wait for room only it can make, and each flush's DEBUG line
+        would cause the next flush.  Nor while the logger it would go to is
+        stopping or stopped, or starting (its recovery reports).  Such a record goes
+        to stderr through logging.lastResort if it is a WARNING or above, so that
+        no failure of the logger goes unseen; lower ones are dropped.
+        """
+        thread_name = record.threadName or threading.current_thread().name
+        writable = not thread_name.startswith(_OWN_THREAD_PREFIX)
+        if writable:  # not the default logger while it starts (None): its start waits for this record
+            logger = self.logger if self.logger is not None else _started_default_logger()
+            writable = logger is not None and not _closed(logger)
+        if not writable and logging.lastResort is not None and record.levelno >= logging.lastResort.level:
+            logging.lastResort.handle(record)
+        return writable
+
+    def flush(self) -> None:
+        """Flush the logger (the default one only if it was started): return once all is written."""
+        logger = self.logger if self.logger is not None else _started_default_logger()
+        if logger is not None and not _closed(logger):
+            (logger.logger if isinstance(logger, _core.BoundLogger) else logger).flush()
+
+    def __repr__(self) -> str:
+        target = "the default logger" if self.logger is None else repr(self.logger)
+        return f"<{type(self).__name__} {target} ({logging.getLevelName(self.level)})>"
+
+
+def _check_record_fields(record_fields: Any) -> Tuple[str, ...]:
+    """record_fields as a tuple of known names, or an error listing them."""
+    listed = ", ".join(repr(field) for field in RECORD_FIELDS)
+    if isinstance(record_fields, str) or not isinstance(record_fields, Iterable):
+        raise TypeError(f"record_fields must be a list or tuple of names among {listed}, "
+                        f"not {type(record_fields).__name__}")
+    fields = tuple(record_fields)
+    for field in fields:
+        if field not in RECORD_FIELDS:
+            raise ValueError(f"record_fields: {field!r} is not one of {listed}")
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"record_fields names a field twice: {list(fields)}")
+    return fields
+
+
+def _closed(logger: Union[EventLogCounter, _core.BoundLogger]) -> bool:
+    return (logger.logger if isinstance(logger, _core.BoundLogger) else logger).closed
+
+
+def _started_default_logger() -> Optional[EventLogCounter]:
+    """fastevlog's default logger if one was started (the package's global, read at each call)."""
+    return sys.modules["fastevlog"]._default  # type: ignore[no-any-return]
+
+
+def _default_logger() -> EventLogCounter:
+    """The default logger, started (with the default parameters) if there is none yet."""
+    return _started_default_logger() or sys.modules["fastevlog"].get_logger()  # type: ignore[no-any-return]
