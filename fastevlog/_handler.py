@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, cast
 
 from . import _core
 from ._levels import declare, known_numbers
@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from ._logger import EventLogCounter
 
 # What a LogRecord has of its own; every other attribute came from extra= (or a filter) and is a field.
-# "message" and "asctime" are added by Formatter.format, "taskName" by Python 3.12 and later.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName"}
+# "message" and "asctime" are added by Formatter.format, after the extras; "taskName" is Python 3.12's.
+_FORMATTER_ATTRIBUTES = frozenset(("message", "asctime"))
+_RECORD_ATTRIBUTES = (frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+                      | _FORMATTER_ATTRIBUTES | {"taskName"})
 
 # record_fields= choices: the field's name and the LogRecord attribute it copies.
 RECORD_FIELDS: Dict[str, str] = {
@@ -81,32 +82,67 @@ class Handler(logging.Handler):
         self.event_id = event_id
         self.record_fields = _check_record_fields(record_fields)
         self._attributes = tuple((field, RECORD_FIELDS[field]) for field in self.record_fields)
+        self._logger_field_only = self.record_fields == ("logger",)
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter and emit the record, without logging.Handler.handle's lock."""
-        passed = self.filter(record)
-        if isinstance(passed, logging.LogRecord):  # Python 3.12+: a filter may return a new record
-            record = passed
-        if passed:
-            self.emit(record)
-        return passed
+        if self.filters:
+            passed = self.filter(record)
+            if not passed:
+                return passed
+            if isinstance(passed, logging.LogRecord):  # Python 3.12+: a filter may return a new record
+                record = passed
+        self.emit(record)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the record; a failure goes to handleError, as with every logging handler."""
         try:
             name = record.name
-            if (name == _OWN_LOGGER or name.startswith("fastevlog.")) and not self._may_write_own(record):
+            if name.startswith(_OWN_LOGGER) and _is_own(name) and not self._may_write_own(record):
                 return
             level = record.levelno
             if level not in known_numbers:
                 declare(level, record.levelname)
             logger = self.logger or _default_logger()
-            fields, event_id = self._fields(record)
+            attributes = record.__dict__
+            fields: Dict[str, Any]
+            if self._logger_field_only:  # the default, spelt out: a comprehension costs more
+                fields = {"logger": name}
+            else:
+                fields = {field: attributes[attribute] for field, attribute in self._attributes}
+            # Extras: the attributes set after LogRecord.__init__ (by makeRecord from extra=, or by a
+            # record factory or filter), so the last ones; read from the end, up to __init__'s.
+            event_id = None
+            extras = None
+            for key in reversed(attributes):
+                if key in _RECORD_ATTRIBUTES:
+                    if key in _FORMATTER_ATTRIBUTES:
+                        continue
+                    break
+                if extras is None:
+                    extras = [key]
+                else:
+                    extras.append(key)
+            if extras is not None:
+                event_id = self._add_extras(fields, attributes, extras)
+            if event_id is None:
+                event_id = name if self.event_id is None else self.event_id(record)
+            exc_info = record.exc_info
+            if exc_info and exc_info[1] is not None:
+                if "exception" in fields:
+                    fields["exception_"] = fields.pop("exception")
+                fields["exc_info"] = exc_info  # a keyword of log(), never an extra (a LogRecord attribute)
+            if record.stack_info:
+                if "stack" in fields:
+                    fields["stack_"] = fields.pop("stack")
+                # Formatted by logging where the call was made, as the core writes stack_info.
+                fields["stack"] = record.stack_info
             message = record.getMessage()
             try:
                 logger.log(level, event_id, message, **fields)
             except RuntimeError:
-                # fastevlog.configure() replaced and stopped the default logger meanwhile: write to the new one.
+                # configure() replaced and stopped the default logger meanwhile: write to the new one.
                 if self.logger is not None or _default_logger() is logger:
                     raise
                 _default_logger().log(level, event_id, message, **fields)
@@ -115,36 +151,21 @@ class Handler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _fields(self, record: logging.LogRecord) -> Tuple[Dict[str, Any], Any]:
-        """(keywords for log(): the fields, and exc_info if the record has one; the event id)."""
-        fields = {field: getattr(record, attribute) for field, attribute in self._attributes}
-        attributes = record.__dict__
+    @staticmethod
+    def _add_extras(fields: Dict[str, Any], attributes: Dict[Any, Any], extras: List[Any]) -> Any:
+        """Add the extras (keys of attributes, last first) to fields in their order; their event_id."""
         event_id = None
-        if attributes.keys() - _RECORD_ATTRIBUTES:  # a set operation in C: most records have no extra
-            for key, value in attributes.items():
-                if key in _RECORD_ATTRIBUTES:
-                    continue
-                if key == "event_id":
-                    event_id = value
-                    continue
-                if type(key) is not str:  # extra={1: ...} is accepted by logging
-                    key = str(key)
-                if key in _LINE_KEYS:
-                    key += "_"
-                fields[key] = value
-        if event_id is None:
-            event_id = record.name if self.event_id is None else self.event_id(record)
-        exc_info = record.exc_info
-        if exc_info and exc_info[1] is not None:
-            if "exception" in fields:
-                fields["exception_"] = fields.pop("exception")
-            fields["exc_info"] = exc_info  # a keyword of log(), never an extra (a LogRecord attribute)
-        if record.stack_info:
-            if "stack" in fields:
-                fields["stack_"] = fields.pop("stack")
-            # Formatted by logging where the call was made, in the form the core writes for stack_info.
-            fields["stack"] = record.stack_info
-        return fields, event_id
+        for key in reversed(extras):
+            value = attributes[key]
+            if key == "event_id":
+                event_id = value
+                continue
+            if type(key) is not str:  # extra={1: ...} is accepted by logging
+                key = str(key)
+            if key in _LINE_KEYS:
+                key += "_"
+            fields[key] = value
+        return event_id
 
     def _may_write_own(self, record: logging.LogRecord) -> bool:
         """Whether a record of fastevlog's own "fastevlog" logger may be written through a logger.
@@ -167,13 +188,18 @@ class Handler(logging.Handler):
 
     def flush(self) -> None:
         """Flush the logger (the default one only if it was started): return once all is written."""
-        logger = self.logger if self.logger is not None else _started_default_logger()
-        if logger is not None and not _closed(logger):
-            (logger.logger if isinstance(logger, _core.BoundLogger) else logger).flush()
+        logger = _unbound(self.logger) if self.logger is not None else _started_default_logger()
+        if logger is not None and not logger.closed:
+            logger.flush()
 
     def __repr__(self) -> str:
         target = "the default logger" if self.logger is None else repr(self.logger)
         return f"<{type(self).__name__} {target} ({logging.getLevelName(self.level)})>"
+
+
+def _is_own(name: str) -> bool:
+    """Whether name is fastevlog's own logger or one below it."""
+    return name == _OWN_LOGGER or name.startswith(_OWN_LOGGER + ".")
 
 
 def _check_record_fields(record_fields: Any) -> Tuple[str, ...]:
@@ -191,8 +217,13 @@ def _check_record_fields(record_fields: Any) -> Tuple[str, ...]:
     return fields
 
 
+def _unbound(logger: Union[EventLogCounter, _core.BoundLogger]) -> EventLogCounter:
+    """The EventLogCounter a BoundLogger writes to (only those can be bound), or logger itself."""
+    return cast("EventLogCounter", logger.logger) if isinstance(logger, _core.BoundLogger) else logger
+
+
 def _closed(logger: Union[EventLogCounter, _core.BoundLogger]) -> bool:
-    return (logger.logger if isinstance(logger, _core.BoundLogger) else logger).closed
+    return _unbound(logger).closed
 
 
 def _started_default_logger() -> Optional[EventLogCounter]:

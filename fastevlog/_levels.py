@@ -30,10 +30,8 @@ def declare(number: int, name: object) -> int:
     known_numbers.update(_core.levels().values())  # add_level() may have been called directly
     if number in known_numbers:
         return number
-    if isinstance(name, str) and name.isascii() and _NAME_FORM.match(name):
-        label = name
-    else:  # the stdlib's name for an undeclared level is "Level 25"
-        label = f"LEVEL_{number}"
+    # The stdlib's name for a level it has no name for is "Level 25": that one becomes LEVEL_25.
+    label = name if isinstance(name, str) and name.isascii() and _NAME_FORM.match(name) else f"LEVEL_{number}"
     try:
         _core.add_level(label, number)
     except ValueError as error:

@@ -238,7 +238,8 @@ def test_own_records_from_fastevlog_threads_are_never_written(events, tmp_path, 
         own.warning("warning from the application's thread")
     finally:
         own.removeHandler(handler)
-    assert [line["message"] for line in written(events, tmp_path)] == ["warning from the application's thread"]
+    messages = [line["message"] for line in written(events, tmp_path)]
+    assert messages == ["warning from the application's thread"]
     error = capsys.readouterr().err
     assert "error from fastevlog's thread" in error and "info from" not in error
 
