@@ -95,6 +95,31 @@ def test_extras_named_like_the_lines_own_keys_are_renamed(events, tmp_path, stdl
     assert line["logger"] == "mine"  # the record's extra wins over a record field
 
 
+def test_extras_after_another_handlers_formatter_and_from_a_record_factory(events, tmp_path, stdlib_logger):
+    """Attributes a record factory adds are fields too; those a Formatter adds ("message", "asctime",
+    after the extras) are not."""
+    formatted = logging.Handler()
+    formatted.emit = lambda record: None
+    formatted.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    formatted.handle = lambda record: formatted.format(record)
+    stdlib_logger.addHandler(formatted)
+    stdlib_logger.addHandler(Handler(events))
+    make_record = logging.getLogRecordFactory()
+
+    def with_request_id(*args, **kwargs):
+        record = make_record(*args, **kwargs)
+        record.request_id = "r-1"
+        return record
+
+    logging.setLogRecordFactory(with_request_id)
+    try:
+        stdlib_logger.info("m", extra={"a": 1, "b": 2})
+    finally:
+        logging.setLogRecordFactory(make_record)
+    [line] = written(events, tmp_path)
+    assert list(line)[4:] == ["logger", "request_id", "a", "b"]
+
+
 def test_custom_levels(events, tmp_path, stdlib_logger):
     """A level fastevlog knows is kept; one only logging knows is declared under logging's name."""
     fastevlog.add_level("NOTICE", 25)  # as tests/test_levels.py declares it
