@@ -112,20 +112,22 @@ class Handler(logging.Handler):
             else:
                 fields = {field: attributes[attribute] for field, attribute in self._attributes}
             # Extras: the attributes set after LogRecord.__init__ (by makeRecord from extra=, or by a
-            # record factory or filter), so the last ones; read from the end, up to __init__'s.
+            # record factory or filter), so the last ones: read from the end, up to __init__'s.
             event_id = None
-            extras = None
+            extras = []
             for key in reversed(attributes):
                 if key in _RECORD_ATTRIBUTES:
                     if key in _FORMATTER_ATTRIBUTES:
                         continue
                     break
-                if extras is None:
-                    extras = [key]
+                extras.append(key)
+            for key in reversed(extras):
+                if key == "event_id":
+                    event_id = attributes[key]
+                elif type(key) is str and key not in _LINE_KEYS:
+                    fields[key] = attributes[key]
                 else:
-                    extras.append(key)
-            if extras is not None:
-                event_id = self._add_extras(fields, attributes, extras)
+                    fields[_field_name(key)] = attributes[key]
             if event_id is None:
                 event_id = name if self.event_id is None else self.event_id(record)
             exc_info = record.exc_info
@@ -150,22 +152,6 @@ class Handler(logging.Handler):
             raise
         except Exception:
             self.handleError(record)
-
-    @staticmethod
-    def _add_extras(fields: Dict[str, Any], attributes: Dict[Any, Any], extras: List[Any]) -> Any:
-        """Add the extras (keys of attributes, last first) to fields in their order; their event_id."""
-        event_id = None
-        for key in reversed(extras):
-            value = attributes[key]
-            if key == "event_id":
-                event_id = value
-                continue
-            if type(key) is not str:  # extra={1: ...} is accepted by logging
-                key = str(key)
-            if key in _LINE_KEYS:
-                key += "_"
-            fields[key] = value
-        return event_id
 
     def _may_write_own(self, record: logging.LogRecord) -> bool:
         """Whether a record of fastevlog's own "fastevlog" logger may be written through a logger.
@@ -195,6 +181,13 @@ class Handler(logging.Handler):
     def __repr__(self) -> str:
         target = "the default logger" if self.logger is None else repr(self.logger)
         return f"<{type(self).__name__} {target} ({logging.getLevelName(self.level)})>"
+
+
+def _field_name(key: Any) -> str:
+    """The field name of an extra that is not a str (logging accepts extra={1: ...}), or that names one
+    of the line's own keys."""
+    name = key if type(key) is str else str(key)
+    return name + "_" if name in _LINE_KEYS else name
 
 
 def _is_own(name: str) -> bool:
