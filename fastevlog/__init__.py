@@ -67,6 +67,8 @@ from ._logger import (  # noqa: E402
     live_loggers,
     stop_all,
 )
+from ._loguru import loguru_sink  # noqa: E402
+from ._structlog import structlog_factory  # noqa: E402
 
 if TYPE_CHECKING:
     from ._core import EventId, Level
@@ -91,7 +93,9 @@ __all__ = [
     "info",
     "levels",
     "log",
+    "loguru_sink",
     "stop",
+    "structlog_factory",
     "warning",
 ]
 
