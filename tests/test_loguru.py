@@ -40,6 +40,7 @@ def test_level_message_and_extra(tmp_path, sink):
             log.bind(event_id="payment_failed").error("declined", amount=12.5)   # a call's kwargs too
         logger.bind(event_id=7).warning("int id")
         logger.opt(lazy=True).debug("lazy {}", lambda: "value")
+        logger.patch(lambda record: record.update(name="myapp.payments", module="payments")).info("named")
     assert [without_timestamp(event) for event in read_events(tmp_path)] == [
         [("level", "INFO"), ("event_id", __name__), ("message", "User Ann logged in."), ("user", 42),
          ("order", {"id": 17, "items": ["pen", {"ink": None}]})],
@@ -48,8 +49,9 @@ def test_level_message_and_extra(tmp_path, sink):
          ("amount", 12.5)],
         [("level", "WARNING"), ("event_id", 7), ("message", "int id")],
         [("level", "DEBUG"), ("event_id", __name__), ("message", "lazy value")],
+        [("level", "INFO"), ("event_id", "myapp.payments"), ("message", "named")],   # the record's name
     ]
-    assert events.counts()["event_ids"] == {__name__: 2, "payment_failed": 1, 7: 1}
+    assert events.counts()["event_ids"] == {__name__: 2, "payment_failed": 1, 7: 1, "myapp.payments": 1}
 
 
 def test_loguru_levels_fastevlog_lacks_are_declared_under_loguru_names(tmp_path):
@@ -94,7 +96,7 @@ def test_a_loguru_level_fastevlog_names_otherwise_keeps_loguru_name_as_level_(tm
         [("level", "ADAPT_NOTE"), ("event_id", __name__), ("message", "noted"), ("level_", "LOGURU_NOTE")]]
 
 
-def test_a_level_that_cannot_be_declared_is_reported_by_loguru(tmp_path, sink, capsys):
+def test_a_level_that_cannot_be_declared_is_reported_by_loguru(tmp_path, sink):
     logger.level("LOGURU_ZERO", no=0)
     with EventLogCounter(directory=tmp_path) as events:
         sink(events, catch=False)

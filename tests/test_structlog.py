@@ -63,13 +63,14 @@ def test_the_level_is_the_methods(tmp_path):
         # structlog's generic BoundLogger passes any method name through, exception and msg included
         structlog.configure(wrapper_class=structlog.BoundLogger)
         generic = structlog.get_logger()
-        generic.debug("generic_debug")
-        generic.msg("generic_msg")
+        for method in ("debug", "msg", "warn", "err", "fatal"):      # the aliases reach fastevlog as they are
+            getattr(generic, method)(f"generic_{method}")
         generic.exception("generic_exception")           # outside an except: no exception to write
     assert [(event["level"], event["event_id"]) for event in read_events(tmp_path)] == [
         ("INFO", "info"), ("INFO", "msg"), ("WARNING", "warning"), ("WARNING", "warn"), ("ERROR", "error"),
         ("CRITICAL", "critical"), ("CRITICAL", "fatal"), ("ERROR", "log_error"),
-        ("DEBUG", "generic_debug"), ("INFO", "generic_msg"), ("ERROR", "generic_exception"),
+        ("DEBUG", "generic_debug"), ("INFO", "generic_msg"), ("WARNING", "generic_warn"), ("ERROR", "generic_err"),
+        ("CRITICAL", "generic_fatal"), ("ERROR", "generic_exception"),
     ]
 
 
