@@ -69,8 +69,8 @@ def test_the_level_is_the_methods(tmp_path):
     assert [(event["level"], event["event_id"]) for event in read_events(tmp_path)] == [
         ("INFO", "info"), ("INFO", "msg"), ("WARNING", "warning"), ("WARNING", "warn"), ("ERROR", "error"),
         ("CRITICAL", "critical"), ("CRITICAL", "fatal"), ("ERROR", "log_error"),
-        ("DEBUG", "generic_debug"), ("INFO", "generic_msg"), ("WARNING", "generic_warn"), ("ERROR", "generic_err"),
-        ("CRITICAL", "generic_fatal"), ("ERROR", "generic_exception"),
+        ("DEBUG", "generic_debug"), ("INFO", "generic_msg"), ("WARNING", "generic_warn"),
+        ("ERROR", "generic_err"), ("CRITICAL", "generic_fatal"), ("ERROR", "generic_exception"),
     ]
 
 
