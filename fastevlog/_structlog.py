@@ -12,7 +12,7 @@ factory is only called by a structlog the user has already imported.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import fastevlog
 
@@ -61,7 +61,7 @@ class StructlogLogger:
     def __repr__(self) -> str:
         return f"<fastevlog StructlogLogger writing to {self._logger or 'the default logger'}>"
 
-    def _write(self, level: int, args: tuple, event_dict: Dict[str, Any]) -> None:
+    def _write(self, level: int, args: Tuple[Any, ...], event_dict: Dict[str, Any]) -> None:
         if args:  # a str (or bytes) from a renderer, or a final (args, kwargs) tuple with args
             raise TypeError(_RENDERED)
         event = event_dict.pop("event", _NO_EVENT)

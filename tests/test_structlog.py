@@ -1,5 +1,6 @@
 """structlog through fastevlog (fastevlog/_structlog.py): each event one line, read back from the files."""
 
+import asyncio
 import json
 import logging
 import threading
@@ -103,6 +104,23 @@ def test_exception_logs_at_error_with_the_exception_being_handled(tmp_path):
     assert failed["amount"] == 3
     assert "exc_info" not in failed
     assert generic["exception"]["type"] == "KeyError"
+
+
+def test_async_methods_write_from_structlogs_executor_thread(tmp_path):
+    """ainfo() and aexception() run the chain on another thread: the exception comes from the call."""
+    async def work(log):
+        await log.ainfo("async_event", n=1)
+        try:
+            raise ValueError("async failure")
+        except ValueError:
+            await log.aexception("async_failed")
+
+    with EventLogCounter(directory=tmp_path) as events:
+        configure(events)
+        asyncio.run(work(structlog.get_logger()))
+    event, failed = read_events(tmp_path)
+    assert without_timestamp(event) == [("level", "INFO"), ("event_id", "async_event"), ("n", 1)]
+    assert (failed["level"], failed["exception"]["message"]) == ("ERROR", "async failure")
 
 
 def test_add_log_level_is_dropped_and_a_timestamp_kept_renamed(tmp_path):
