@@ -152,6 +152,16 @@ def test_the_lines_own_keys_in_extra_are_renamed(tmp_path, sink):
     assert (y["exception_"], y["exception"]["type"]) == ("mine", "ValueError")
 
 
+def test_the_record_is_left_as_it_is_for_the_next_sink(tmp_path, sink):
+    with EventLogCounter(directory=tmp_path / "a") as first, EventLogCounter(directory=tmp_path / "b") as second:
+        sink(first)
+        sink(second)
+        logger.bind(event_id="payment", level="high", user=1).info("x")
+    [a], [b] = read_events(tmp_path / "a"), read_events(tmp_path / "b")
+    assert without_timestamp(a) == without_timestamp(b) == [
+        ("level", "INFO"), ("event_id", "payment"), ("message", "x"), ("level_", "high"), ("user", 1)]
+
+
 def test_event_id_function(tmp_path, sink):
     with EventLogCounter(directory=tmp_path) as events:
         sink(events, sink_options={"event_id": lambda record: f"{record['function']}:{record['line']}"})
