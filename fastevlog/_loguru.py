@@ -37,6 +37,9 @@ class LoguruSink:
 
     def __init__(self, logger: Optional[FastevlogLogger] = None, *,
                  event_id: Optional[EventIdOf] = None) -> None:
+        if isinstance(logger, str) and hasattr(logger, "record"):  # loguru's message, given to this class
+            raise TypeError("loguru called fastevlog.loguru_sink itself with a record: pass "
+                            "logger.add(fastevlog.loguru_sink(...)) (called), not the function")
         self._logger = check_logger(logger)
         if event_id is not None and not callable(event_id):
             raise TypeError("event_id must be None (extra's 'event_id', else the record's name) or a "

@@ -137,6 +137,14 @@ class StructlogFactory:
         # get_logger()'s positional arguments (a name) are not written: the event is the line's id.
         return self._structlog_logger
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a missing attribute: structlog calling info() on a factory, because
+        # logger_factory=fastevlog.structlog_factory was given uncalled and it made this one.
+        if name in METHOD_LEVELS:
+            raise AttributeError(f"structlog called {name}() on a fastevlog StructlogFactory: pass "
+                                 "logger_factory=fastevlog.structlog_factory(...) (called), not the function")
+        raise AttributeError(name)
+
 
 def structlog_factory(logger: Optional[FastevlogLogger] = None) -> StructlogFactory:
     """A logger factory for structlog.configure() that writes every event as one fastevlog line.

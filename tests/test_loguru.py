@@ -153,7 +153,8 @@ def test_the_lines_own_keys_in_extra_are_renamed(tmp_path, sink):
 
 
 def test_the_record_is_left_as_it_is_for_the_next_sink(tmp_path, sink):
-    with EventLogCounter(directory=tmp_path / "a") as first, EventLogCounter(directory=tmp_path / "b") as second:
+    first, second = EventLogCounter(directory=tmp_path / "a"), EventLogCounter(directory=tmp_path / "b")
+    with first, second:
         sink(first)
         sink(second)
         logger.bind(event_id="payment", level="high", user=1).info("x")
@@ -240,6 +241,15 @@ def test_bad_arguments_are_type_errors_naming_the_parameter(bad):
         fastevlog.loguru_sink(bad)
     with pytest.raises(TypeError, match="^event_id must be None .* not "):
         fastevlog.loguru_sink(event_id=bad)
+
+
+def test_the_sink_function_given_uncalled_says_so():
+    handler_id = logger.add(fastevlog.loguru_sink, catch=False)
+    try:
+        with pytest.raises(TypeError, match=r"logger.add\(fastevlog.loguru_sink\(...\)\) \(called\)"):
+            logger.info("x")
+    finally:
+        logger.remove(handler_id)
 
 
 def test_fastevlogs_own_records_to_a_stopped_logger_are_dropped(tmp_path, sink):

@@ -235,6 +235,12 @@ def test_a_logger_that_is_not_fastevlogs_is_a_type_error(logger):
         fastevlog.structlog_factory(logger)
 
 
+def test_the_factory_function_given_uncalled_says_so():
+    structlog.configure(logger_factory=fastevlog.structlog_factory)
+    with pytest.raises(AttributeError, match=r"logger_factory=fastevlog.structlog_factory\(...\) \(called\)"):
+        structlog.get_logger().info("user_login")
+
+
 def test_threads_each_see_their_own_context(tmp_path):
     per_thread = 300
 
