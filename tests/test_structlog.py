@@ -172,11 +172,23 @@ def test_event_id_given_makes_the_event_the_message(tmp_path):
         log.info("User logged in.", event_id="user_login", user=42)
         log.info("Paid.", event_id=3, message="payment done")   # a message given too: the event is a field
         log.info("Hello %s.", "Ann", event_id="greeting")         # structlog interpolates the args
+        log.info("user_logout", message="User logged out.")       # message= without event_id=
     assert [without_timestamp(event) for event in read_events(tmp_path)] == [
         [("level", "INFO"), ("event_id", "user_login"), ("message", "User logged in."), ("user", 42)],
         [("level", "INFO"), ("event_id", 3), ("message", "payment done"), ("event", "Paid.")],
         [("level", "INFO"), ("event_id", "greeting"), ("message", "Hello Ann.")],
+        [("level", "INFO"), ("event_id", "user_logout"), ("message", "User logged out.")],
     ]
+
+
+def test_stack_info_writes_the_callers_stack(tmp_path):
+    with EventLogCounter(directory=tmp_path) as events:
+        configure(events)
+        structlog.get_logger().info("checkpoint", stack_info=True)
+    [event] = read_events(tmp_path)
+    assert event["stack"].startswith("Stack (most recent call last):")
+    assert "test_stack_info_writes_the_callers_stack" in event["stack"]
+    assert "stack_info" not in event
 
 
 @pytest.mark.parametrize("renderer", [structlog.processors.JSONRenderer(), structlog.dev.ConsoleRenderer(),
