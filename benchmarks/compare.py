@@ -168,6 +168,49 @@ def peer_loguru(directory):
     return log, finish, f"loguru {metadata.version('loguru')}"
 
 
+def peer_structlog_fastevlog(directory):
+    import logging
+
+    import structlog
+
+    fastevlog = _import_fastevlog()
+    events = fastevlog.EventLogCounter(directory=directory)
+    structlog.configure(      # as the structlog peer, but the level, timestamp and JSON are fastevlog's
+        processors=[structlog.contextvars.merge_contextvars],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=fastevlog.structlog_factory(events),
+        cache_logger_on_first_use=True,
+    )
+    logger = structlog.get_logger()
+    methods = {"INFO": logger.info, "ERROR": logger.error}
+
+    def log(level, event_id, message):
+        methods[level](message, event_id=event_id)
+
+    return log, events.stop, f"structlog {structlog.__version__}, fastevlog {fastevlog.__version__}"
+
+
+def peer_loguru_fastevlog(directory):
+    from loguru import logger
+
+    fastevlog = _import_fastevlog()
+    events = fastevlog.EventLogCounter(directory=directory)
+    logger.remove()
+    # No enqueue: the sink only encodes the record into fastevlog's buffer; fastevlog's threads write.
+    # format="{message}": loguru formats a text for every sink, which this sink does not read.
+    logger.add(fastevlog.loguru_sink(events), format="{message}")
+    emit = logger.log
+
+    def log(level, event_id, message):
+        emit(level, message, event_id=event_id)
+
+    def finish():
+        logger.remove()
+        events.stop()
+
+    return log, finish, f"loguru {metadata.version('loguru')}, fastevlog {fastevlog.__version__}"
+
+
 def peer_orjson_handrolled(directory):
     import orjson
 
@@ -229,6 +272,13 @@ PEERS = {
                                   "a write+flush per line, no rotation"),
     "loguru": (peer_loguru, 'logger.add(path, serialize=True, enqueue=True, rotation="10 MB"); '
                             "complete() and remove() at the end"),
+    "structlog-fastevlog": (peer_structlog_fastevlog,
+                            "the structlog peer's calls and filtering logger; fastevlog.structlog_factory("
+                            "EventLogCounter(directory=D)) instead of its renderer and file; "
+                            "stop() at the end"),
+    "loguru-fastevlog": (peer_loguru_fastevlog,
+                         "logger.add(fastevlog.loguru_sink(EventLogCounter(directory=D)), "
+                         'format="{message}"), no enqueue; remove() and stop() at the end'),
     "orjson-handrolled": (peer_orjson_handrolled, "orjson.dumps(dict with datetime) under a Lock into "
                                                   "open(path, 'ab', buffering=1 MiB); one file, no rotation"),
     "picologging": (peer_picologging, "picologging QueueHandler -> QueueListener -> RotatingFileHandler "
@@ -472,15 +522,15 @@ def table(rows: list, events: int, threads: int, m: dict) -> str:
              f"workload  {events:,} events, {threads} threads; wall time up to the end of shutdown "
              "(every line on disk)",
              "",
-             f"{'peer':<18} {'wall s':>8} {'ns/event':>9} {'events/s':>12} {'vs fastevlog':>12} "
+             f"{'peer':<20} {'wall s':>8} {'ns/event':>9} {'events/s':>12} {'vs fastevlog':>12} "
              f"{'peak RSS MiB':>12}  status"]
     for r in rows:
         if "wall_s" in r:
             ratio = f"{r['wall_s'] / base:.2f}x" if base else "-"
-            lines.append(f"{r['peer']:<18} {r['wall_s']:>8.2f} {r['ns_per_event']:>9,.0f} "
+            lines.append(f"{r['peer']:<20} {r['wall_s']:>8.2f} {r['ns_per_event']:>9,.0f} "
                          f"{r['events_per_s']:>12,.0f} {ratio:>12} {r['peak_rss_mib']:>12.1f}  {r['status']}")
         else:
-            lines.append(f"{r['peer']:<18} {'-':>8} {'-':>9} {'-':>12} {'-':>12} {'-':>12}  {r['status']}")
+            lines.append(f"{r['peer']:<20} {'-':>8} {'-':>9} {'-':>12} {'-':>12} {'-':>12}  {r['status']}")
     lines.append("")
     lines.append("vs fastevlog = peer wall time / fastevlog wall time (above 1: slower than fastevlog)")
     return "\n".join(lines)

@@ -68,6 +68,8 @@ from ._logger import (  # noqa: E402
     live_loggers,
     stop_all,
 )
+from ._loguru import loguru_sink  # noqa: E402
+from ._structlog import structlog_factory  # noqa: E402
 
 if TYPE_CHECKING:
     from ._core import EventId, Level
@@ -93,7 +95,9 @@ __all__ = [
     "info",
     "levels",
     "log",
+    "loguru_sink",
     "stop",
+    "structlog_factory",
     "warning",
 ]
 
