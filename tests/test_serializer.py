@@ -34,7 +34,7 @@ from fastevlog import _core
 LOG_GLOB = "async_buffered_logs_*.log"
 VALID_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Field names that are log()'s own parameters cannot be passed as **fields.
-PARAMETER_NAMES = ("level", "event_id", "message")
+PARAMETER_NAMES = ("level", "event_id", "message", "exc_info", "stack_info")
 
 
 # -- reading back ------------------------------------------------------------------
