@@ -55,6 +55,11 @@ class LoguruSink:
         # Everything comes from the record, never from this thread's state: with enqueue=True this
         # runs on loguru's writer thread, which handles no exception and has none of the caller's context.
         record = message.record
+        if _is_ours(record["name"]) and record["thread"].name.startswith("fastevlog-"):
+            # fastevlog's own report, routed into loguru (an InterceptHandler), made on its scheduler's or
+            # a writer's thread: never written through a logger, as fastevlog.Handler decides (a full
+            # buffer would have the scheduler wait for room only it can make); loguru's other sinks have it.
+            return
         level_of_record = record["level"]
         key = (level_of_record.name, level_of_record.no)
         level = self._levels.get(key)

@@ -263,6 +263,21 @@ def test_fastevlogs_own_records_to_a_stopped_logger_are_dropped(tmp_path, sink):
 
 
 @pytest.mark.parametrize("enqueue", [False, True])
+def test_fastevlogs_own_records_from_its_threads_are_not_written(tmp_path, sink, enqueue):
+    """fastevlog's stdlib logger routed into loguru: what its scheduler or writers report is not written
+    back through a logger (a full buffer would have the scheduler wait for itself); the rest is."""
+    with EventLogCounter(directory=tmp_path) as events:
+        sink(events, enqueue=enqueue)
+        ours = logger.patch(lambda record: record.update(name="fastevlog._rotation"))
+        worker = threading.Thread(target=lambda: ours.info("rotated"), name="fastevlog-scheduler")
+        worker.start()
+        worker.join()
+        ours.warning("from the application's thread")
+        logger.complete()
+    assert [event["message"] for event in read_events(tmp_path)] == ["from the application's thread"]
+
+
+@pytest.mark.parametrize("enqueue", [False, True])
 def test_threads(tmp_path, sink, enqueue):
     per_thread = 200
 
