@@ -73,6 +73,24 @@ class _Series:
         self.event_ids: Dict[str, int] = {}  # only with top_event_ids
 
 
+class _Families:
+    """The metric families of one collection, each labelled with label_names (and its own label)."""
+
+    def __init__(self, label_names: Tuple[str, ...], top_event_ids: int) -> None:
+        labels = list(label_names)
+        self.events = CounterMetricFamily(*_EVENTS, labels=labels + ["level"])
+        self.counters = [CounterMetricFamily(name, text, labels=labels) for name, _, text in _COUNTERS]
+        self.gauges = [GaugeMetricFamily(name, text, labels=labels) for name, _, text in _GAUGES]
+        self.by_id = (CounterMetricFamily(*_EVENTS_BY_ID, labels=labels + ["event_id"])
+                      if top_event_ids else None)
+
+    def all(self) -> List[Metric]:
+        families: List[Metric] = [self.events, *self.counters, *self.gauges]
+        if self.by_id is not None:
+            families.append(self.by_id)
+        return families
+
+
 class EventLogCollector:
     """A prometheus-client collector of the counters of fastevlog loggers.
 
@@ -135,35 +153,22 @@ class EventLogCollector:
 
     def describe(self) -> List[Metric]:
         """The families collect() yields, without samples: the registry checks names with it."""
-        return self._families()
+        return _Families(self._label_names, self._top_event_ids).all()
 
     def collect(self) -> Iterator[Metric]:
         """The families, with one sample per series (and level, and event id)."""
-        families = self._families()
-        events, *rest = families
-        counters = rest[:len(_COUNTERS)]
-        gauges = rest[len(_COUNTERS):len(_COUNTERS) + len(_GAUGES)]
+        families = _Families(self._label_names, self._top_event_ids)
         for labels, series in self._series().items():
             for level, count in series.levels.items():
-                events.add_metric(labels + (level,), count)
-            for family, (_, key, _) in zip(counters, _COUNTERS):
-                family.add_metric(labels, series.values[key])
-            for family, (_, key, _) in zip(gauges, _GAUGES):
-                family.add_metric(labels, series.values[key])
-            if self._top_event_ids:
-                by_id = families[-1]
+                families.events.add_metric(labels + (level,), count)
+            for counter, (_, key, _) in zip(families.counters, _COUNTERS):
+                counter.add_metric(labels, series.values[key])
+            for gauge, (_, key, _) in zip(families.gauges, _GAUGES):
+                gauge.add_metric(labels, series.values[key])
+            if families.by_id is not None:
                 for event_id, count in _top(series.event_ids, self._top_event_ids):
-                    by_id.add_metric(labels + (event_id,), count)
-        return iter(families)
-
-    def _families(self) -> List[Metric]:
-        labels = list(self._label_names)
-        families: List[Metric] = [CounterMetricFamily(*_EVENTS, labels=labels + ["level"])]
-        families += [CounterMetricFamily(name, help_text, labels=labels) for name, _, help_text in _COUNTERS]
-        families += [GaugeMetricFamily(name, help_text, labels=labels) for name, _, help_text in _GAUGES]
-        if self._top_event_ids:
-            families.append(CounterMetricFamily(*_EVENTS_BY_ID, labels=labels + ["event_id"]))
-        return families
+                    families.by_id.add_metric(labels + (event_id,), count)
+        return iter(families.all())
 
     def _series(self) -> Dict[_SeriesKey, _Series]:
         """Every logger's counters, summed per series."""
