@@ -34,7 +34,10 @@ COUNTER_KEYS = {
     "fastevlog_buffer_full_waits_total": "buffer_full_waits",
     "fastevlog_recovered_events_total": "recovered_events",
 }
-GAUGE_KEYS = {"fastevlog_buffer_bytes_in_use": "buffer_bytes_in_use", "fastevlog_buffer_bytes": "buffer_bytes"}
+GAUGE_KEYS = {
+    "fastevlog_buffer_bytes_in_use": "buffer_bytes_in_use",
+    "fastevlog_buffer_bytes": "buffer_bytes",
+}
 
 # {(sample name, labels): value}
 Samples = Dict[Tuple[str, FrozenSet[Tuple[str, str]]], float]
@@ -165,7 +168,8 @@ class TestScrapedOverHttp:
             for n, (logger, labels) in enumerate(zip(loggers, [
                     _labels(tmp_path / "a"), _labels(tmp_path / "b"), _labels(tmp_path / "a", "other")]), 1):
                 assert _by_level(samples, labels) == {"ERROR": n}
-                assert _of(samples, labels)["fastevlog_bytes_written_total"] == logger.metrics()["bytes_written"]
+                written = logger.metrics()["bytes_written"]
+                assert _of(samples, labels)["fastevlog_bytes_written_total"] == written
         finally:
             for logger in loggers:
                 logger.stop()
@@ -342,7 +346,8 @@ class TestParameters:
             EventLogCollector(registry=None, **kwargs)
 
     def test_a_single_logger_is_refused_with_the_fix(self, tmp_path):
-        with EventLogCounter(directory=tmp_path) as logger, pytest.raises(TypeError, match=r"loggers=\[events\]"):
+        fix = r"loggers=\[events\]"
+        with EventLogCounter(directory=tmp_path) as logger, pytest.raises(TypeError, match=fix):
             EventLogCollector(logger, registry=None)  # type: ignore[arg-type]
 
     def test_a_bound_logger_stands_for_its_logger(self, tmp_path):
