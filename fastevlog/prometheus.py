@@ -240,7 +240,9 @@ def _check_loggers(loggers: object) -> List[EventLogCounter]:
 
 
 def _as_labels(event_ids: Dict[Any, int]) -> Dict[str, int]:
-    """counts()["event_ids"] keyed by label value: an int id becomes its str."""
+    """counts()["event_ids"] (a dict of the caller's own) keyed by label value: an int id becomes its str."""
+    if all(type(event_id) is str for event_id in event_ids):  # the usual case, at half the cost of a copy
+        return event_ids
     labels = {str(event_id): count for event_id, count in event_ids.items()}
     if len(labels) < len(event_ids):  # 7 and "7" both: one label value, so their counts are summed
         labels = {}
@@ -249,13 +251,25 @@ def _as_labels(event_ids: Dict[Any, int]) -> Dict[str, int]:
     return labels
 
 
+def _by_count_then_text(item: Tuple[str, int]) -> Tuple[int, str]:
+    return -item[1], item[0]
+
+
 def _top(event_ids: Dict[str, int], k: int) -> List[Tuple[str, int]]:
-    """The k ids with the most events (ties by text), then OTHER_EVENT_IDS with the rest (0 when none)."""
-    ranked = {event_id: count for event_id, count in event_ids.items() if event_id != OTHER_EVENT_IDS}
-    candidates = list(ranked.items())
-    if len(candidates) > k:
-        # Only the ids counting at least the k-th largest count can be among the k: sort those alone.
-        least = heapq.nlargest(k, ranked.values())[-1]
-        candidates = [(event_id, count) for event_id, count in candidates if count >= least]
-    top = sorted(candidates, key=lambda item: (-item[1], item[0]))[:k]
-    return top + [(OTHER_EVENT_IDS, sum(event_ids.values()) - sum(count for _, count in top))]
+    """The k ids with the most events (ties by text), then OTHER_EVENT_IDS with the rest (0 when none).
+
+    Takes OTHER_EVENT_IDS out of event_ids, which the caller owns.
+    """
+    total = sum(event_ids.values())
+    event_ids.pop(OTHER_EVENT_IDS, None)
+    if len(event_ids) <= k:
+        top = sorted(event_ids.items(), key=_by_count_then_text)
+    else:
+        # Sorted in C, without a key per id: the k-th largest count, the ids above it (fewer than k),
+        # and as many of the ids tied at it as there is room for, by text.
+        least = heapq.nlargest(k, event_ids.values())[-1]
+        top = sorted([item for item in event_ids.items() if item[1] > least], key=_by_count_then_text)
+        tied = heapq.nsmallest(k - len(top), [event_id for event_id, count in event_ids.items()
+                                              if count == least])
+        top += [(event_id, least) for event_id in tied]
+    return top + [(OTHER_EVENT_IDS, total - sum(count for _, count in top))]
