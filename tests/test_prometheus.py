@@ -245,6 +245,16 @@ class TestTopEventIds:
         assert other == total - sum(top.values())
         assert sum(by_id.values()) + other == total == 15
 
+    def test_series_in_order_of_count_then_text(self, tmp_path):
+        """The exposition lists the top ids most frequent first, ties by text, then the rest."""
+        with EventLogCounter(directory=tmp_path) as logger:
+            for event_id in ["x", "x", "w", "w", "y", "z", "z", "z", "v"]:
+                logger.info(event_id)
+            collector = EventLogCollector([logger], registry=None, top_event_ids=3)
+            (by_id,) = [family for family in collector.collect() if family.name == "fastevlog_events_by_id"]
+        assert [(sample.labels["event_id"], sample.value) for sample in by_id.samples] == [
+            ("z", 3), ("w", 2), ("x", 2), (OTHER_EVENT_IDS, 2)]
+
     def test_off_by_default(self, tmp_path, serve):
         with self._logger(tmp_path) as logger:
             samples = _scrape(serve, {"loggers": [logger]})
@@ -408,6 +418,16 @@ class TestSimulateMetricsPort:
         assert child.returncode == 130, err
         with pytest.raises(OSError):  # shut down with the command
             _fetch(int(url.group(2)))
+
+    def test_the_server_stops_with_the_command(self, tmp_path, capsys):
+        """Run in a process that goes on (a test, a script calling main()): the port is closed after."""
+        status = cli.main(["simulate", "--events", "100", "--threads", "1", "--no-progress",
+                           "--dir", str(tmp_path), "--metrics-port", "0"])
+        err = capsys.readouterr().err
+        assert status == 0, err
+        port = int(re.search(r"^metrics    http://127\.0\.0\.1:(\d+)/metrics$", err, re.MULTILINE).group(1))
+        with pytest.raises(OSError):
+            _fetch(port)
 
     def test_a_port_in_use_names_the_flag(self, tmp_path, capsys):
         with socket.socket() as taken:
