@@ -385,6 +385,13 @@ def test_import_without_prometheus_client_says_which_extra(tmp_path):
     assert "pip install 'fastevlog[prometheus]'" in done.stdout
 
 
+def test_fastevlog_and_its_command_do_not_import_prometheus_client(tmp_path):
+    code = ("import sys, fastevlog, fastevlog.cli; "
+            "print(sorted(name for name in sys.modules if name.startswith('prometheus')))")
+    done = run_python(code, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
 class TestSimulateMetricsPort:
     def test_serves_metrics_while_it_runs(self, tmp_path):
         """simulate --metrics-port 0: the URL on stderr, /metrics with the logger's counters growing."""
