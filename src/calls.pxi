@@ -100,7 +100,11 @@ cdef class LoggerCore:
         """counts()["levels"] without copying the event ids, in no particular order: a Prometheus
         collection reads it for every logger, and copying up to 65,536 ids costs milliseconds."""
         cdef int i
-        return {LEVEL_NAME_OF[i]: self._level_counts[i] for i in range(level_count) if self._level_counts[i]}
+        by_level = {}
+        for i in range(level_count):
+            if self._level_counts[i]:
+                by_level[LEVEL_NAME_OF[i]] = self._level_counts[i]
+        return by_level
 
     def _core_metrics(self):
         """The counters the core owns, for EventLogCounter.metrics()."""
