@@ -74,6 +74,14 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return whole_number
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 for any free one."""
+    port = _int_at_least(0)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 0 to 65535, not {port}")
+    return port
+
+
 def _log_file_name(text: str) -> str:
     """An argparse type: a base name EventLogCounter accepts (checked here, as recover has no logger)."""
     try:
@@ -135,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--verify", action="store_true",
                      help="afterwards, read the files back and check every line (slow for big N)")
     sim.add_argument("--no-progress", action="store_true", help="no live progress on stderr")
+    sim.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                     help="serve the logger's Prometheus metrics at http://ADDRESS:PORT/metrics while "
+                          "running (0: a free port; the URL is printed on stderr); needs "
+                          "pip install 'fastevlog[prometheus]'")
+    sim.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
+                     help="the address --metrics-port listens on (default %(default)s, this machine "
+                          "only; 0.0.0.0 for every interface)")
     rec = commands.add_parser(
         "recover",
         help="write the events left in buffer files of dead processes to log files",
@@ -313,13 +328,64 @@ def _start_logger(args: argparse.Namespace) -> EventLogCounter:
         raise CommandFailed(f"cannot start the logger in --dir {args.directory}: {reason}") from None
 
 
+class _MetricsEndpoint:
+    """/metrics of simulate's logger, served by prometheus-client's own server while the command runs."""
+
+    def __init__(self, port: int, address: str) -> None:
+        try:
+            import prometheus_client
+
+            from .prometheus import EventLogCollector
+        except ImportError:
+            raise CommandFailed("--metrics-port needs prometheus-client: "
+                                "pip install 'fastevlog[prometheus]'") from None
+        self._collector = EventLogCollector
+        # A registry of its own: the logger's metrics and the process's (CPU, memory), nothing else.
+        self._registry = prometheus_client.CollectorRegistry()
+        prometheus_client.ProcessCollector(registry=self._registry)
+        try:
+            # Before the logger starts, so that a port in use leaves no files behind.
+            started = prometheus_client.start_http_server(port, addr=address, registry=self._registry)
+        except OSError as error:
+            raise CommandFailed(f"--metrics-port {port} on --metrics-address {address}: "
+                                f"{error.strerror or error}; choose another port (0 picks a free one)"
+                                ) from None
+        # Older prometheus-client versions return nothing: their server cannot be shut down or asked its port.
+        self._server = started[0] if isinstance(started, tuple) else None
+        port = self._server.server_port if self._server is not None else port
+        host = f"[{address}]" if ":" in address else address
+        print(f"metrics    http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+
+    def watch(self, logger: EventLogCounter) -> None:
+        self._collector([logger], registry=self._registry)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
 def simulate(args: argparse.Namespace) -> int:
     """Run the producers, stop the logger, print what was logged and written (exit statuses: see --help)."""
+    if args.metrics_port is None:
+        return _simulate(args, None)
+    if args.noop:
+        raise UsageError("--metrics-port has no logger to report on with --noop: leave one of them out")
+    endpoint = _MetricsEndpoint(args.metrics_port, args.metrics_address)
+    try:
+        return _simulate(args, endpoint)
+    finally:
+        endpoint.close()
+
+
+def _simulate(args: argparse.Namespace, endpoint: Optional[_MetricsEndpoint]) -> int:
     logger = None
     if args.noop:
         log = _core._noop
     else:
         logger = _start_logger(args)
+        if endpoint is not None:
+            endpoint.watch(logger)
         log = logger.log
     stop = threading.Event()
     signals: List[int] = []

@@ -96,6 +96,16 @@ cdef class LoggerCore:
                     if self._level_counts[_LEVEL_BY_NAME[name]]}
         return {"levels": by_level, "event_ids": self._event_ids.as_dict()}
 
+    def _level_counts_by_name(self):
+        """counts()["levels"] without copying the event ids, in no particular order: a Prometheus
+        collection reads it for every logger, and copying up to 65,536 ids costs milliseconds."""
+        cdef int i
+        by_level = {}
+        for i in range(level_count):
+            if self._level_counts[i]:
+                by_level[LEVEL_NAME_OF[i]] = self._level_counts[i]
+        return by_level
+
     def _core_metrics(self):
         """The counters the core owns, for EventLogCounter.metrics()."""
         result = self._ring.metrics()
