@@ -59,7 +59,8 @@ SIZES_PAST_A_CHUNK = st.one_of(FEW_ROWS, FEW_ROWS, SEGMENTS_OF_ROWS, AROUND_SMAL
 HEAVY_LINE = 600  # a template with a longer line is laid out on at most two rows of a batch
 
 # Names log() or log_many() take themselves, so not usable as field names in both.
-PARAMETER_NAMES = ("level", "event_id", "message", "levels", "event_ids", "messages", "exc_info", "stack_info")
+PARAMETER_NAMES = ("level", "event_id", "message", "levels", "event_ids", "messages", "exc_info",
+                   "stack_info")
 
 PROPERTY_SETTINGS = dict(deadline=None, database=None,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
