@@ -14,12 +14,6 @@ if TYPE_CHECKING:
     from ._core import EventId
     from ._logger import EventLogCounter
 
-# What a LogRecord has of its own; every other attribute came from extra= (or a filter) and is a field.
-# "message" and "asctime" are added by Formatter.format, after the extras; "taskName" is Python 3.12's.
-_FORMATTER_ATTRIBUTES = frozenset(("message", "asctime"))
-_RECORD_ATTRIBUTES = (frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
-                      | _FORMATTER_ATTRIBUTES | {"taskName"})
-
 # record_fields= choices: the field's name and the LogRecord attribute it copies.
 RECORD_FIELDS: Dict[str, str] = {
     "logger": "name",
@@ -29,10 +23,6 @@ RECORD_FIELDS: Dict[str, str] = {
     "thread_name": "threadName",
     "process": "process",
 }
-
-# Keys of the line that the core writes itself and refuses as fields; an extra with one of
-# these names is written with an underscore after it, so that no record is refused for it.
-_LINE_KEYS = ("timestamp", "level")
 
 # fastevlog's own stdlib logger; its records need care (see Handler._may_write_own).
 _OWN_LOGGER = "fastevlog"
@@ -82,7 +72,6 @@ class Handler(logging.Handler):
         self.event_id = event_id
         self.record_fields = _check_record_fields(record_fields)
         self._attributes = tuple((field, RECORD_FIELDS[field]) for field in self.record_fields)
-        self._logger_field_only = self.record_fields == ("logger",)
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter and emit the record, without logging.Handler.handle's lock."""
@@ -105,49 +94,13 @@ class Handler(logging.Handler):
             if level not in known_numbers:
                 declare(level, record.levelname)
             logger = self.logger or _default_logger()
-            attributes = record.__dict__
-            fields: Dict[str, Any]
-            if self._logger_field_only:  # the default, spelt out: a comprehension costs more
-                fields = {"logger": name}
-            else:
-                fields = {field: attributes[attribute] for field, attribute in self._attributes}
-            # Extras: the attributes set after LogRecord.__init__ (by makeRecord from extra=, or by a
-            # record factory or filter), so the last ones: read from the end, up to __init__'s.
-            event_id = None
-            extras = []
-            for key in reversed(attributes):
-                if key in _RECORD_ATTRIBUTES:
-                    if key in _FORMATTER_ATTRIBUTES:
-                        continue
-                    break
-                extras.append(key)
-            for key in reversed(extras):
-                if key == "event_id":
-                    event_id = attributes[key]
-                elif type(key) is str and key not in _LINE_KEYS:
-                    fields[key] = attributes[key]
-                else:
-                    fields[_field_name(key)] = attributes[key]
-            if event_id is None:
-                event_id = name if self.event_id is None else self.event_id(record)
-            exc_info = record.exc_info
-            if exc_info and exc_info[1] is not None:
-                if "exception" in fields:
-                    fields["exception_"] = fields.pop("exception")
-                fields["exc_info"] = exc_info  # a keyword of log(), never an extra (a LogRecord attribute)
-            if record.stack_info:
-                if "stack" in fields:
-                    fields["stack_"] = fields.pop("stack")
-                # Formatted by logging where the call was made, as the core writes stack_info.
-                fields["stack"] = record.stack_info
-            message = record.getMessage()
             try:
-                logger.log(level, event_id, message, **fields)
+                _core.log_record(logger, level, record, self._attributes, self.event_id)
             except RuntimeError:
                 # configure() replaced and stopped the default logger meanwhile: write to the new one.
                 if self.logger is not None or _default_logger() is logger:
                     raise
-                _default_logger().log(level, event_id, message, **fields)
+                _core.log_record(_default_logger(), level, record, self._attributes, self.event_id)
         except RecursionError:  # as logging's own handlers do
             raise
         except Exception:
@@ -181,13 +134,6 @@ class Handler(logging.Handler):
     def __repr__(self) -> str:
         target = "the default logger" if self.logger is None else repr(self.logger)
         return f"<{type(self).__name__} {target} ({logging.getLevelName(self.level)})>"
-
-
-def _field_name(key: Any) -> str:
-    """The field name of an extra that is not a str (logging accepts extra={1: ...}), or that names one
-    of the line's own keys."""
-    name = key if type(key) is str else str(key)
-    return name + "_" if name in _LINE_KEYS else name
 
 
 def _is_own(name: str) -> bool:

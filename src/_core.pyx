@@ -38,5 +38,6 @@ include "ring.pxi"
 include "calls.pxi"
 include "bound.pxi"
 include "batch.pxi"
+include "records.pxi"
 
 DEBUG_BUILD = bool(FEVL_DEBUG_BUILD)  # built with FASTEVLOG_DEBUG=1: invariants are checked

@@ -102,6 +102,8 @@ cpdef int level_index(object level) except -1:
     if isinstance(level, str):
         if level.isascii():  # str.upper() would map e.g. a dotless "ı" to "I"
             index = _LEVEL_BY_NAME.get(level.upper())
+    elif type(level) is int:  # the stdlib's levelno: spares is_integer's look for numpy
+        index = _LEVEL_BY_NUMBER.get(level)
     elif is_integer(level):
         index = _LEVEL_BY_NUMBER.get(PyNumber_Index(level))
     if index is None:

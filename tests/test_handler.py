@@ -120,6 +120,65 @@ def test_extras_after_another_handlers_formatter_and_from_a_record_factory(event
     assert list(line)[4:] == ["logger", "request_id", "a", "b"]
 
 
+class EarlyAttributeRecord(logging.LogRecord):
+    """A record whose __dict__ does not start with LogRecord.__init__'s attributes in their order."""
+
+    def __init__(self, *args, **kwargs):
+        self.early = "set before LogRecord.__init__"
+        super().__init__(*args, **kwargs)
+
+    def getMessage(self):
+        return "overridden: " + super().getMessage()
+
+
+class KeyThatChangesTheRecord:
+    """An extra key whose str() adds attributes to the record that holds it."""
+
+    def __init__(self, record_holder):
+        self.record_holder = record_holder
+
+    def __str__(self):
+        for n in range(50):
+            setattr(self.record_holder[0], f"added_{n}", n)
+        return "odd_key"
+
+
+def test_records_of_other_shapes(events, tmp_path, stdlib_logger):
+    """Extras are found whatever the order of a record's attributes: a subclass setting one first, an
+    attribute deleted and set again (moved to the end), a key whose str() changes the record meanwhile."""
+    stdlib_logger.addHandler(Handler(events))
+    make_record = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(EarlyAttributeRecord)
+    try:
+        stdlib_logger.info("early %s", "bird", extra={"late": 1})
+    finally:
+        logging.setLogRecordFactory(make_record)
+
+    def move_msg_to_the_end(record):
+        msg = record.msg
+        del record.msg
+        record.msg = msg
+        return True
+
+    stdlib_logger.filters.append(move_msg_to_the_end)
+    stdlib_logger.info("moved", extra={"k": 2})
+    stdlib_logger.filters.clear()
+    holder = []
+    stdlib_logger.addFilter(lambda record: holder.append(record) or True)
+    stdlib_logger.info("odd", extra={KeyThatChangesTheRecord(holder): 3})
+    early, moved, odd = written(events, tmp_path)
+    assert without_own_keys(early) == {"logger": stdlib_logger.name, "early": "set before LogRecord.__init__",
+                                       "late": 1}
+    assert early["message"] == "overridden: early bird"
+    assert without_own_keys(moved) == {"logger": stdlib_logger.name, "k": 2}
+    assert without_own_keys(odd) == {"logger": stdlib_logger.name, "odd_key": 3}
+
+
+def without_own_keys(line):
+    return {key: value for key, value in line.items()
+            if key not in ("timestamp", "level", "event_id", "message")}
+
+
 def test_custom_levels(events, tmp_path, stdlib_logger):
     """A level fastevlog knows is kept; one only logging knows is declared under logging's name."""
     fastevlog.add_level("NOTICE", 25)  # as tests/test_levels.py declares it
@@ -331,8 +390,10 @@ def test_a_record_that_finds_the_default_logger_stopped_goes_to_the_new_one(tmp_
     code = textwrap.dedent("""
         import logging, fastevlog
         fastevlog.configure(directory="first")
+        raced = []
         def event_id(record):
-            if record.getMessage() == "racing":
+            if record.getMessage() == "racing" and not raced:
+                raced.append(True)
                 fastevlog.configure(directory="second")
             return "app"
         logging.basicConfig(level=logging.INFO, handlers=[fastevlog.Handler(event_id=event_id)])
