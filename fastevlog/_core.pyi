@@ -1,6 +1,7 @@
 """Types of the compiled core (src/_core.pyx)."""
 
-from typing import Any, Dict, List, Literal, NamedTuple, Optional, SupportsIndex, Tuple, Union
+import logging
+from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, SupportsIndex, Tuple, Union
 
 # The built-in level names as code spells them, for editors to offer.  Any case works, and names declared
 # at run time must too, so a plain str stays accepted: mypy cannot tell "INFOO" from a custom level.
@@ -29,6 +30,10 @@ def levels() -> Dict[str, int]:
     """{name: number} of every level, in order of number."""
 def buffer_file_size(segment_count: int, segment_size: int) -> int: ...
 def _noop(level: Any, event_id: Any, message: Any = ...) -> None: ...
+def log_record(logger: Union[LoggerCore, BoundLogger], level: int, record: logging.LogRecord,
+               record_fields: Tuple[Tuple[str, str], ...],
+               event_id_of: Optional[Callable[[logging.LogRecord], EventId]]) -> None:
+    """Log a stdlib LogRecord on logger (fastevlog.Handler's one call)."""
 def _clock_source(name: str | None = ...) -> str: ...
 
 class Mapping:
