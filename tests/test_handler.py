@@ -150,7 +150,7 @@ def test_records_of_other_shapes(events, tmp_path, stdlib_logger):
     make_record = logging.getLogRecordFactory()
     logging.setLogRecordFactory(EarlyAttributeRecord)
     try:
-        stdlib_logger.info("early %s", "bird", extra={"late": 1})
+        stdlib_logger.info("early bird", extra={"late": 1})  # no args: only the override makes the message
     finally:
         logging.setLogRecordFactory(make_record)
 
