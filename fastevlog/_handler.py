@@ -93,7 +93,7 @@ class Handler(logging.Handler):
             level = record.levelno
             if level not in known_numbers:
                 declare(level, record.levelname)
-            logger = self.logger or _default_logger()
+            logger = self.logger if self.logger is not None else _default_logger()
             try:
                 _core.log_record(logger, level, record, self._attributes, self.event_id)
             except RuntimeError:
