@@ -28,7 +28,7 @@ seq = 0
 print("ready", flush=True)
 while True:
     logger.info(f"event_{seq % 7}", "m" * (seq % 300), seq=seq, pad="x" * (seq % 50))
-    struct.pack_into("q", ack, 0, seq)
+    ack[0:8] = struct.pack("q", seq)  # whole: pack_into zero-fills first, and a kill between read 0
     seq += 1
 """
 

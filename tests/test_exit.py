@@ -30,7 +30,7 @@ def produce(t):
     while True:
         fastevlog.log("INFO", "e", thread=t, seq=seq)
         other.info("e", thread=t, seq=seq)
-        struct.pack_into("q", ack, 8 * t, seq)
+        ack[8 * t:8 * t + 8] = struct.pack("q", seq)  # whole: pack_into zero-fills first
         seq += 1
 
 for t in range(THREADS):

@@ -24,7 +24,7 @@ KILLED_CHILD = textwrap.dedent("""
     print("ready", flush=True)
     while True:
         logger.info(f"event_{seq % 7}", "m" * (seq % 300), seq=seq)
-        struct.pack_into("q", ack, 0, seq)
+        ack[0:8] = struct.pack("q", seq)  # whole: pack_into zero-fills first, and a kill between read 0
         seq += 1
 """)
 
