@@ -115,3 +115,12 @@ class BoundLogger(_LoggingMethods):
     def logger(self) -> LoggerCore: ...
     @property
     def fields(self) -> Dict[str, object]: ...
+
+# (level, event_id) -> lines: the id a str or an int, as json.loads reads it.
+ScanGroups = Dict[Tuple[str, Union[str, int]], int]
+
+def scan_counts(data: Any, *, final: bool = ...) -> Tuple[ScanGroups, int, int, bool]:
+    """Count the JSON lines of data (bytes-like) per (level, event_id), without the GIL.
+
+    Returns (counts, bad_lines, consumed_bytes, stopped_at_nul).
+    """

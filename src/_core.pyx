@@ -39,5 +39,6 @@ include "calls.pxi"
 include "bound.pxi"
 include "batch.pxi"
 include "records.pxi"
+include "scanner.pxi"
 
 DEBUG_BUILD = bool(FEVL_DEBUG_BUILD)  # built with FASTEVLOG_DEBUG=1: invariants are checked

@@ -198,3 +198,49 @@ cdef class BoundLogger:
     cdef tuple keys                  # the fields' names, interned
 
     cdef bytes context_without(self, object names)
+
+
+# -- the counting scanner (scanner.pxi) --
+
+cdef enum IdKind:
+    ID_NONE = 0              # no event_id seen yet, or one of another JSON type: a bad line
+    ID_STR
+    ID_INT                   # the canonical digits: "-0" is counted as "0", as json.loads reads it
+
+cdef struct LineFields:      # where a line's counted values sit in it, as found
+    const unsigned char *level    # the string's bytes between its quotes, still escaped
+    Py_ssize_t level_length
+    bint level_escaped       # it holds a backslash: unescape before grouping
+    const unsigned char *event_id
+    Py_ssize_t event_id_length
+    uint8_t event_id_kind    # IdKind
+    bint event_id_escaped
+    const unsigned char *timestamp  # a string timestamp's bytes (still escaped), else NULL
+    Py_ssize_t timestamp_length
+
+cdef struct CountEntry:      # one group: a level and an event id, and how many lines had them
+    uint64_t hash
+    unsigned char *key       # the level's bytes then the id's (unescaped, UTF-8), malloc'd
+    Py_ssize_t level_length
+    Py_ssize_t event_id_length
+    uint8_t event_id_kind
+    int64_t count            # 0: the slot is empty
+
+cdef struct CountTable:      # open addressing, linear probing, at most half full
+    CountEntry *entries
+    Py_ssize_t capacity      # a power of two
+    Py_ssize_t size
+    unsigned char *scratch   # where escaped levels and ids are unescaped, grown as needed
+    Py_ssize_t scratch_capacity
+
+cdef enum ScanStatus:
+    SCAN_END = 0             # every whole line was counted (the tail too, when the block was final)
+    SCAN_NUL                 # stopped at a NUL byte: a live file's range not written yet
+    SCAN_LINE_TOO_LONG       # no newline in a block that is not final: give a larger block
+    SCAN_NO_MEMORY
+
+cdef struct ScanResult:
+    Py_ssize_t consumed      # bytes scanned: up to the stop, else to the last whole line
+    Py_ssize_t lines         # lines counted in groups
+    Py_ssize_t bad_lines
+    int status               # ScanStatus
