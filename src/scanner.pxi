@@ -38,6 +38,27 @@ cdef inline const unsigned char *skip_ws(const unsigned char *p, const unsigned 
     return p
 
 
+cdef extern from *:
+    """
+    #define FEVL_SCAN_LITTLE_ENDIAN (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    """
+    bint FEVL_SCAN_LITTLE_ENDIAN
+    int __builtin_ctzll(unsigned long long x) nogil
+
+
+cdef inline uint64_t special_bytes(uint64_t w) noexcept nogil:
+    """The high bit of each byte of w a JSON string cannot hold as it is (a quote, a backslash,
+    a control character) or that starts UTF-8 to check.  The lowest one set is exact (a borrow
+    only runs upwards from a true hit), which is all skip_string() uses."""
+    cdef uint64_t ones = 0x0101010101010101ULL
+    cdef uint64_t control = (w - ones * 0x20) & ~w
+    cdef uint64_t quote = w ^ (ones * 0x22)
+    cdef uint64_t backslash = w ^ (ones * 0x5C)
+    quote = (quote - ones) & ~quote
+    backslash = (backslash - ones) & ~backslash
+    return (control | quote | backslash | w) & 0x8080808080808080ULL
+
+
 cdef inline bint plain_ascii8(const unsigned char *p) noexcept nogil:
     """Whether 8 bytes are ASCII a JSON string holds as they are (no quote, backslash, control)."""
     cdef uint64_t w = 0
@@ -99,9 +120,17 @@ cdef const unsigned char *skip_string(const unsigned char *p, const unsigned cha
     """p just past a string's opening quote: its closing quote, or NULL when the string is
     not valid JSON; escaped[0] is set when it holds an escape."""
     cdef unsigned char c
+    cdef uint64_t w = 0, special
     while True:
-        while end - p >= 8 and plain_ascii8(p):
-            p += 8
+        while end - p >= 8:
+            memcpy(&w, p, 8)
+            special = special_bytes(w)
+            if special == 0:
+                p += 8
+                continue
+            if FEVL_SCAN_LITTLE_ENDIAN:   # straight to the first byte to look at
+                p += __builtin_ctzll(special) >> 3
+            break
         if p >= end:
             return NULL
         c = p[0]
@@ -384,6 +413,7 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     f.timestamp_length = TIMESTAMP_BYTES
     f.level = name
     f.level_length = p - name
+    f.level_escaped = False
     p += FAST_ID_KEY_BYTES
     if p[0] == 34:
         value = p + 1
@@ -402,6 +432,7 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     f.event_id = value
     f.event_id_length = p - value
     f.event_id_kind = ID_INT
+    f.event_id_escaped = False
     return p
 
 

@@ -150,6 +150,8 @@ class TestOtherWriters:
         b'{"level":"INFO","event_id":"x"} x', b'{"level":"INFO","event_id":01}',
         b'{"level":"INFO","event_id":"\xff"}', b'{"level":"INFO","event_id":"\xed\xa0\x80"}',
         b'{"level":"INFO","event_id":"\xc0\x80"}', b'{"level":"INFO","event_id":"\xf4\x90\x80\x80"}',
+        b'{"level":"INFO","event_id":"\xe0\x80\x80"}', b'{"level":"INFO","event_id":"\xf0\x80\x80\x80"}',
+        b'{"level":"INFO","event_id":"\xe2\x82"}', b'{"level":"INFO","event_id":"\xf8\x88\x80\x80\x80"}',
         b'{"level":"INFO","event_id":"\x01"}', b'{"level":"INFO","event_id":"\\u12"}',
         b'{"level":"INFO","event_id":"\\x"}', b'\xef\xbb\xbf{"level":"INFO","event_id":"x"}',
         b'{"level":"INFO","event_id":"x","a":[1,2}', b'{"level":"INFO","event_id":"x","a":{"b"}}',
