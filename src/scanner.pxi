@@ -722,11 +722,13 @@ def scan_counts(data, *, bint final=True):
             else:
                 try:
                     event_id = int(event_id)
-                except ValueError:   # past sys.get_int_max_str_digits(): json.loads refuses it too
-                    bad_lines += e.count
+                except ValueError:
+                    if not event_id.lstrip(b"-").isdigit():
+                        raise   # the scanner took something else for an int: a bug to see, not hide
+                    bad_lines += e.count   # past sys.get_int_max_str_digits(): json.loads refuses it too
                     continue
-            key = (level, event_id)
-            counts[key] = counts.get(key, 0) + e.count
+            # Set, not added: the table already merged every spelling of a group (-0 and 0).
+            counts[(level, event_id)] = e.count
         return counts, bad_lines, result.consumed, result.status == SCAN_NUL
     finally:
         table_free(&table)
