@@ -183,6 +183,13 @@ class TestOtherWriters:
                 b'1E+2,{"b":{}},[],[[]],"\\u2028"],"c":' + b"[" * 500 + b"]" * 500 + b"}")
         assert assert_same(line) == ({("INFO", "x"): 1}, 0, len(line), False)
 
+    def test_one_mib_lines(self) -> None:
+        """1 MiB in an id and in a message, escapes throughout."""
+        event_id = "\u2028a\\\"\n\U0001f600" * (1 << 17)
+        data = (json.dumps({"level": "INFO", "event_id": event_id, "message": "m" * (1 << 20)}) + "\n"
+                + json.dumps({"event_id": event_id, "level": "INFO"}, ensure_ascii=False)).encode()
+        assert assert_same(data) == ({("INFO", event_id): 2}, 0, len(data), False)
+
     def test_huge_int_id(self) -> None:
         """An int id json.loads refuses (past sys.get_int_max_str_digits) is bad here too."""
         assert_same(b'{"level":"INFO","event_id":' + b"9" * 5000 + b"}\n")
