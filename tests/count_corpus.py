@@ -52,7 +52,8 @@ def hostile_events() -> List[Event]:
     return events
 
 
-def fastevlog_sources(directory: Path, events: Iterable[Event], log_file: str = "count_corpus") -> List[Source]:
+def fastevlog_sources(directory: Path, events: Iterable[Event],
+                      log_file: str = "count_corpus") -> List[Source]:
     """The files a real EventLogCounter writes for ``events``, each as (its path, its bytes)."""
     with fastevlog.EventLogCounter(directory=str(directory), log_file=log_file, flush_interval=60) as logger:
         for level, event_id, message, fields in events:
@@ -81,7 +82,7 @@ def other_writer_line(obj: Dict[str, Any], rng: random.Random) -> bytes:
 
 def escaped_id_line(level: str, event_id_json: str, timestamp: str = "2026-11-28T16:03:05Z") -> bytes:
     """A line whose event id is given as raw JSON text, e.g. ``'"a\\\\u0062"'`` (counts with "ab")."""
-    return ('{"event_id":%s,"timestamp":"%s","level":"%s"}\n' % (event_id_json, timestamp, level)).encode()
+    return f'{{"event_id":{event_id_json},"timestamp":"{timestamp}","level":"{level}"}}\n'.encode()
 
 
 def other_writer_sources(rng: random.Random, count: int = 200) -> List[Source]:
@@ -90,7 +91,7 @@ def other_writer_sources(rng: random.Random, count: int = 200) -> List[Source]:
     for index in range(count):
         obj: Dict[str, Any] = {
             "level": LEVELS[index % 5],
-            "event_id": rng.choice(["ab", "é", "\u2028", 7, "event_%d" % (index % 3)]),
+            "event_id": rng.choice(["ab", "é", "\u2028", 7, f"event_{index % 3}"]),
             "timestamp": rng.choice(["2026-11-28T16:03:05Z", "2026-11-28T17:03:05.5+01:00",
                                      "2026-11-28t16:59:59.999999999z", "2026-11-29 00:00:00Z"]),
             "message": rng.choice(["", EVERY_ESCAPE, "plain"]),
@@ -128,7 +129,7 @@ def random_bytes(rng: random.Random, size: int) -> bytes:
 
 
 def damaged_sources(clean: Sequence[Source], rng: random.Random) -> List[Source]:
-    """Each clean source torn, in CRLF, with a NUL gap (at 0 and in the middle), plus random and empty ones."""
+    """Each clean source torn, in CRLF, with a NUL gap (at 0, in the middle); random and empty sources."""
     damaged: List[Source] = [("empty.log", b""), ("newlines.log", b"\n\r\n \n"),
                              ("random.log", random_bytes(rng, 4096)),
                              ("random-lines.log", b"\n".join(random_bytes(rng, 40) for _ in range(50)))]
@@ -175,7 +176,8 @@ garbage_lines = st.one_of(
     st.binary(max_size=20).map(lambda raw: raw.replace(b"\n", b"") + b"\n"),
     st.sampled_from([b"\n", b"\r\n", b"  \n", b"[]\n", b"{}\n", b'{"level":"INFO"}\n', b"null\n",
                      b'{"level":"INFO","event_id":NaN}\n', b'\xef\xbb\xbf{"level":"INFO","event_id":1}\n',
-                     b'{"level":"INFO","event_id":"\xff"}\n', b'{"level":"INFO","event_id":"\xed\xa0\x80"}\n']),
+                     b'{"level":"INFO","event_id":"\xff"}\n',
+                     b'{"level":"INFO","event_id":"\xed\xa0\x80"}\n']),
 )
 lines = st.one_of(fastevlog_lines(), other_writer_lines(), garbage_lines)
 

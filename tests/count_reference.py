@@ -1,4 +1,4 @@
-"""The plain reference of issue 13's counting: what ``fastevlog count`` must answer, line by line with json.loads.
+"""The plain reference of issue 13's counting: what ``fastevlog count`` must answer, with json.loads.
 
 Every mode of the compiled counter (fast path, general path, blocks, jobs, .gz, .zst) is compared with
 ``count_reference()`` on the same bytes. It is written for obviousness, not speed. Where the issue is
@@ -261,7 +261,7 @@ def check_by(by: Sequence[str]) -> Tuple[str, ...]:
         raise ValueError("by: give at least one key among " + ", ".join(PLAIN_KEYS) + ", field:NAME")
     for key in by:
         if key not in PLAIN_KEYS and not (key.startswith("field:") and len(key) > len("field:")):
-            raise ValueError(f"by: unknown key {key!r}; the keys are " + ", ".join(PLAIN_KEYS) + ", field:NAME")
+            raise ValueError(f"by: unknown key {key!r}; the keys are {', '.join(PLAIN_KEYS)}, field:NAME")
     if len(set(by)) != len(by):
         raise ValueError(f"by: a key is given twice in {','.join(by)}")
     return by
