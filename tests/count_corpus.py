@@ -1,5 +1,6 @@
 """The inputs issue 13's counter is tested on, as (source name, bytes) pairs for count_reference().
 
+- ``fastevlog simulate``'s output;
 - fastevlog's own output, written by a real EventLogCounter: hostile ids and messages (every escape,
   U+2028/U+2029, lone surrogates that the logger writes as U+FFFD, 1 MiB lines, int ids);
 - lines of "another writer" (json.dumps with other key orders, whitespace, ensure_ascii both ways, ids
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from hypothesis import strategies as st
 from reference import TIMESTAMP_PLACEHOLDER, reference_line
+from support import child_env
 
 import fastevlog
 
@@ -59,6 +63,16 @@ def fastevlog_sources(directory: Path, events: Iterable[Event],
         for level, event_id, message, fields in events:
             logger.log(level, event_id, message, **fields)
     paths = sorted(Path(directory).glob(f"{log_file}_*.log"))
+    return [(str(path), path.read_bytes()) for path in paths]
+
+
+def simulate_sources(directory: Path, events: int, threads: int = 4,
+                     max_file_size: int = 64 * 1024) -> List[Source]:
+    """The files ``fastevlog simulate`` writes (small files, so there are several), as (path, bytes)."""
+    subprocess.run([sys.executable, "-m", "fastevlog", "simulate", "--events", str(events), "--threads",
+                    str(threads), "--dir", str(directory), "--max-file-size", str(max_file_size)],
+                   cwd=directory, env=child_env(), check=True, capture_output=True)
+    paths = sorted(Path(directory).glob("async_buffered_logs_*.log"))
     return [(str(path), path.read_bytes()) for path in paths]
 
 

@@ -9,6 +9,7 @@ Lines
       a NUL range is a part not written yet. Nothing from the first NUL on is counted, not even as bad
       lines, nor in ``bytes``.
     - What remains is split on ``b"\\n"``; one trailing ``b"\\r"`` of a line is stripped (CRLF files).
+      A CR is JSON whitespace anyway, so this says no more than that a CRLF line counts as its LF twin.
     - A line holding only JSON whitespace (space, tab, CR) is skipped: neither counted nor bad.
     - The piece after the last ``b"\\n"`` is a torn line (a crashed or live writer's last line): bad when
       it holds anything but JSON whitespace, even when it parses as a whole object.

@@ -19,6 +19,7 @@ from count_corpus import (
     hostile_events,
     nul_gap,
     other_writer_sources,
+    simulate_sources,
     sources,
 )
 from count_reference import MAX_NESTING, Result, as_json, count_reference, sorted_groups
@@ -133,6 +134,8 @@ class TestBadLines:
         (b' {"event_id" : 5 , "level" : "x"} ', ("x", 5)),
         (b'{"level":"INFO","event_id":"a","deep":' + b"[" * (MAX_NESTING - 1) + b"]" * (MAX_NESTING - 1)
          + b"}", ("INFO", "a")),
+        (b'{"level":"INFO","event_id":"a","x":[{}],"deep":' + b"[" * (MAX_NESTING - 1)
+         + b"]" * (MAX_NESTING - 1) + b"}", ("INFO", "a")),
         (b'{"level":"INFO","event_id":"a","brackets":"' + b"[" * 600 + b'"}', ("INFO", "a")),
         (b'{"level":"INFO","event_id":1' + b"0" * 5000 + b"}", ("INFO", 10 ** 5000)),
     ])
@@ -393,6 +396,14 @@ class TestCorpus:
         assert result.groups[("lone \ufffd high, lone \ufffd low",)] == 1
         assert result.groups[(2 ** 63,)] == 1
         assert result.groups[("x" * (1 << 20),)] == 1
+
+    def test_simulate_output(self, tmp_path):
+        """simulate's event i is event_{i % 1000}, INFO for even i: 2,000 events are 1,000 groups of 2."""
+        result = count_reference(simulate_sources(tmp_path, 2000), by=("level", "event_id"))
+        assert (result.total, result.bad_lines, len(result.groups)) == (2000, 0, 1000)
+        assert result.files > 1
+        assert result.groups[("INFO", "event_0")] == result.groups[("ERROR", "event_999")] == 2
+        assert ("ERROR", "event_0") not in result.groups
 
     def test_fastevlog_shaped_line(self):
         """The reference reads the logger's shape: timestamp first, int ids as numbers."""
