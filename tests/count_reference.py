@@ -84,9 +84,10 @@ TimeArgument = Union[str, datetime, None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # RFC 3339 section 5.6; T, Z may be lower case, and a space may separate date and time (its section 5.6 note).
+# re.ASCII: a str pattern's \d also matches other scripts' digits, which int() would read.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z")
-_UTC_SHORT = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?)?\Z")
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z", re.ASCII)
+_UTC_SHORT = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?)?\Z", re.ASCII)
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 

@@ -203,7 +203,8 @@ class TestTimeKeys:
         None, 1764345785, "yesterday", "2026-11-28", "2026-11-28T16:03Z", "2026-11-28T16:03:05",
         "2026-02-30T00:00:00Z", "2026-11-28T23:59:60Z", "2026-11-28T24:00:00Z",
         "2026-11-28T16:03:05+1:00",
-        "0001-01-01T00:30:00+01:00", "2026-11-28T16:03:05.Z",
+        "0001-01-01T00:30:00+01:00", "2026-11-28T16:03:05.Z", "\uff12026-11-28T16:03:05Z",
+        "2026-11-28T16:03:05.\u0661Z",
     ])
     def test_bad_timestamp_with_a_time_key(self, timestamp):
         """A missing, non-string or non-RFC 3339 timestamp is bad when a time key is asked, else unread."""
@@ -251,7 +252,7 @@ class TestWindow:
         assert (result.total, result.bad_lines) == (1, 1)
 
     @pytest.mark.parametrize("since", ["28/11/2026", "2026-11-28T16", "2026-11-28T16:00:00.5", "",
-                                       "2026-13-01"])
+                                       "2026-13-01", "\u0662026-11-28"])
     def test_bad_window(self, since):
         """A since that is neither form is a ValueError naming since."""
         with pytest.raises(ValueError, match="^since="):
