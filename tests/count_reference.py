@@ -206,8 +206,9 @@ def parse_window_time(name: str, value: TimeArgument) -> Optional[Fraction]:
     short = _UTC_SHORT.match(value)
     try:
         if short is not None:
-            parts = [int(part) if part else 0 for part in short.groups()]
-            return _seconds_since_epoch(datetime(*parts, tzinfo=timezone.utc))  # type: ignore[misc]
+            year, month, day, hour, minute, second = (int(part) if part else 0 for part in short.groups())
+            return Fraction(_seconds_since_epoch(datetime(year, month, day, hour, minute, second,
+                                                          tzinfo=timezone.utc)))
         return parse_line_time(value)
     except (BadLine, ValueError):
         raise ValueError(
