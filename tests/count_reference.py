@@ -39,6 +39,8 @@ Values
     - An event id keeps its JSON type: ``7`` and ``"7"`` are two groups.
 
 Keys (``by``)
+    - ``by`` is a sequence of keys or one comma-separated str (a field name with a comma needs the
+      sequence); at least one key, none twice.
     - ``level``, ``event_id``: as above. ``source``: the source's name as given.
     - ``minute``, ``hour``, ``day``: the line's timestamp in UTC as ``2026-11-28T16:03Z``,
       ``2026-11-28T16Z``, ``2026-11-28``.

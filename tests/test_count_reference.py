@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from count_corpus import (
     crlf,
+    damaged_sources,
     escaped_id_line,
     fastevlog_shaped_line,
     fastevlog_sources,
@@ -434,6 +435,16 @@ class TestCorpus:
         in_crlf = count_reference([(name, crlf(data)) for name, data in generated],
                                   by=("source", "level", "event_id"))
         assert (in_crlf.groups, in_crlf.bad_lines) == (together.groups, together.bad_lines)
+
+    def test_damaged_copies(self):
+        """Ten lines: torn 9 + 1 bad, CRLF 10, gap at 0 nothing, gap at byte 160 (a line start) 5."""
+        damaged = dict(damaged_sources([("c", INFO_A * 10)], random.Random(0)))
+        expected = {"empty.log": (0, 0, 0), "newlines.log": (0, 0, 5), "c.torn": (9, 1, None),
+                    "c.crlf": (10, 0, 330), "c.gap0": (0, 0, 0), "c.gap": (5, 0, 160)}
+        for name, (total, bad_lines, size) in expected.items():
+            result = count_reference([(name, damaged[name])])
+            assert (result.total, result.bad_lines) == (total, bad_lines), name
+            assert size is None or result.bytes == size, name
 
     def test_nul_gap_helper(self):
         """nul_gap overwrites, never shifts, the bytes after it."""
