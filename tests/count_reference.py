@@ -53,7 +53,8 @@ Keys (``by``)
 
 Filters
     - ``levels``: names compared ignoring ASCII case, ``WARN`` read as ``WARNING`` and ``FATAL`` as
-      ``CRITICAL`` (as log() reads them); the group key keeps the level as the line writes it.
+      ``CRITICAL`` (as log() reads them), on both sides (a line's ``"warn"`` passes ``WARNING``); the
+      group key keeps the level as the line writes it (``ERROR`` and ``Error`` are two groups).
     - ``event_id_glob``: fnmatch.fnmatchcase (case-sensitive, ``*``, ``?``, ``[seq]``, ``[!seq]``) on
       the id's text: a string as it is, an integer in decimal.
     - ``since`` inclusive, ``until`` exclusive; compared exactly (fractions beyond microseconds too).
@@ -61,6 +62,11 @@ Filters
 Totals
     - ``total`` is the sum of the groups (lines that passed the filters); ``files`` the number of
       sources (empty ones too); ``bytes`` the bytes before each source's first NUL.
+
+Output (sorted_groups, as_json)
+    - Groups by count descending, then by their key values in order: None first, then ints by value,
+      then strings by code point (UTF-8 byte order). ``--format json`` is json.dumps' default
+      separators, non-ASCII as UTF-8, a group's keys named as in ``by`` (``field:NAME`` whole).
 """
 
 from __future__ import annotations

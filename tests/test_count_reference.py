@@ -316,6 +316,9 @@ class TestFilters:
         """WARN is WARNING and FATAL is CRITICAL, as log() reads them."""
         result = count(self.DATA, levels=["warn", "Fatal"])
         assert result.groups == {("WARNING", 7): 1, ("CRITICAL", 70): 1}
+        lines = b'{"level":"warn","event_id":1}\n{"level":"FATAL","event_id":1}\n'
+        assert count(lines, levels=["WARNING"]).groups == {("warn", 1): 1}
+        assert count(lines, levels=["critical"]).groups == {("FATAL", 1): 1}
 
     def test_non_ascii_case_is_not_folded(self):
         """Only ASCII letters are folded."""
