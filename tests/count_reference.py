@@ -71,6 +71,7 @@ Output (sorted_groups, as_json)
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import re
@@ -78,7 +79,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 MAX_NESTING = 512  # arrays and objects, the top-level object included; the logger writes at most 65
 PLAIN_KEYS = ("level", "event_id", "minute", "hour", "day", "source")
@@ -131,6 +132,20 @@ def _exact_int(digits: str) -> int:
         chunk = digits[start:start + 1000]
         value = value * 10 ** len(chunk) + int(chunk)
     return sign * value
+
+
+@contextlib.contextmanager
+def unlimited_int_digits() -> Iterator[None]:
+    """str(int) and json.dumps of ints of any length (3.11+ and patched 3.9/3.10 stop at 4,300 digits)."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: None)()
+    if limit is None:
+        yield
+        return
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def nesting_depth(line: bytes) -> int:
@@ -251,7 +266,8 @@ def field_key(obj: dict, name: str) -> KeyValue:
         return _replace_surrogates(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return _replace_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    with unlimited_int_digits():  # an array of long ints
+        return _replace_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def time_key(seconds: Fraction, unit: str) -> str:
@@ -340,7 +356,7 @@ def count_reference(
                 continue
             if level_names is not None and normalize_level_name(level) not in level_names:
                 continue
-            if event_id_glob is not None and not fnmatch.fnmatchcase(str(event_id), event_id_glob):
+            if event_id_glob is not None and not _id_matches(event_id, event_id_glob):
                 continue
             if since_seconds is not None and seconds < since_seconds:  # type: ignore[operator]
                 continue
@@ -350,6 +366,11 @@ def count_reference(
             result.groups[key] = result.groups.get(key, 0) + 1
             result.total += 1
     return result
+
+
+def _id_matches(event_id: Union[int, str], glob: str) -> bool:
+    with unlimited_int_digits():
+        return fnmatch.fnmatchcase(str(event_id), glob)
 
 
 def _key_value(name: str, obj: dict, level: str, event_id: Union[int, str],
@@ -394,4 +415,5 @@ def as_json(result: Result, by: Sequence[str], top: Optional[int] = None) -> str
         "bytes": result.bytes,
         "bad_lines": result.bad_lines,
     }
-    return json.dumps(document, ensure_ascii=False)
+    with unlimited_int_digits():
+        return json.dumps(document, ensure_ascii=False)

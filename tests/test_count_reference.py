@@ -146,6 +146,14 @@ class TestBadLines:
         assert (result.total, result.bad_lines) == (1, 0)
         assert result.groups == {key: 1}
 
+    def test_long_int_id_in_globs_and_json(self):
+        """A 5,001-digit id passes a glob on its decimal text and is written whole in the JSON."""
+        data = b'{"level":"INFO","event_id":1' + b"0" * 5000 + b',"n":[1' + b"0" * 5000 + b"]}\n"
+        assert count(data, event_id_glob="1*0").total == 1
+        assert count(data, event_id_glob="2*").total == 0
+        assert count(data, by="field:n").groups == {("[1" + "0" * 5000 + "]",): 1}
+        assert '"event_id": 1' + "0" * 5000 + ", " in as_json(count(data), "level,event_id")
+
     def test_invalid_json_in_an_unread_field(self):
         """The whole line must be JSON, not only the fields counted."""
         result = count(b'{"level":"INFO","event_id":"a","x":[1,]}\n')
