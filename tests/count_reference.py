@@ -97,6 +97,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z", re.ASCII)
 _UTC_SHORT = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?)?\Z", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
@@ -116,7 +118,7 @@ class BadLine(Exception):
 
 
 def _replace_surrogates(text: str) -> str:
-    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _reject_constant(name: str) -> Any:
@@ -300,7 +302,7 @@ def normalize_level_name(name: str) -> str:
 
 
 def _ascii_upper(text: str) -> str:
-    return "".join(chr(ord(ch) - 32) if "a" <= ch <= "z" else ch for ch in text)
+    return text.translate(_ASCII_UPPER)
 
 
 def source_lines(data: bytes) -> Tuple[List[bytes], Optional[bytes], int]:
