@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 from count_corpus import (
+    LEVELS,
     crlf,
     damaged_sources,
     escaped_id_line,
@@ -446,6 +448,16 @@ class TestCorpus:
         in_crlf = count_reference([(name, crlf(data)) for name, data in generated],
                                   by=("source", "level", "event_id"))
         assert (in_crlf.groups, in_crlf.bad_lines) == (together.groups, together.bad_lines)
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(LEVELS), st.one_of(st.text(max_size=4), st.integers(-3, 3)),
+                              st.one_of(st.none(), st.text(max_size=4))), max_size=20))
+    def test_logged_events_count_as_logged(self, events):
+        """The logger's lines of (level, id, message) events count as a Counter of (level, id) says."""
+        data = b"".join(fastevlog_shaped_line(*event) for event in events)
+        result = count(data)
+        assert result.groups == Counter((level, event_id) for level, event_id, _ in events)
+        assert (result.total, result.bad_lines) == (len(events), 0)
 
     def test_damaged_copies(self):
         """Ten lines: torn 9 + 1 bad, CRLF 10, gap at 0 nothing, gap at byte 160 (a line start) 5."""
