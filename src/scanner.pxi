@@ -1,27 +1,35 @@
-# The counting scanner: a block of JSON lines in, counts per (level, event_id) out,
-# all of it without the GIL.
+# The counting scanner: blocks of JSON lines in, counts per group out, all of it
+# without the GIL.  What counts is tests/count_reference.py's spec (json.loads as
+# the oracle); CountScanner is the Python layer's handle (fastevlog/_count.py).
 #
 # A line counts when json.loads would read it as an object whose "level" is a
 # string and whose "event_id" is a string or an int (not a bool: JSON's true is
 # no number); the last of duplicate keys wins, as in json.loads.  Any other line
-# is bad.  Lines fastevlog wrote open with a fixed prefix, so their first three
-# members are matched in place; the rest of every line is still validated, since
-# a torn line can end in a "}" that closes nothing.  Every read is bounded by the
-# line's end: a line is never assumed to be terminated.
+# is bad, except a blank one (JSON whitespace only), which is nothing.  Lines
+# fastevlog wrote open with a fixed prefix, so their first three members are
+# matched in place; the rest of every line is still validated, since a torn line
+# can end in a "}" that closes nothing.  Every read is bounded by the line's end:
+# a line is never assumed to be terminated.
 
 from cpython.buffer cimport PyBUF_SIMPLE
 from libc.stdlib cimport realloc
 
 cdef enum:
-    SCAN_MAX_NESTING = 1024       # deeper lines are bad (json.loads stops near its recursion limit)
+    # Containers a member's value may nest: the spec's 512 less the line's own object.  The
+    # limit keeps skip_value's stack fixed; json.loads reads deeper, the reference does not.
+    VALUE_MAX_NESTING = 511
     FAST_TIMESTAMP_AT = 14   # {"timestamp":"
     FAST_LEVEL_KEY_AT = FAST_TIMESTAMP_AT + TIMESTAMP_BYTES
     FAST_LEVEL_AT = FAST_LEVEL_KEY_AT + 11      # ","level":"
     FAST_ID_KEY_BYTES = 13   # ","event_id":
-    MEMBER_OTHER = 0
-    MEMBER_TIMESTAMP
-    MEMBER_LEVEL
-    MEMBER_EVENT_ID
+    MEMBER_OTHER = 0         # bits: a key can be both a counted member and field:NAME
+    MEMBER_TIMESTAMP = 1
+    MEMBER_LEVEL = 2
+    MEMBER_EVENT_ID = 4
+    MEMBER_FIELD = 8
+    UNIT_MINUTE = 1          # CountScanner's time_unit, exported as TIME_*
+    UNIT_HOUR = 2
+    UNIT_DAY = 3
     LONGEST_ESCAPED_KEY = 6 * 9   # "timestamp" with every letter written as \u00XX
     FIRST_TABLE_CAPACITY = 64
 
@@ -207,8 +215,8 @@ cdef inline const unsigned char *skip_word(const unsigned char *p, const unsigne
 
 
 cdef const unsigned char *skip_scalar(const unsigned char *p, const unsigned char *end) noexcept nogil:
-    """p at a value that is no string, object or array: past it, or NULL.  json.loads
-    also reads NaN, Infinity and -Infinity, so they are values here too."""
+    """p at a value that is no string, object or array: past it, or NULL.  json.loads' NaN,
+    Infinity and -Infinity are not JSON (RFC 8259), so they are NULL here."""
     cdef bint is_int = True
     cdef unsigned char c = p[0]
     if c == 116:
@@ -217,12 +225,6 @@ cdef const unsigned char *skip_scalar(const unsigned char *p, const unsigned cha
         return skip_word(p, end, b"false", 5)
     if c == 110:
         return skip_word(p, end, b"null", 4)
-    if c == 78:
-        return skip_word(p, end, b"NaN", 3)
-    if c == 73:
-        return skip_word(p, end, b"Infinity", 8)
-    if c == 45 and end - p > 1 and p[1] == 73:
-        return skip_word(p, end, b"-Infinity", 9)
     return skip_number(p, end, &is_int)
 
 
@@ -243,7 +245,7 @@ cdef const unsigned char *skip_key(const unsigned char *p, const unsigned char *
 cdef const unsigned char *skip_value(const unsigned char *p, const unsigned char *end) noexcept nogil:
     """p at a JSON value (after any whitespace): past it, or NULL when it is not valid.
     Iterative, with the open containers on a stack: a line cannot overflow the C stack."""
-    cdef unsigned char open_containers[SCAN_MAX_NESTING]   # '{' or '['
+    cdef unsigned char open_containers[VALUE_MAX_NESTING]   # '{' or '['
     cdef Py_ssize_t depth = 0
     cdef bint escaped = False
     cdef unsigned char c
@@ -253,14 +255,14 @@ cdef const unsigned char *skip_value(const unsigned char *p, const unsigned char
             return NULL
         c = p[0]
         if c == 123 or c == 91:
+            if depth == VALUE_MAX_NESTING:   # an empty container is a level too
+                return NULL
             p = skip_ws(p + 1, end)
             if p >= end:
                 return NULL
             if p[0] == c + 2:   # '}' and ']' are 2 past their openers
                 p += 1
             else:
-                if depth == SCAN_MAX_NESTING:
-                    return NULL
                 open_containers[depth] = c
                 depth += 1
                 if c == 123:
@@ -300,11 +302,13 @@ cdef const unsigned char *skip_value(const unsigned char *p, const unsigned char
 
 # -- the counted members of a line --
 
-cdef Py_ssize_t unescape(const unsigned char *s, Py_ssize_t n, unsigned char *out) noexcept nogil:
+cdef Py_ssize_t unescape(const unsigned char *s, Py_ssize_t n, unsigned char *out,
+                         bint lone_to_fffd) noexcept nogil:
     """A string skip_string() accepted (between its quotes) unescaped into out (room for n
     bytes: no escape is shorter than what it stands for); returns the length.  A surrogate
-    pair becomes its code point; a lone surrogate its 3 bytes, which strict UTF-8 never
-    holds, so the caller decodes them with "surrogatepass" into the str json.loads makes."""
+    pair becomes its code point; a lone surrogate U+FFFD when lone_to_fffd (as the logger
+    writes one: the result is strict UTF-8 and equal text is equal bytes), else its own 3
+    bytes, which no UTF-8 name holds (json.loads keeps a key's lone surrogate)."""
     cdef Py_ssize_t i = 0
     cdef unsigned char *o = out
     cdef unsigned char c
@@ -332,6 +336,8 @@ cdef Py_ssize_t unescape(const unsigned char *s, Py_ssize_t n, unsigned char *ou
             if 0xDC00 <= low <= 0xDFFF:
                 code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 i += 6
+        if lone_to_fffd and 0xD800 <= code <= 0xDFFF:
+            code = 0xFFFD
         o = put_utf8(o, code)
     return o - out
 
@@ -361,21 +367,23 @@ cdef inline unsigned char *put_utf8(unsigned char *o, uint32_t code) noexcept no
     return o + 4
 
 
-cdef int member_of(const unsigned char *key, Py_ssize_t n, bint escaped) noexcept nogil:
-    """Which counted member a key names (MEMBER_*), its escapes undone first."""
-    cdef unsigned char plain[LONGEST_ESCAPED_KEY]
+cdef int member_of(const unsigned char *key, Py_ssize_t n, bint escaped, const ScanConfig *c) noexcept nogil:
+    """Which members a key names (MEMBER_* bits), its escapes undone first."""
+    cdef int member = MEMBER_OTHER
     if escaped:
-        if n > LONGEST_ESCAPED_KEY:
+        if n > c.key_scratch_length:   # unescaped, still longer than any name asked for
             return MEMBER_OTHER
-        n = unescape(key, n, plain)
-        key = plain
+        n = unescape(key, n, c.key_scratch, False)
+        key = c.key_scratch
+    if c.field_name != NULL and n == c.field_name_length and memcmp(key, c.field_name, n) == 0:
+        member = MEMBER_FIELD
     if n == 5 and memcmp(key, b"level", 5) == 0:
-        return MEMBER_LEVEL
+        return member | MEMBER_LEVEL
     if n == 8 and memcmp(key, b"event_id", 8) == 0:
-        return MEMBER_EVENT_ID
+        return member | MEMBER_EVENT_ID
     if n == 9 and memcmp(key, b"timestamp", 9) == 0:
-        return MEMBER_TIMESTAMP
-    return MEMBER_OTHER
+        return member | MEMBER_TIMESTAMP
+    return member
 
 
 cdef inline void clear_fields(LineFields *f) noexcept nogil:
@@ -388,6 +396,9 @@ cdef inline void clear_fields(LineFields *f) noexcept nogil:
     f.event_id_escaped = False
     f.timestamp = NULL
     f.timestamp_length = 0
+    f.timestamp_escaped = False
+    f.field = NULL
+    f.field_length = 0
 
 
 cdef const unsigned char *fast_members(const unsigned char *line, const unsigned char *end,
@@ -409,11 +420,11 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
         p += 1
     if p == name or end - p < FAST_ID_KEY_BYTES + 1 or memcmp(p, FAST_ID_KEY, FAST_ID_KEY_BYTES) != 0:
         return NULL
+    clear_fields(f)
     f.timestamp = line + FAST_TIMESTAMP_AT
     f.timestamp_length = TIMESTAMP_BYTES
     f.level = name
     f.level_length = p - name
-    f.level_escaped = False
     p += FAST_ID_KEY_BYTES
     if p[0] == 34:
         value = p + 1
@@ -432,20 +443,21 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     f.event_id = value
     f.event_id_length = p - value
     f.event_id_kind = ID_INT
-    f.event_id_escaped = False
     return p
 
 
-cdef bint parse_line(const unsigned char *line, const unsigned char *end, LineFields *f) noexcept nogil:
-    """Whether a line (without its newline) is a counted one; f then says where its level,
-    event id and timestamp are."""
-    cdef const unsigned char *p
+cdef bint parse_line(const unsigned char *line, const unsigned char *end, const ScanConfig *c,
+                     LineFields *f) noexcept nogil:
+    """Whether a line (without its newline) is an object with a string level and a string
+    or int event id; f then says where its level, event id, timestamp and field are."""
+    cdef const unsigned char *p = NULL
     cdef const unsigned char *key
     cdef const unsigned char *value
     cdef const unsigned char *after
     cdef bint escaped = False, is_int = True
     cdef int member
-    p = fast_members(line, end, f)
+    if c.fast_path:
+        p = fast_members(line, end, f)
     if p == NULL:
         clear_fields(f)
         p = skip_ws(line, end)
@@ -468,35 +480,36 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, LineFi
         p = skip_string(key, end, &escaped)
         if p == NULL:
             return False
-        member = member_of(key, p - key, escaped)
+        member = member_of(key, p - key, escaped, c)
         p = skip_ws(p + 1, end)
         if p >= end or p[0] != 58:
             return False
         p = skip_ws(p + 1, end)
         if p >= end:
             return False
+        value = p
         if p[0] == 34:
-            value = p + 1
             escaped = False
-            p = skip_string(value, end, &escaped)
-            if p == NULL:
+            after = skip_string(p + 1, end, &escaped)
+            if after == NULL:
                 return False
-            if member == MEMBER_LEVEL:
-                f.level = value
-                f.level_length = p - value
+            if member & MEMBER_LEVEL:
+                f.level = p + 1
+                f.level_length = after - (p + 1)
                 f.level_escaped = escaped
-            elif member == MEMBER_EVENT_ID:
-                f.event_id = value
-                f.event_id_length = p - value
+            if member & MEMBER_EVENT_ID:
+                f.event_id = p + 1
+                f.event_id_length = after - (p + 1)
                 f.event_id_kind = ID_STR
                 f.event_id_escaped = escaped
-            elif member == MEMBER_TIMESTAMP:
-                f.timestamp = value
-                f.timestamp_length = p - value
-            p += 1
+            if member & MEMBER_TIMESTAMP:
+                f.timestamp = p + 1
+                f.timestamp_length = after - (p + 1)
+                f.timestamp_escaped = escaped
+            after += 1
         else:
             after = NULL
-            if member == MEMBER_EVENT_ID and (p[0] == 45 or is_digit(p[0])):
+            if member & MEMBER_EVENT_ID and (p[0] == 45 or is_digit(p[0])):
                 after = skip_number(p, end, &is_int)
                 if after != NULL and is_int:
                     f.event_id = p
@@ -510,14 +523,16 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, LineFi
                 if after == NULL:
                     return False
                 # The last of duplicate keys wins: a later non-string level unsets an earlier one.
-                if member == MEMBER_LEVEL:
+                if member & MEMBER_LEVEL:
                     f.level = NULL
-                elif member == MEMBER_EVENT_ID:
+                if member & MEMBER_EVENT_ID:
                     f.event_id_kind = ID_NONE
-                elif member == MEMBER_TIMESTAMP:
+                if member & MEMBER_TIMESTAMP:
                     f.timestamp = NULL
-            p = after
-        p = skip_ws(p, end)
+        if member & MEMBER_FIELD:
+            f.field = value
+            f.field_length = after - value
+        p = skip_ws(after, end)
         if p >= end:
             return False
         if p[0] == 125:
@@ -526,6 +541,15 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, LineFi
             return False
         p = skip_ws(p + 1, end)
     return skip_ws(p + 1, end) == end and f.level != NULL and f.event_id_kind != ID_NONE
+
+
+cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noexcept nogil:
+    """Whether a line (or a torn piece) holds only JSON whitespace: nothing to count, nothing bad."""
+    while p < end:
+        if p[0] != 32 and p[0] != 9 and p[0] != 13:
+            return False
+        p += 1
+    return True
 
 
 # -- the groups --
@@ -562,6 +586,7 @@ cdef void table_free(CountTable *t) noexcept nogil:
         t.entries = NULL
     free(t.scratch)
     t.scratch = NULL
+    t.scratch_capacity = 0
 
 
 cdef bint table_grow(CountTable *t) noexcept nogil:
@@ -581,155 +606,292 @@ cdef bint table_grow(CountTable *t) noexcept nogil:
     return True
 
 
-cdef bint count_group(CountTable *t, const unsigned char *level, Py_ssize_t level_length,
-                      const unsigned char *event_id, Py_ssize_t event_id_length,
-                      uint8_t event_id_kind) noexcept nogil:
-    """One more line in the group of these bytes; False when memory ran out."""
-    cdef uint64_t h = hash_bytes(event_id, event_id_length,
-                                 hash_bytes(level, level_length, event_id_kind))
-    cdef Py_ssize_t i
+cdef inline Py_ssize_t part_bytes(Py_ssize_t length) noexcept nogil:
+    return length if length > 0 else 0   # an absent field (-1) has no bytes
+
+
+cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
+    """One more line in the group of k; False when memory ran out."""
+    cdef uint64_t h = k.event_id_kind | (<uint64_t> (k.length[PART_FIELD] < 0) << 8)
+    cdef Py_ssize_t i, part, total = 0, at
     cdef CountEntry *e
+    cdef bint same
+    for part in range(KEY_PARTS):
+        h = hash_bytes(k.part[part], part_bytes(k.length[part]), h)
+        total += part_bytes(k.length[part])
     if (t.size + 1) * 2 > t.capacity and not table_grow(t):
         return False
     i = h & (t.capacity - 1)
     while True:
         e = &t.entries[i]
         if e.count == 0:
-            e.key = <unsigned char *> malloc(level_length + event_id_length + 1)
+            e.key = <unsigned char *> malloc(total + 1)
             if e.key == NULL:
                 return False
-            memcpy(e.key, level, level_length)
-            memcpy(e.key + level_length, event_id, event_id_length)
+            at = 0
+            for part in range(KEY_PARTS):
+                memcpy(e.key + at, k.part[part], part_bytes(k.length[part]))
+                at += part_bytes(k.length[part])
+                e.length[part] = k.length[part]
             e.hash = h
-            e.level_length = level_length
-            e.event_id_length = event_id_length
-            e.event_id_kind = event_id_kind
+            e.event_id_kind = k.event_id_kind
             e.count = 1
             t.size += 1
             return True
-        if (e.hash == h and e.level_length == level_length and e.event_id_length == event_id_length
-                and e.event_id_kind == event_id_kind and memcmp(e.key, level, level_length) == 0
-                and memcmp(e.key + level_length, event_id, event_id_length) == 0):
-            e.count += 1
-            return True
+        if e.hash == h and e.event_id_kind == k.event_id_kind:
+            same = True
+            at = 0
+            for part in range(KEY_PARTS):
+                if (e.length[part] != k.length[part]
+                        or memcmp(e.key + at, k.part[part], part_bytes(k.length[part])) != 0):
+                    same = False
+                    break
+                at += part_bytes(k.length[part])
+            if same:
+                e.count += 1
+                return True
         i = (i + 1) & (t.capacity - 1)
 
 
-cdef bint count_line(CountTable *t, const LineFields *f) noexcept nogil:
-    """The line's group counted, its level and id unescaped first; False when memory ran out."""
-    cdef const unsigned char *level = f.level
-    cdef const unsigned char *event_id = f.event_id
-    cdef Py_ssize_t level_length = f.level_length, event_id_length = f.event_id_length
-    cdef Py_ssize_t needed = level_length + event_id_length
+cdef enum LineOutcome:
+    LINE_COUNTED = 0
+    LINE_BAD                 # not a counted line, or blank (the caller tells them apart)
+    LINE_OUTSIDE             # a good line outside since/until: neither counted nor bad
+    LINE_NO_MEMORY
+
+
+cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *line,
+                    const unsigned char *end) noexcept nogil:
+    """Parse a line and count it in its group, its level and id unescaped first (LineOutcome)."""
+    cdef LineFields f
+    cdef GroupKey k
+    cdef Py_ssize_t needed
     cdef unsigned char *grown
-    if f.level_escaped or f.event_id_escaped:
+    cdef unsigned char *out
+    if not parse_line(line, end, c, &f):
+        return LINE_BAD
+    k.event_id_kind = f.event_id_kind
+    k.part[PART_LEVEL] = f.level
+    k.length[PART_LEVEL] = f.level_length if c.by_level else 0
+    k.part[PART_EVENT_ID] = f.event_id
+    k.length[PART_EVENT_ID] = f.event_id_length if c.by_event_id else 0
+    if not c.by_event_id:
+        k.event_id_kind = ID_NONE
+    k.part[PART_TIME] = NULL
+    k.length[PART_TIME] = 0
+    k.part[PART_FIELD] = f.field
+    k.length[PART_FIELD] = 0
+    if c.field_name != NULL:
+        k.length[PART_FIELD] = f.field_length if f.field != NULL else -1
+    if (f.level_escaped and c.by_level) or (f.event_id_escaped and c.by_event_id):
+        needed = k.length[PART_LEVEL] + k.length[PART_EVENT_ID]
         if needed > t.scratch_capacity:
             grown = <unsigned char *> realloc(t.scratch, needed)
             if grown == NULL:
-                return False
+                return LINE_NO_MEMORY
             t.scratch = grown
             t.scratch_capacity = needed
-        if f.level_escaped:
-            level_length = unescape(level, level_length, t.scratch)
-            level = t.scratch
-        if f.event_id_escaped:
-            event_id_length = unescape(event_id, event_id_length, t.scratch + level_length)
-            event_id = t.scratch + level_length
-    elif f.event_id_kind == ID_INT and event_id_length == 2 and event_id[0] == 45 and event_id[1] == 48:
-        event_id += 1   # -0 is the int 0
-        event_id_length = 1
-    return count_group(t, level, level_length, event_id, event_id_length, f.event_id_kind)
+        out = t.scratch
+        if f.level_escaped and c.by_level:
+            k.length[PART_LEVEL] = unescape(f.level, f.level_length, out, True)
+            k.part[PART_LEVEL] = out
+            out += k.length[PART_LEVEL]
+        if f.event_id_escaped and c.by_event_id:
+            k.length[PART_EVENT_ID] = unescape(f.event_id, f.event_id_length, out, True)
+            k.part[PART_EVENT_ID] = out
+    elif (k.event_id_kind == ID_INT and f.event_id_length == 2 and f.event_id[0] == 45
+            and f.event_id[1] == 48):
+        k.part[PART_EVENT_ID] = f.event_id + 1   # -0 is the int 0
+        k.length[PART_EVENT_ID] = 1
+    if not count_group(t, &k):
+        return LINE_NO_MEMORY
+    return LINE_COUNTED
 
 
-cdef void scan_block(CountTable *t, const unsigned char *data, Py_ssize_t length, bint final,
-                     ScanResult *result) noexcept nogil:
+cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *data, Py_ssize_t length,
+                     bint final, ScanResult *result) noexcept nogil:
     """Count the lines of data into t.  A block that is not final keeps its unterminated
-    tail for the next block (result.consumed stops before it); a final one counts it too."""
+    tail for the next block (result.consumed stops before it); a final one's tail is a
+    torn line.  The first NUL byte stops the scan, its line's piece before it a torn line."""
     cdef const unsigned char *p = data
     cdef const unsigned char *end = data + length
     cdef const unsigned char *newline
-    cdef const unsigned char *line_end
-    cdef LineFields f
-    result.lines = 0
+    cdef const unsigned char *nul = NULL
+    cdef int outcome
     result.bad_lines = 0
     result.status = SCAN_END
     while p < end:
         newline = <const unsigned char *> memchr(p, 10, end - p)
         if newline == NULL:
             # A live file's unwritten range can run to the end of what was read.
-            if memchr(p, 0, end - p) != NULL:
-                result.status = SCAN_NUL
+            nul = <const unsigned char *> memchr(p, 0, end - p)
+            if nul == NULL:
+                if final:
+                    # A crashed or live writer's last line: bad even when it parses whole.
+                    result.bad_lines += not is_blank(p, end)
+                    p = end
                 break
-            if not final:
-                if p == data:
-                    result.status = SCAN_LINE_TOO_LONG
-                break
-            line_end = end
         else:
-            line_end = newline
-        if parse_line(p, line_end, &f):
-            if not count_line(t, &f):
+            outcome = count_line(t, c, p, newline)
+            if outcome == LINE_NO_MEMORY:
                 result.status = SCAN_NO_MEMORY
                 break
-            result.lines += 1
-        elif memchr(p, 0, line_end - p) != NULL:
-            # No JSON line holds a NUL byte: this one is where writing has not reached yet.
-            result.status = SCAN_NUL
-            break
-        else:
-            result.bad_lines += 1
-        p = end if newline == NULL else newline + 1
+            if outcome != LINE_BAD:
+                p = newline + 1
+                continue
+            # No JSON line holds a NUL byte: only a line that failed can be where writing stopped.
+            nul = <const unsigned char *> memchr(p, 0, newline - p)
+            if nul == NULL:
+                result.bad_lines += not is_blank(p, newline)
+                p = newline + 1
+                continue
+        result.bad_lines += not is_blank(p, nul)
+        p = nul
+        result.status = SCAN_NUL
+        break
     FEVL_CHECK(data <= p <= end, "the scanner stops inside its block")
     result.consumed = p - data
 
 
-def scan_counts(data, *, bint final=True):
-    """Count the JSON lines of data (bytes-like) per (level, event_id), without the GIL.
+TIME_MINUTE = UNIT_MINUTE
+TIME_HOUR = UNIT_HOUR
+TIME_DAY = UNIT_DAY
 
-    Returns (counts, bad_lines, consumed_bytes, stopped_at_nul): counts maps
-    (level, event_id) to a count, the id a str or an int as json.loads reads it.
-    With final false, an unterminated last line is left for the caller's next
-    block (consumed_bytes stops before it; 0 with no newline at all: a line
-    longer than the block).  A NUL byte stops the scan at the start of its line.
+
+cdef object int_of_digits(bytes digits):
+    """A JSON int's digits as an int of any length: int() refuses more than 4,300 digits on
+    3.11+ (and patched 3.9/3.10), so long ones are read in halves (as fast as int() is)."""
+    cdef Py_ssize_t n = len(digits)
+    cdef object low_digits   # a Python int: 10 ** it must be exact, not C's pow()
+    if n <= 4000:
+        return int(digits)
+    if digits[0] == 45:
+        return -int_of_digits(digits[1:])
+    low_digits = n // 2
+    return (int_of_digits(digits[:n - low_digits]) * 10 ** low_digits
+            + int_of_digits(digits[n - low_digits:]))
+
+
+cdef object as_bool(object value, str name):
+    if not isinstance(value, bool):
+        raise TypeError(f"CountScanner: {name} must be True or False, not {value!r}")
+    return value
+
+
+cdef class CountScanner:
+    """Counts one source's JSON lines per group, block by block, without the GIL.
+
+    The group table lives in C across scan() calls; groups() reads it out.  See
+    notes in fastevlog/_count.py and tests/count_reference.py for what counts.
     """
-    cdef Py_buffer view
-    cdef CountTable table
-    cdef ScanResult result
-    cdef Py_ssize_t i, bad_lines
-    cdef CountEntry *e
-    cdef dict counts = {}
-    if not PyObject_CheckBuffer(data):
-        raise TypeError(f"scan_counts: data must be bytes-like (bytes, bytearray, memoryview, mmap), "
-                        f"not {type(data).__name__}")
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-    if not table_init(&table):
-        PyBuffer_Release(&view)
-        raise MemoryError()
-    try:
-        with nogil:
-            scan_block(&table, <const unsigned char *> view.buf, view.len, final, &result)
-        if result.status == SCAN_NO_MEMORY:
+
+    def __cinit__(self):
+        if not table_init(&self.table):
             raise MemoryError()
-        bad_lines = result.bad_lines
-        for i in range(table.capacity):
-            e = &table.entries[i]
+        self.config.key_scratch = NULL
+
+    def __dealloc__(self):
+        table_free(&self.table)
+        free(self.config.key_scratch)
+
+    def __init__(self, *, by_level, by_event_id, time_unit=0, field=None, since=None, until=None):
+        if self.table.size or self._bad_lines or self.scanning:
+            raise RuntimeError("CountScanner: __init__ called on a scanner in use; make a new one")
+        self.config.by_level = as_bool(by_level, "by_level")
+        self.config.by_event_id = as_bool(by_event_id, "by_event_id")
+        if not isinstance(time_unit, int) or isinstance(time_unit, bool):
+            raise TypeError(f"CountScanner: time_unit must be an int (0, TIME_MINUTE, TIME_HOUR, "
+                            f"TIME_DAY), not {time_unit!r}")
+        if not 0 <= time_unit <= UNIT_DAY:
+            raise ValueError(f"CountScanner: time_unit={time_unit!r}; give 0 (none), TIME_MINUTE, "
+                             f"TIME_HOUR or TIME_DAY")
+        self.config.time_unit = time_unit
+        if field is not None and not isinstance(field, bytes):
+            raise TypeError(f"CountScanner: field must be the UTF-8 bytes of the field's name or None, "
+                            f"not {type(field).__name__}")
+        if time_unit or field is not None or since is not None or until is not None:
+            raise NotImplementedError("CountScanner: time_unit, field, since and until are coming")
+        self.config.needs_time = False
+        self.config.has_since = False
+        self.config.has_until = False
+        self.field_name = field
+        self.config.field_name = NULL
+        self.config.field_name_length = 0
+        free(self.config.key_scratch)
+        self.config.key_scratch_length = LONGEST_ESCAPED_KEY
+        self.config.key_scratch = <unsigned char *> malloc(self.config.key_scratch_length)
+        if self.config.key_scratch == NULL:
+            raise MemoryError()
+        self.config.fast_path = True
+
+    @property
+    def bad_lines(self):
+        """Bad lines so far, over every scan() of this scanner."""
+        return self._bad_lines
+
+    def scan(self, data, final):
+        """Count the whole lines of data (a C-contiguous bytes-like); see fastevlog/_core.pyi."""
+        cdef Py_buffer view
+        cdef ScanResult result
+        cdef bint is_final = as_bool(final, "final")
+        if self.config.key_scratch == NULL:
+            raise RuntimeError("CountScanner: __init__ was not called")
+        if not PyObject_CheckBuffer(data):
+            raise TypeError(f"CountScanner.scan: data must be bytes-like (bytes, bytearray, memoryview, "
+                            f"mmap), not {type(data).__name__}")
+        try:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        except BufferError as error:
+            raise TypeError(f"CountScanner.scan: data must be C-contiguous ({error}); "
+                            f"pass bytes(data) or a contiguous slice") from None
+        if self.scanning:
+            PyBuffer_Release(&view)
+            raise RuntimeError("CountScanner.scan: this scanner is scanning in another thread; "
+                               "use one scanner per thread")
+        self.scanning = True
+        try:
+            with nogil:
+                scan_block(&self.table, &self.config, <const unsigned char *> view.buf, view.len,
+                           is_final, &result)
+        finally:
+            self.scanning = False
+            PyBuffer_Release(&view)
+        self._bad_lines += result.bad_lines
+        if result.status == SCAN_NO_MEMORY:
+            raise MemoryError("CountScanner.scan: the group table could not grow")
+        return result.consumed, result.status == SCAN_NUL
+
+    def groups(self):
+        """A new dict {key tuple: count}; see fastevlog/_core.pyi for the tuple's parts."""
+        cdef Py_ssize_t i, at
+        cdef CountEntry *e
+        cdef dict groups = {}
+        cdef list key
+        cdef bytes text
+        if self.scanning:
+            raise RuntimeError("CountScanner.groups: this scanner is scanning in another thread")
+        for i in range(self.table.capacity):
+            e = &self.table.entries[i]
             if e.count == 0:
                 continue
-            level = (<char *> e.key)[:e.level_length].decode("utf-8", "surrogatepass")
-            event_id = (<char *> e.key + e.level_length)[:e.event_id_length]
-            if e.event_id_kind == ID_STR:
-                event_id = event_id.decode("utf-8", "surrogatepass")
-            else:
-                try:
-                    event_id = int(event_id)
-                except ValueError:
-                    if not event_id.lstrip(b"-").isdigit():
-                        raise   # the scanner took something else for an int: a bug to see, not hide
-                    bad_lines += e.count   # past sys.get_int_max_str_digits(): json.loads refuses it too
-                    continue
+            key = []
+            at = 0
+            if self.config.by_level:
+                key.append((<char *> e.key)[:e.length[PART_LEVEL]].decode("utf-8"))
+                at += e.length[PART_LEVEL]
+            if self.config.by_event_id:
+                text = (<char *> e.key + at)[:e.length[PART_EVENT_ID]]
+                at += e.length[PART_EVENT_ID]
+                if e.event_id_kind == ID_STR:
+                    key.append(text.decode("utf-8"))
+                else:
+                    key.append(int_of_digits(text))
+            if self.config.time_unit:
+                key.append((<char *> e.key + at)[:e.length[PART_TIME]].decode("ascii"))
+                at += e.length[PART_TIME]
+            if self.config.field_name != NULL:
+                key.append(None if e.length[PART_FIELD] < 0
+                           else (<char *> e.key + at)[:e.length[PART_FIELD]])
             # Set, not added: the table already merged every spelling of a group (-0 and 0).
-            counts[(level, event_id)] = e.count
-        return counts, bad_lines, result.consumed, result.status == SCAN_NUL
-    finally:
-        table_free(&table)
-        PyBuffer_Release(&view)
+            groups[tuple(key)] = e.count
+        return groups
