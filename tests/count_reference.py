@@ -277,12 +277,14 @@ def field_key(obj: dict, name: str) -> KeyValue:
 
 
 def time_key(seconds: Fraction, unit: str) -> str:
+    # Not strftime: glibc's %Y writes year 1 as "1", not "0001".
     moment = _EPOCH + timedelta(seconds=int(seconds // 1))
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
     if unit == "day":
-        return moment.strftime("%Y-%m-%d")
+        return day
     if unit == "hour":
-        return moment.strftime("%Y-%m-%dT%HZ")
-    return moment.strftime("%Y-%m-%dT%H:%MZ")
+        return f"{day}T{moment.hour:02d}Z"
+    return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z"
 
 
 def check_by(by: Sequence[str]) -> Tuple[str, ...]:

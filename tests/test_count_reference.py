@@ -231,6 +231,13 @@ class TestTimeKeys:
         data = line("2026-11-28T23:59:00+23:59") + line("2026-11-28T00:00:00-23:59")
         assert count(data, by=("minute",)).groups == {("2026-11-28T00:00Z",): 1, ("2026-11-28T23:59Z",): 1}
 
+    def test_years_before_1000_have_four_digits(self):
+        """Keys always write the year in 4 digits (glibc's strftime %Y does not)."""
+        data = line("0001-01-01T00:30:00-01:00") + line("0999-12-31T23:59:59Z")
+        assert count(data, by=("minute",)).groups == {("0001-01-01T01:30Z",): 1, ("0999-12-31T23:59Z",): 1}
+        assert count(data, by=("hour",)).groups == {("0001-01-01T01Z",): 1, ("0999-12-31T23Z",): 1}
+        assert count(data, by=("day",)).groups == {("0001-01-01",): 1, ("0999-12-31",): 1}
+
     def test_missing_timestamp_with_a_time_key(self):
         """A line without a timestamp is bad when a time key is asked."""
         result = count(INFO_A + line("2026-11-28T16:03:05Z"), by=("day",))
