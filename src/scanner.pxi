@@ -552,6 +552,190 @@ cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noex
     return True
 
 
+# -- timestamps: RFC 3339 read exactly, as count_reference.parse_line_time does --
+
+cdef enum:
+    LONGEST_TIME_KEY = 17    # 2026-11-28T16:03Z
+
+# Years 1..9999 in UTC, as datetime has them (an enum is an int: too narrow).
+cdef int64_t FIRST_SECOND = -62135596800    # 0001-01-01T00:00:00Z, a midnight
+cdef int64_t LAST_SECOND = 253402300799     # 9999-12-31T23:59:59Z
+
+
+cdef struct LineTime:        # a parsed timestamp
+    Instant utc
+    int year, month, day, hour, minute   # local, as written
+    bint utc_as_written      # the offset is zero: the local fields are UTC's
+
+
+cdef inline int two_digits(const unsigned char *s) noexcept nogil:
+    """s[0..1] as a number, or -1 when they are not ASCII digits."""
+    if not (is_digit(s[0]) and is_digit(s[1])):
+        return -1
+    return (s[0] - 48) * 10 + (s[1] - 48)
+
+
+cdef inline bint is_leap_year(int64_t year) noexcept nogil:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+cdef inline int days_in_month(int64_t year, int month) noexcept nogil:
+    if month == 2:
+        return 29 if is_leap_year(year) else 28
+    return 30 if month == 4 or month == 6 or month == 9 or month == 11 else 31
+
+
+cdef inline int64_t days_from_civil(int64_t year, int64_t month, int64_t day) noexcept nogil:
+    """Days since 1970-01-01 of a proleptic Gregorian date (year >= 1), by eras of 400 years."""
+    cdef int64_t era, year_of_era, day_of_year, day_of_era
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+cdef inline void civil_from_days(int64_t days, int *year, int *month, int *day) noexcept nogil:
+    """days_from_civil's inverse, for days of years 1..9999."""
+    cdef int64_t era, day_of_era, year_of_era, day_of_year, shifted_month
+    days += 719468
+    era = days // 146097   # days >= 0 here: year 1 is day 306 of the era before year 0's
+    day_of_era = days - era * 146097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day[0] = <int> (day_of_year - (153 * shifted_month + 2) // 5 + 1)
+    month[0] = <int> (shifted_month + 3 if shifted_month < 10 else shifted_month - 9)
+    year[0] = <int> (year_of_era + era * 400 + (month[0] <= 2))
+
+
+cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t) noexcept nogil:
+    """An RFC 3339 date-time, the whole of s: YYYY-MM-DD(T|t| )HH:MM:SS[.digits](Z|z|+HH:MM|-HH:MM).
+    False when it is not one, names a date that does not exist, a leap second, an offset past
+    23:59, or an instant outside years 1..9999 in UTC."""
+    cdef const unsigned char *p
+    cdef const unsigned char *end = s + n
+    cdef const unsigned char *fraction_end
+    cdef int century, second, offset_hours, offset_minutes
+    cdef int64_t offset = 0, seconds
+    if n < 20 or s[4] != 45 or s[7] != 45 or not (s[10] == 84 or s[10] == 116 or s[10] == 32):
+        return False
+    if s[13] != 58 or s[16] != 58:
+        return False
+    century = two_digits(s)
+    t.year = two_digits(s + 2)
+    t.month = two_digits(s + 5)
+    t.day = two_digits(s + 8)
+    t.hour = two_digits(s + 11)
+    t.minute = two_digits(s + 14)
+    second = two_digits(s + 17)
+    if (century < 0 or t.year < 0 or t.month < 1 or t.month > 12 or t.day < 1 or t.hour < 0
+            or t.hour > 23 or t.minute < 0 or t.minute > 59 or second < 0 or second > 59):
+        return False
+    t.year += century * 100
+    if t.year == 0 or t.day > days_in_month(t.year, t.month):
+        return False
+    p = s + 19
+    t.utc.fraction = p
+    t.utc.fraction_length = 0
+    if p[0] == 46:
+        p += 1
+        t.utc.fraction = p
+        while p < end and is_digit(p[0]):
+            p += 1
+        if p == t.utc.fraction:
+            return False
+        fraction_end = p
+        while fraction_end > t.utc.fraction and fraction_end[-1] == 48:
+            fraction_end -= 1   # trailing zeros say nothing: .5 == .500
+        t.utc.fraction_length = fraction_end - t.utc.fraction
+    if p >= end:
+        return False
+    if p[0] == 90 or p[0] == 122:
+        if end - p != 1:
+            return False
+    elif p[0] == 43 or p[0] == 45:
+        if end - p != 6 or p[3] != 58:
+            return False
+        offset_hours = two_digits(p + 1)
+        offset_minutes = two_digits(p + 4)
+        if offset_hours < 0 or offset_hours > 23 or offset_minutes < 0 or offset_minutes > 59:
+            return False
+        offset = offset_hours * 3600 + offset_minutes * 60
+        if p[0] == 45:
+            offset = -offset
+    else:
+        return False
+    t.utc_as_written = offset == 0
+    seconds = (days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 + t.minute * 60 + second
+               - offset)
+    if seconds < FIRST_SECOND or seconds > LAST_SECOND:
+        return False
+    t.utc.seconds = seconds
+    return True
+
+
+cdef inline int compare_instants(const Instant *a, const Instant *b) noexcept nogil:
+    """<0, 0, >0 as a is before, at, after b; fractions without trailing zeros compare as text."""
+    cdef Py_ssize_t common
+    cdef int order
+    if a.seconds != b.seconds:
+        return -1 if a.seconds < b.seconds else 1
+    common = a.fraction_length if a.fraction_length < b.fraction_length else b.fraction_length
+    order = memcmp(a.fraction, b.fraction, common)
+    if order != 0:
+        return order
+    # The longer one has a nonzero digit past the other's end.
+    return (a.fraction_length > b.fraction_length) - (a.fraction_length < b.fraction_length)
+
+
+cdef inline unsigned char *put_two_digits(unsigned char *o, int value) noexcept nogil:
+    o[0] = <unsigned char> (48 + value // 10)
+    o[1] = <unsigned char> (48 + value % 10)
+    return o + 2
+
+
+cdef Py_ssize_t put_time_key(unsigned char *key, const LineTime *t, const unsigned char *timestamp,
+                             int unit) noexcept nogil:
+    """The line's minute, hour or day in UTC as the key's text; returns its length."""
+    cdef int year = t.year, month = t.month, day = t.day, hour = t.hour, minute = t.minute
+    cdef int64_t seconds_of_day
+    cdef unsigned char *o = key
+    if t.utc_as_written and timestamp[10] == 84:
+        # UTC as written with a "T": the key is the timestamp's own first bytes.
+        if unit == UNIT_DAY:
+            memcpy(key, timestamp, 10)
+            return 10
+        if unit == UNIT_HOUR:
+            memcpy(key, timestamp, 13)
+            key[13] = 90
+            return 14
+        memcpy(key, timestamp, 16)
+        key[16] = 90
+        return 17
+    if not t.utc_as_written:
+        civil_from_days((t.utc.seconds - FIRST_SECOND) // 86400 + FIRST_SECOND // 86400, &year, &month, &day)
+        seconds_of_day = (t.utc.seconds - FIRST_SECOND) % 86400   # FIRST_SECOND is a midnight
+        hour = <int> (seconds_of_day // 3600)
+        minute = <int> (seconds_of_day // 60 % 60)
+    o = put_two_digits(o, year // 100)
+    o = put_two_digits(o, year % 100)
+    o[0] = 45
+    o = put_two_digits(o + 1, month)
+    o[0] = 45
+    o = put_two_digits(o + 1, day)
+    if unit == UNIT_DAY:
+        return o - key
+    o[0] = 84
+    o = put_two_digits(o + 1, hour)
+    if unit == UNIT_MINUTE:
+        o[0] = 58
+        o = put_two_digits(o + 1, minute)
+    o[0] = 90
+    return o + 1 - key
+
+
 # -- the groups --
 
 cdef inline uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n, uint64_t h) noexcept nogil:
@@ -660,49 +844,78 @@ cdef enum LineOutcome:
     LINE_NO_MEMORY
 
 
+cdef inline unsigned char *reserve_scratch(CountTable *t, Py_ssize_t needed) noexcept nogil:
+    cdef unsigned char *grown
+    if needed > t.scratch_capacity:
+        grown = <unsigned char *> realloc(t.scratch, needed)
+        if grown == NULL:
+            return NULL
+        t.scratch = grown
+        t.scratch_capacity = needed
+    return t.scratch
+
+
 cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *line,
                     const unsigned char *end) noexcept nogil:
-    """Parse a line and count it in its group, its level and id unescaped first (LineOutcome)."""
+    """Parse a line and count it in its group, its strings unescaped first (LineOutcome)."""
     cdef LineFields f
     cdef GroupKey k
-    cdef Py_ssize_t needed
-    cdef unsigned char *grown
+    cdef LineTime time
+    cdef unsigned char time_key[LONGEST_TIME_KEY]
+    cdef bint unescape_level, unescape_event_id, unescape_timestamp
     cdef unsigned char *out
+    cdef const unsigned char *timestamp
+    cdef Py_ssize_t timestamp_length
     if not parse_line(line, end, c, &f):
         return LINE_BAD
-    k.event_id_kind = f.event_id_kind
+    k.event_id_kind = f.event_id_kind if c.by_event_id else ID_NONE
     k.part[PART_LEVEL] = f.level
     k.length[PART_LEVEL] = f.level_length if c.by_level else 0
     k.part[PART_EVENT_ID] = f.event_id
     k.length[PART_EVENT_ID] = f.event_id_length if c.by_event_id else 0
-    if not c.by_event_id:
-        k.event_id_kind = ID_NONE
-    k.part[PART_TIME] = NULL
+    k.part[PART_TIME] = time_key
     k.length[PART_TIME] = 0
     k.part[PART_FIELD] = f.field
     k.length[PART_FIELD] = 0
     if c.field_name != NULL:
         k.length[PART_FIELD] = f.field_length if f.field != NULL else -1
-    if (f.level_escaped and c.by_level) or (f.event_id_escaped and c.by_event_id):
-        needed = k.length[PART_LEVEL] + k.length[PART_EVENT_ID]
-        if needed > t.scratch_capacity:
-            grown = <unsigned char *> realloc(t.scratch, needed)
-            if grown == NULL:
-                return LINE_NO_MEMORY
-            t.scratch = grown
-            t.scratch_capacity = needed
-        out = t.scratch
-        if f.level_escaped and c.by_level:
+    if c.needs_time and f.timestamp == NULL:
+        return LINE_BAD
+    unescape_level = f.level_escaped and c.by_level
+    unescape_event_id = f.event_id_escaped and c.by_event_id
+    unescape_timestamp = c.needs_time and f.timestamp_escaped
+    timestamp = f.timestamp
+    timestamp_length = f.timestamp_length
+    if unescape_level or unescape_event_id or unescape_timestamp:
+        # Each unescaped text is at most as long as its escaped one, so one reservation holds all.
+        out = reserve_scratch(t, k.length[PART_LEVEL] + k.length[PART_EVENT_ID]
+                              + (timestamp_length if unescape_timestamp else 0))
+        if out == NULL:
+            return LINE_NO_MEMORY
+        if unescape_level:
             k.length[PART_LEVEL] = unescape(f.level, f.level_length, out, True)
             k.part[PART_LEVEL] = out
             out += k.length[PART_LEVEL]
-        if f.event_id_escaped and c.by_event_id:
+        if unescape_event_id:
             k.length[PART_EVENT_ID] = unescape(f.event_id, f.event_id_length, out, True)
             k.part[PART_EVENT_ID] = out
-    elif (k.event_id_kind == ID_INT and f.event_id_length == 2 and f.event_id[0] == 45
+            out += k.length[PART_EVENT_ID]
+        if unescape_timestamp:
+            timestamp_length = unescape(f.timestamp, f.timestamp_length, out, True)
+            timestamp = out
+    if (k.event_id_kind == ID_INT and f.event_id_length == 2 and f.event_id[0] == 45
             and f.event_id[1] == 48):
         k.part[PART_EVENT_ID] = f.event_id + 1   # -0 is the int 0
         k.length[PART_EVENT_ID] = 1
+    if c.needs_time:
+        if not parse_timestamp(timestamp, timestamp_length, &time):
+            return LINE_BAD
+        if c.has_since and compare_instants(&time.utc, &c.since) < 0:
+            return LINE_OUTSIDE
+        if c.has_until and compare_instants(&time.utc, &c.until) >= 0:
+            return LINE_OUTSIDE
+        if c.time_unit:
+            k.length[PART_TIME] = put_time_key(time_key, &time, timestamp, c.time_unit)
     if not count_group(t, &k):
         return LINE_NO_MEMORY
     return LINE_COUNTED
@@ -809,20 +1022,47 @@ cdef class CountScanner:
         if field is not None and not isinstance(field, bytes):
             raise TypeError(f"CountScanner: field must be the UTF-8 bytes of the field's name or None, "
                             f"not {type(field).__name__}")
-        if time_unit or field is not None or since is not None or until is not None:
-            raise NotImplementedError("CountScanner: time_unit, field, since and until are coming")
-        self.config.needs_time = False
-        self.config.has_since = False
-        self.config.has_until = False
         self.field_name = field
-        self.config.field_name = NULL
-        self.config.field_name_length = 0
+        self.config.field_name = NULL if field is None else <const unsigned char *> PyBytes_AS_STRING(field)
+        self.config.field_name_length = 0 if field is None else PyBytes_GET_SIZE(field)
+        # An escaped key unescapes to at least a sixth of its length: longer ones cannot be NAME.
+        self.config.key_scratch_length = max(<Py_ssize_t> LONGEST_ESCAPED_KEY,
+                                             6 * self.config.field_name_length)
         free(self.config.key_scratch)
-        self.config.key_scratch_length = LONGEST_ESCAPED_KEY
         self.config.key_scratch = <unsigned char *> malloc(self.config.key_scratch_length)
         if self.config.key_scratch == NULL:
             raise MemoryError()
-        self.config.fast_path = True
+        # fast_members() reads the first three members without asking member_of() about them.
+        self.config.fast_path = field not in (b"timestamp", b"level", b"event_id")
+        self.since_fraction = self.set_bound(&self.config.since, since, "since")
+        self.config.has_since = since is not None
+        self.until_fraction = self.set_bound(&self.config.until, until, "until")
+        self.config.has_until = until is not None
+        self.config.needs_time = time_unit != 0 or since is not None or until is not None
+
+    cdef bytes set_bound(self, Instant *bound, object value, str name):
+        """since/until as (seconds since the epoch, fraction digits) into bound; returns the bytes
+        that hold its fraction (the scanner keeps them)."""
+        cdef bytes fraction
+        if value is None:
+            bound.seconds = 0
+            bound.fraction = NULL
+            bound.fraction_length = 0
+            return None
+        if (not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], int)
+                or isinstance(value[0], bool) or not isinstance(value[1], str)):
+            raise TypeError(f"CountScanner: {name} must be (seconds since the epoch: int, fraction "
+                            f"digits: str) or None, not {value!r}")
+        seconds, digits = value
+        if digits and not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"CountScanner: {name}={value!r}: the fraction must be ASCII digits 0-9 "
+                             f"(or \"\")")
+        fraction = digits.rstrip("0").encode("ascii")
+        # Far outside years 1..9999 every bound compares alike with every line: clamp to int64_t.
+        bound.seconds = min(max(seconds, FIRST_SECOND - 86400), LAST_SECOND + 86400)
+        bound.fraction = <const unsigned char *> PyBytes_AS_STRING(fraction)
+        bound.fraction_length = PyBytes_GET_SIZE(fraction)
+        return fraction
 
     @property
     def bad_lines(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -23,8 +24,14 @@ from count_corpus import (
     simulate_sources,
     sources,
 )
-from count_reference import MAX_NESTING, count_reference, unlimited_int_digits
-from hypothesis import HealthCheck, given, settings
+from count_reference import (
+    MAX_NESTING,
+    TimeArgument,
+    count_reference,
+    parse_window_time,
+    unlimited_int_digits,
+)
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fastevlog
@@ -63,10 +70,24 @@ def as_buffer(data: bytes, kind: str) -> Any:
     return data
 
 
-def scanner_for(by: Sequence[str]) -> CountScanner:
+def window_bound(name: str, value: TimeArgument) -> Optional[Tuple[int, str]]:
+    """since/until as the scanner takes them: (whole seconds since the epoch, fraction digits)."""
+    exact = parse_window_time(name, value)
+    if exact is None:
+        return None
+    seconds = exact.numerator // exact.denominator
+    rest = exact - seconds
+    places = 0
+    while (rest * 10 ** places).denominator != 1:
+        places += 1
+    return seconds, str(int(rest * 10 ** places)).zfill(places) if places else ""
+
+
+def scanner_for(by: Sequence[str], since: TimeArgument = None, until: TimeArgument = None) -> CountScanner:
     units = [TIME_UNITS[key] for key in by if key in TIME_UNITS]
     return CountScanner(by_level="level" in by, by_event_id="event_id" in by,
-                        time_unit=units[0] if units else 0)
+                        time_unit=units[0] if units else 0,
+                        since=window_bound("since", since), until=window_bound("until", until))
 
 
 def scan_source(scanner: CountScanner, data: bytes, block: Optional[int], kinds: Sequence[str]) -> int:
@@ -104,15 +125,18 @@ def scan_source(scanner: CountScanner, data: bytes, block: Optional[int], kinds:
 
 
 def scanned(data: bytes, by: Sequence[str] = ("level", "event_id"), block: Optional[int] = None,
-            kinds: Sequence[str] = ("bytes",)) -> Counted:
-    scanner = scanner_for(by)
+            kinds: Sequence[str] = ("bytes",), **window: TimeArgument) -> Counted:
+    scanner = scanner_for(by, **window)
     covered = scan_source(scanner, data, block, kinds)
     return scanner.groups(), scanner.bad_lines, covered
 
 
-def expected(data: bytes, by: Sequence[str] = ("level", "event_id")) -> Counted:
-    result = count_reference([("s", data)], by=[key for key in SCANNER_ORDER if key in by])
-    return result.groups, result.bad_lines, result.bytes
+def expected(data: bytes, by: Sequence[str] = ("level", "event_id"), **window: TimeArgument) -> Counted:
+    by = [key for key in SCANNER_ORDER if key in by]
+    # The reference wants a key; with none, the scanner's one group is the count of every line.
+    result = count_reference([("s", data)], by=by or ["level"], **window)
+    groups = result.groups if by else ({(): result.total} if result.total else {})
+    return groups, result.bad_lines, result.bytes
 
 
 def assert_types_equal(got: Groups, want: Groups) -> None:
@@ -123,13 +147,13 @@ def assert_types_equal(got: Groups, want: Groups) -> None:
 
 def assert_counts(data: bytes, by: Sequence[str] = ("level", "event_id"),
                   blocks: Sequence[Optional[int]] = (None, 1, 2, 3, 7, 64, 4096),
-                  kinds: Sequence[str] = BUFFER_KINDS) -> Counted:
+                  kinds: Sequence[str] = BUFFER_KINDS, **window: TimeArgument) -> Counted:
     """The scanner says what the reference says about data, in one scan, in each block size, and in
     each kind of buffer."""
-    want = expected(data, by)
+    want = expected(data, by, **window)
     for block in blocks:
         for kind in kinds:
-            got = scanned(data, by, block, (kind,) if block is None else kinds)
+            got = scanned(data, by, block, (kind,) if block is None else kinds, **window)
             assert got == want, (block, kind)
             assert_types_equal(got[0], want[0])
             if block is not None:
@@ -342,6 +366,147 @@ class TestNulGaps:
         assert (scanner.groups(), scanner.bad_lines) == ({("INFO",): 1}, 1)
 
 
+def timed_line(timestamp: Any, level: str = "INFO", event_id: Any = "a") -> bytes:
+    return json.dumps({"timestamp": timestamp, "level": level, "event_id": event_id}).encode() + b"\n"
+
+
+GOOD_TIMESTAMPS = [
+    "2026-11-28T16:03:05.123456Z", "2026-11-28T17:03:59.5+01:00", "2026-11-29T00:30:00+01:00",
+    "2026-11-28t23:30:00z", "2026-11-28 22:30:00-01:00", "2026-11-28T16:03:05Z",
+    "2026-11-28T16:03:05.000000000000000000001Z", "2026-11-28T16:03:05.999999999999999999999Z",
+    "2026-11-28T16:03:05.10Z", "2026-11-28T16:03:05.1Z", "2026-11-28T16:03:04.9999999-00:00",
+    "2000-02-29T12:00:00Z", "2024-02-29T23:59:59+23:59", "2024-03-01T00:00:00-23:59",
+    "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z", "0001-01-01T00:30:00-01:00",
+    "0001-01-01T23:59:00+23:59", "9999-12-31T23:59:59.999999999Z", "9999-12-31T00:30:00+01:00",
+    "1900-03-01T00:00:00+00:01", "2100-02-28T23:59:59-00:01", "0400-02-29T00:00:00Z",
+]
+BAD_TIMESTAMPS = [
+    None, 1764345785, ["2026-11-28T16:03:05Z"], "yesterday", "2026-11-28", "2026-11-28T16:03Z",
+    "2026-11-28T16:03:05", "2026-02-30T00:00:00Z", "2026-11-28T23:59:60Z", "2026-11-28T24:00:00Z",
+    "2026-11-28T16:60:05Z", "2026-11-28T16:03:05+1:00", "2026-11-28T16:03:05+05:75",
+    "2026-11-28T16:03:05+24:00",
+    "2026-11-28T16:03:05-00:60", "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-00:01",
+    "0000-06-01T00:00:00Z", "1900-02-29T00:00:00Z", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z",
+    "2026-11-28T16:03:05.Z", "2026-11-28T16:03:05,5Z", "\uff12026-11-28T16:03:05Z",
+    "2026-11-28T16:03:05.\u0661Z",
+    "2026-11-28T16:03:05Zz", "2026-11-28T16:03:05+01:00 ", " 2026-11-28T16:03:05Z", "2026-11-28X16:03:05Z",
+    "2026-11-28T16:03:05+0100", "2026-11-28T16:03:05.5", "-026-11-28T16:03:05Z", "2026-11-28T16:03:05\u0000Z",
+    "", "2026-11-28T16:03:0",
+]
+
+
+WINDOW_EDGES = ["2026-11-28T16:03:05Z", "2026-11-28T16:03:05.1Z",
+                "2026-11-28T16:03:05.000000000000000000001Z", "2026-11-28T16:03:05.999999999999999999999Z",
+                "2026-11-28T17:03:05+01:00", "2026-11-28T16:03:06Z", "2026-11-28T16:03:04.9999999-00:00",
+                "2026-11-28", "2026-11-28T16:03", "0001-01-01T00:00:00Z",
+                "9999-12-31T23:59:59.9999999999Z", "1969-12-31T23:59:59.999Z",
+                datetime(2026, 11, 28, 16, 3, 5, 100000, tzinfo=timezone.utc)]
+
+
+class TestTimeKeys:
+    @pytest.mark.parametrize("unit", ["minute", "hour", "day"])
+    def test_good_and_bad_timestamps(self, unit: str) -> None:
+        """Each unit of every good timestamp in UTC; every bad one a bad line; the same without a key."""
+        data = b"".join(map(timed_line, GOOD_TIMESTAMPS + BAD_TIMESTAMPS))
+        groups, bad, _ = assert_counts(data, (unit,), blocks=(None, 1, 50))
+        assert (sum(groups.values()), bad) == (len(GOOD_TIMESTAMPS), len(BAD_TIMESTAMPS))
+        assert assert_counts(data, ("level", unit, "event_id"), blocks=(None,))[1] == len(BAD_TIMESTAMPS)
+        assert assert_counts(data, blocks=(None,))[1] == 0   # not read without a key or a window
+
+    @pytest.mark.parametrize("timestamp", BAD_TIMESTAMPS[3:])
+    def test_each_bad_timestamp(self, timestamp: str) -> None:
+        assert assert_counts(timed_line(timestamp), ("minute",), blocks=(None,), kinds=("exact",))[1] == 1
+
+    def test_fastevlog_lines(self, tmp_path: Path) -> None:
+        """The logger's own timestamps, the fast path's prefix copy."""
+        for _, data in simulate_sources(tmp_path, 2000)[:2]:
+            for by in (("minute",), ("level", "event_id", "hour"), ("day",)):
+                assert assert_counts(data, by, blocks=(None, 4096))[1] == 0
+
+    def test_escaped_and_duplicate_timestamps(self) -> None:
+        """A timestamp with escapes is read unescaped; the last of two timestamps is the one read."""
+        data = lines_of(rb'{"timestamp":"\u0032026-11-28T16:03:05Z","level":"INFO","event_id":"a"}',
+                        rb'{"timestamp":"2026-11-28T16:03:05\u005a","level":"INFO","event_id":"a"}',
+                        rb'{"timestamp":"x","level":"INFO","event_id":"a",'
+                        rb'"timestamp":"2026-11-28T16:03:05Z"}',
+                        rb'{"timestamp":"2026-11-28T16:03:05Z","level":"INFO","event_id":"a",'
+                        rb'"timestamp":null}',
+                        rb'{"timestamp":"2026-11-28T16:03:05.123456Z","level":"INFO","event_id":"a","timestamp":'
+                        rb'"2026-11-29T16:03:05Z"}',
+                        rb'{"t\u0069mestamp":"2026-11-30T16:03:05Z","level":"INFO","event_id":"a"}')
+        groups, bad, _ = assert_counts(data, ("day",))
+        assert (groups, bad) == ({("2026-11-28",): 3, ("2026-11-29",): 1, ("2026-11-30",): 1}, 1)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(sources(), st.integers(1, 80),
+           st.sampled_from([("minute",), ("level", "event_id", "hour"), ("day",)]),
+           st.sampled_from([None] + WINDOW_EDGES), st.sampled_from([None] + WINDOW_EDGES))
+    def test_generated_sources(self, source: Tuple[str, bytes], block: int, by: Tuple[str, ...],
+                               since: TimeArgument, until: TimeArgument) -> None:
+        if since is not None and until is not None:
+            assume(window_bound("since", since) < window_bound("until", until))  # type: ignore[operator]
+        assert_counts(source[1], by, blocks=(None, block), since=since, until=until)
+
+    def test_other_writers(self) -> None:
+        for _, data in other_writer_sources(random.Random(4)):
+            for unit in ("minute", "hour", "day"):
+                assert_counts(data, ("level", "event_id", unit), blocks=(None, 7))
+
+
+class TestWindow:
+    DATA = b"".join(map(timed_line, GOOD_TIMESTAMPS + BAD_TIMESTAMPS))
+
+    @pytest.mark.parametrize("bound", WINDOW_EDGES)
+    def test_since_and_until_at_each_edge(self, bound: TimeArgument) -> None:
+        """Each bound alone, on lines at, just before and just after it: since in, until out, exactly."""
+        inside = assert_counts(self.DATA, ("level",), blocks=(None, 64), since=bound)[0]
+        outside = assert_counts(self.DATA, ("level",), blocks=(None, 64), until=bound)[0]
+        assert inside.get(("INFO",), 0) + outside.get(("INFO",), 0) == len(GOOD_TIMESTAMPS)
+
+    def test_windows(self) -> None:
+        for since in WINDOW_EDGES[::2]:
+            for until in WINDOW_EDGES[1::2]:
+                if window_bound("since", since) < window_bound("until", until):  # type: ignore[operator]
+                    assert_counts(self.DATA, ("event_id", "minute"), blocks=(None,), since=since, until=until)
+
+    def test_window_bad_lines(self) -> None:
+        """With a window, a bad timestamp is a bad line; lines outside it are neither counted nor bad."""
+        data = timed_line("2026-11-28T16:00:00Z") + timed_line("soon") + timed_line("2026-11-28T15:00:00Z")
+        assert assert_counts(data, ("level",), since="2026-11-28T16:00") == ({("INFO",): 1}, 1, len(data))
+
+    def test_fastevlog_lines(self, tmp_path: Path) -> None:
+        sources = simulate_sources(tmp_path, 3000, threads=1)
+        data = sources[0][1]
+        first = json.loads(data.split(b"\n", 1)[0])["timestamp"]
+        middle = json.loads(data.split(b"\n")[len(data.split(b"\n")) // 2])["timestamp"]
+        for since, until in ((first, None), (None, middle), (first, middle), (middle, None)):
+            assert_counts(data, ("level", "event_id"), blocks=(None, 999), since=since, until=until)
+
+    @pytest.mark.parametrize("bound, error, message", [
+        ("2026-11-28", TypeError, r"since must be \(seconds"),
+        ((1.5, ""), TypeError, "since must be"),
+        ((True, ""), TypeError, "since must be"),
+        ((1, 5), TypeError, "since must be"),
+        ((1, "5", 6), TypeError, "since must be"),
+        ((1, "5a"), ValueError, "fraction must be ASCII digits"),
+        ((1, "\u0665"), ValueError, "fraction must be ASCII digits"),
+    ])
+    def test_bad_bounds(self, bound: Any, error: type, message: str) -> None:
+        with pytest.raises(error, match=message):
+            CountScanner(by_level=True, by_event_id=True, since=bound)
+        with pytest.raises(error, match=message.replace("since must", "until must")):
+            CountScanner(by_level=True, by_event_id=True, until=bound)
+
+    def test_far_bounds(self) -> None:
+        """Bounds past any line's time, even past int64_t, compare as they should."""
+        data = timed_line("0001-01-01T00:00:00Z") + timed_line("9999-12-31T23:59:59.9Z")
+        for since, until, lines in (((-10**30, ""), None, 2), ((10**30, ""), None, 0),
+                                    (None, (-10**30, ""), 0), (None, (10**30, "5"), 2)):
+            scanner = CountScanner(by_level=True, by_event_id=False, since=since, until=until)
+            scanner.scan(data, True)
+            assert sum(scanner.groups().values()) == lines
+
+
 class TestScanner:
     def test_groups_and_bad_lines_add_up_over_scans(self) -> None:
         scanner = scanner_for(("level", "event_id"))
@@ -479,7 +644,7 @@ class TestProperties:
     def test_mutated_fastevlog_lines(self, line: bytes) -> None:
         assert_counts(line + b"\n" + VALID_LINE + b"\n", blocks=(None, 1, 37))
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(written_objects(), max_size=4), st.sampled_from([b"\n", b"\r\n"]))
     def test_other_writers(self, lines: List[bytes], newline: bytes) -> None:
         assert_counts(newline.join(lines) + newline, blocks=(None, 1, 13))

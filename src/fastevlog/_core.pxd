@@ -285,3 +285,5 @@ cdef class CountScanner:
     cdef bytes until_fraction
     cdef int64_t _bad_lines
     cdef bint scanning       # a scan() is running: a second thread's call is an error, not a wait
+
+    cdef bytes set_bound(self, Instant *bound, object value, str name)
