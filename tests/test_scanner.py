@@ -26,8 +26,11 @@ from count_corpus import (
 )
 from count_reference import (
     MAX_NESTING,
+    KeyValue,
     TimeArgument,
     count_reference,
+    field_key,
+    parse_object,
     parse_window_time,
     unlimited_int_digits,
 )
@@ -83,11 +86,35 @@ def window_bound(name: str, value: TimeArgument) -> Optional[Tuple[int, str]]:
     return seconds, str(int(rest * 10 ** places)).zfill(places) if places else ""
 
 
+def field_name(by: Sequence[str]) -> Optional[str]:
+    return next((key[len("field:"):] for key in by if key.startswith("field:")), None)
+
+
 def scanner_for(by: Sequence[str], since: TimeArgument = None, until: TimeArgument = None) -> CountScanner:
     units = [TIME_UNITS[key] for key in by if key in TIME_UNITS]
+    name = field_name(by)
     return CountScanner(by_level="level" in by, by_event_id="event_id" in by,
                         time_unit=units[0] if units else 0,
+                        field=None if name is None else name.encode("utf-8"),
                         since=window_bound("since", since), until=window_bound("until", until))
+
+
+def final_field_key(raw: Optional[bytes]) -> KeyValue:
+    """The Python layer's key of a field's raw JSON text (api13): json.loads, then the reference's rule."""
+    if raw is None:
+        return None
+    return field_key(parse_object(b'{"v":' + raw + b"}"), "v")
+
+
+def final_groups(groups: Groups, by: Sequence[str]) -> Groups:
+    """The scanner's groups with the field's raw text made its key, groups of equal keys merged."""
+    if field_name(by) is None:
+        return groups
+    merged: Groups = {}
+    for key, count in groups.items():
+        final = key[:-1] + (final_field_key(key[-1]),)
+        merged[final] = merged.get(final, 0) + count
+    return merged
 
 
 def scan_source(scanner: CountScanner, data: bytes, block: Optional[int], kinds: Sequence[str]) -> int:
@@ -128,11 +155,11 @@ def scanned(data: bytes, by: Sequence[str] = ("level", "event_id"), block: Optio
             kinds: Sequence[str] = ("bytes",), **window: TimeArgument) -> Counted:
     scanner = scanner_for(by, **window)
     covered = scan_source(scanner, data, block, kinds)
-    return scanner.groups(), scanner.bad_lines, covered
+    return final_groups(scanner.groups(), by), scanner.bad_lines, covered
 
 
 def expected(data: bytes, by: Sequence[str] = ("level", "event_id"), **window: TimeArgument) -> Counted:
-    by = [key for key in SCANNER_ORDER if key in by]
+    by = [key for key in SCANNER_ORDER if key in by] + [key for key in by if key.startswith("field:")]
     # The reference wants a key; with none, the scanner's one group is the count of every line.
     result = count_reference([("s", data)], by=by or ["level"], **window)
     groups = result.groups if by else ({(): result.total} if result.total else {})
@@ -507,6 +534,58 @@ class TestWindow:
             assert sum(scanner.groups().values()) == lines
 
 
+class TestFieldKeys:
+    @pytest.mark.parametrize("name", ["host", "message", "level", "event_id", "timestamp", "absent"])
+    def test_other_writers(self, name: str) -> None:
+        """Every kind of value, fields named like the counted members, a field no line has."""
+        for _, data in other_writer_sources(random.Random(5)):
+            assert_counts(data, ("level", f"field:{name}"), blocks=(None, 1, 64))
+            assert_counts(data, (f"field:{name}",), blocks=(None,), since="2026-11-28T16:03:06Z")
+
+    @pytest.mark.parametrize("name", ["note", "message", "n", "timestamp", "level", "event_id"])
+    def test_hostile_output_of_a_real_logger(self, name: str, tmp_path: Path) -> None:
+        data = b"".join(source for _, source in fastevlog_sources(tmp_path, hostile_events()))
+        assert_counts(data, ("event_id", f"field:{name}"), blocks=(None, 1 << 16), kinds=("exact",))
+
+    def test_raw_text(self) -> None:
+        """The value's text as written, whitespace inside kept, around it left out; None when absent."""
+        data = lines_of(b'{"level":"INFO","event_id":"a","host" :\t[1, {"b" : 2}]\t}',
+                        b'{"level":"INFO","event_id":"a", "host": "w\\u0031" ,"x":1}',
+                        b'{"level":"INFO","event_id":"a","x":{"host":1}}',
+                        b'{"level":"INFO","event_id":"a","host":1e400,"host":-0}')
+        scanner = scanner_for(("field:host",))
+        scanner.scan(data, True)
+        assert scanner.groups() == {(b'[1, {"b" : 2}]',): 1, (b'"w\\u0031"',): 1, (None,): 1, (b"-0",): 1}
+        assert assert_counts(data, ("field:host",))[0] == {("[1,{\"b\":2}]",): 1, ("w1",): 1,
+                                                           (None,): 1, (0,): 1}
+
+    def test_names(self) -> None:
+        """NAME is compared with the line's keys unescaped: escapes, non-ASCII, duplicates."""
+        data = lines_of(b'{"level":"INFO","event_id":"a","h\\u006fst":"x"}',
+                        b'{"level":"INFO","event_id":"a","host":"y","h\\u006Fst":"z"}',
+                        '{"level":"INFO","event_id":"a","caf\u00e9":1,"caf\\u00e9":2}'.encode(),
+                        b'{"level":"INFO","event_id":"a","\\ud800":1,"\\ufffd":2}',
+                        b'{"level":"INFO","event_id":"a","' + b"\\u0068" * 40 + b'":3}')
+        for name in ("host", "caf\u00e9", "\ufffd", "h" * 40, "h" * 41, "hos"):
+            assert_counts(data, ("event_id", f"field:{name}"))
+
+    def test_field_equal_to_a_counted_member(self) -> None:
+        """field:level on fastevlog's lines: the fast path, which skips that key, stands aside."""
+        data = fastevlog_shaped_line("ERROR", 7, "m") + fastevlog_shaped_line("INFO", "a\u0062", None)
+        groups = assert_counts(data, ("level", "field:level"))[0]
+        assert groups == {("ERROR", "ERROR"): 1, ("INFO", "INFO"): 1}
+        assert assert_counts(data, ("field:event_id",))[0] == {(7,): 1, ("ab",): 1}
+
+    def test_bad_name(self) -> None:
+        with pytest.raises(TypeError, match="field must be the UTF-8 bytes"):
+            CountScanner(by_level=True, by_event_id=True, field="host")  # type: ignore[arg-type]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(sources(), st.integers(1, 80), st.sampled_from(["host", "level", "timestamp", "message", "x"]))
+    def test_generated_sources(self, source: Tuple[str, bytes], block: int, name: str) -> None:
+        assert_counts(source[1], ("level", "event_id", "minute", f"field:{name}"), blocks=(None, block))
+
+
 class TestScanner:
     def test_groups_and_bad_lines_add_up_over_scans(self) -> None:
         scanner = scanner_for(("level", "event_id"))
@@ -537,7 +616,6 @@ class TestScanner:
         (dict(by_level=True, by_event_id=None), TypeError, "by_event_id must be True or False"),
         (dict(by_level=True, by_event_id=True, time_unit=4), ValueError, "time_unit=4"),
         (dict(by_level=True, by_event_id=True, time_unit="minute"), TypeError, "time_unit must be an int"),
-        (dict(by_level=True, by_event_id=True, field="host"), TypeError, "field must be the UTF-8 bytes"),
     ])
     def test_bad_arguments(self, arguments: Dict[str, Any], error: type, message: str) -> None:
         with pytest.raises(error, match=message):
