@@ -684,9 +684,9 @@ class _ZstdReader:
                                f'pip install "fastevlog[zstd]"') from None
         self._error = zstandard.ZstdError
         self._frames = _ZstdFrames(raw, start)
-        # Its C backend releases the GIL while it decompresses.
+        # Its C backend releases the GIL while it decompresses; it only calls the source's read().
         self._reader = zstandard.ZstdDecompressor().stream_reader(
-            self._frames, read_size=COMPRESSED_READ_SIZE, read_across_frames=True)
+            self._frames, read_size=COMPRESSED_READ_SIZE, read_across_frames=True)  # type: ignore[arg-type]
         self._finished = False
         self.damage: Optional[str] = None
 
