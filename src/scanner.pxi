@@ -33,10 +33,6 @@ cdef enum:
     LONGEST_ESCAPED_KEY = 6 * 9   # "timestamp" with every letter written as \u00XX
     FIRST_TABLE_CAPACITY = 64
 
-cdef const char *FAST_OPEN = b'{"timestamp":"'
-cdef const char *FAST_LEVEL_KEY = b'","level":"'
-cdef const char *FAST_ID_KEY = b'","event_id":'
-
 
 # -- validating JSON without building it --
 
@@ -49,8 +45,28 @@ cdef inline const unsigned char *skip_ws(const unsigned char *p, const unsigned 
 cdef extern from *:
     """
     #define FEVL_SCAN_LITTLE_ENDIAN (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    /* 16 bytes at a time where SSE2 is (every x86-64): a bit for each byte a JSON string
+     * holds only after a look (a quote, a backslash, a control byte, and every byte >= 0x80,
+     * which the signed compare takes for negative: UTF-8 to check). */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #define FEVL_SCAN_SSE2 1
+    static inline unsigned fevl_scan_special16(const unsigned char *p) {
+        __m128i v = _mm_loadu_si128((const __m128i *) p);
+        __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+        __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\\\'));
+        __m128i control_or_high = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        return (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control_or_high));
+    }
+    #else
+    #define FEVL_SCAN_SSE2 0
+    static inline unsigned fevl_scan_special16(const unsigned char *p) { (void) p; return 1; }
+    #endif
     """
     bint FEVL_SCAN_LITTLE_ENDIAN
+    bint FEVL_SCAN_SSE2
+    unsigned fevl_scan_special16(const unsigned char *p) nogil
+    int __builtin_ctz(unsigned x) nogil
     int __builtin_ctzll(unsigned long long x) nogil
 
 
@@ -129,8 +145,19 @@ cdef const unsigned char *skip_string(const unsigned char *p, const unsigned cha
     not valid JSON; escaped[0] is set when it holds an escape."""
     cdef unsigned char c
     cdef uint64_t w = 0, special
+    cdef unsigned special16
+    cdef bint found
     while True:
-        while end - p >= 8:
+        found = False
+        if FEVL_SCAN_SSE2:
+            while end - p >= 16:
+                special16 = fevl_scan_special16(p)
+                if special16 != 0:
+                    p += __builtin_ctz(special16)
+                    found = True
+                    break
+                p += 16
+        while not found and end - p >= 8:
             memcpy(&w, p, 8)
             special = special_bytes(w)
             if special == 0:
@@ -410,15 +437,16 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     cdef const unsigned char *value
     cdef bint escaped = False, is_int = True
     if (end - line < FAST_LEVEL_AT + FAST_ID_KEY_BYTES + 2
-            or memcmp(line, FAST_OPEN, FAST_TIMESTAMP_AT) != 0
+            # Literals, not pointers: the compiler compares them inline.
+            or memcmp(line, b'{"timestamp":"', FAST_TIMESTAMP_AT) != 0
             or not plain_ascii(line + FAST_TIMESTAMP_AT, TIMESTAMP_BYTES)
-            or memcmp(line + FAST_LEVEL_KEY_AT, FAST_LEVEL_KEY, 11) != 0):
+            or memcmp(line + FAST_LEVEL_KEY_AT, b'","level":"', 11) != 0):
         return NULL
     name = line + FAST_LEVEL_AT
     p = name
     while p < end and 65 <= p[0] <= 90:   # A-Z: other level names take the general path
         p += 1
-    if p == name or end - p < FAST_ID_KEY_BYTES + 1 or memcmp(p, FAST_ID_KEY, FAST_ID_KEY_BYTES) != 0:
+    if p == name or end - p < FAST_ID_KEY_BYTES + 1 or memcmp(p, b'","event_id":', FAST_ID_KEY_BYTES) != 0:
         return NULL
     clear_fields(f)
     f.timestamp = line + FAST_TIMESTAMP_AT
@@ -738,18 +766,44 @@ cdef Py_ssize_t put_time_key(unsigned char *key, const LineTime *t, const unsign
 
 # -- the groups --
 
+cdef inline uint64_t load_tail(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    """0 to 8 bytes as a word that tells any two of the same n apart, reading only those bytes
+    and calling nothing: two overlapping loads, or for n < 4 the first, middle and last byte."""
+    cdef uint32_t low = 0, high = 0
+    if n >= 4:
+        memcpy(&low, p, 4)
+        memcpy(&high, p + n - 4, 4)
+        return (<uint64_t> high << 32) | low
+    if n > 0:
+        return (<uint64_t> p[0] << 16) | (<uint64_t> p[n >> 1] << 8) | p[n - 1]
+    return 0
+
+
 cdef inline uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n, uint64_t h) noexcept nogil:
     cdef uint64_t w = 0
-    while n >= 8:
+    h ^= <uint64_t> n << 56
+    while n > 8:
         memcpy(&w, p, 8)
         h = (h ^ w) * 0x9E3779B97F4A7C15ULL
         h ^= h >> 32
         p += 8
         n -= 8
-    w = 0
-    memcpy(&w, p, n)
-    h = (h ^ w ^ (<uint64_t> n << 56)) * 0x9E3779B97F4A7C15ULL
+    h = (h ^ load_tail(p, n)) * 0x9E3779B97F4A7C15ULL
     return h ^ (h >> 29)
+
+
+cdef inline bint same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n) noexcept nogil:
+    """memcmp(a, b, n) == 0 for the short keys of a group, inline."""
+    cdef uint64_t x = 0, y = 0
+    while n > 8:
+        memcpy(&x, a, 8)
+        memcpy(&y, b, 8)
+        if x != y:
+            return False
+        a += 8
+        b += 8
+        n -= 8
+    return load_tail(a, n) == load_tail(b, n)
 
 
 cdef bint table_init(CountTable *t) noexcept nogil:
@@ -797,12 +851,14 @@ cdef inline Py_ssize_t part_bytes(Py_ssize_t length) noexcept nogil:
 cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     """One more line in the group of k; False when memory ran out."""
     cdef uint64_t h = k.event_id_kind | (<uint64_t> (k.length[PART_FIELD] < 0) << 8)
-    cdef Py_ssize_t i, part, total = 0, at
+    cdef Py_ssize_t i, part, total = 0, at, n
     cdef CountEntry *e
     cdef bint same
     for part in range(KEY_PARTS):
-        h = hash_bytes(k.part[part], part_bytes(k.length[part]), h)
-        total += part_bytes(k.length[part])
+        n = k.length[part]
+        if n > 0:   # parts not asked for are empty: nothing to mix in (a NULL field neither)
+            h = hash_bytes(k.part[part], n, h)
+            total += n
     if (t.size + 1) * 2 > t.capacity and not table_grow(t):
         return False
     i = h & (t.capacity - 1)
@@ -814,9 +870,11 @@ cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
                 return False
             at = 0
             for part in range(KEY_PARTS):
-                memcpy(e.key + at, k.part[part], part_bytes(k.length[part]))
-                at += part_bytes(k.length[part])
-                e.length[part] = k.length[part]
+                n = k.length[part]
+                e.length[part] = n
+                if n > 0:
+                    memcpy(e.key + at, k.part[part], n)
+                    at += n
             e.hash = h
             e.event_id_kind = k.event_id_kind
             e.count = 1
@@ -826,11 +884,15 @@ cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
             same = True
             at = 0
             for part in range(KEY_PARTS):
-                if (e.length[part] != k.length[part]
-                        or memcmp(e.key + at, k.part[part], part_bytes(k.length[part])) != 0):
+                n = k.length[part]
+                if e.length[part] != n:
                     same = False
                     break
-                at += part_bytes(k.length[part])
+                if n > 0:
+                    if not same_bytes(e.key + at, k.part[part], n):
+                        same = False
+                        break
+                    at += n
             if same:
                 e.count += 1
                 return True
