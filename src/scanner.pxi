@@ -101,6 +101,13 @@ cdef inline bint plain_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogi
     return plain_ascii8(p + n - 8)
 
 
+cdef inline bint plain_timestamp(const unsigned char *p) noexcept nogil:
+    """Whether fastevlog's TIMESTAMP_BYTES of timestamp are ASCII a string holds as they are."""
+    if FEVL_SCAN_SSE2:   # two overlapping 16-byte looks
+        return (fevl_scan_special16(p) | fevl_scan_special16(p + TIMESTAMP_BYTES - 16)) == 0
+    return plain_ascii(p, TIMESTAMP_BYTES)
+
+
 cdef inline int hex_digit(unsigned char c) noexcept nogil:
     if 48 <= c <= 57:
         return c - 48
@@ -439,7 +446,7 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     if (end - line < FAST_LEVEL_AT + FAST_ID_KEY_BYTES + 2
             # Literals, not pointers: the compiler compares them inline.
             or memcmp(line, b'{"timestamp":"', FAST_TIMESTAMP_AT) != 0
-            or not plain_ascii(line + FAST_TIMESTAMP_AT, TIMESTAMP_BYTES)
+            or not plain_timestamp(line + FAST_TIMESTAMP_AT)
             or memcmp(line + FAST_LEVEL_KEY_AT, b'","level":"', 11) != 0):
         return NULL
     name = line + FAST_LEVEL_AT
@@ -493,6 +500,12 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
             return False
         p = skip_ws(p + 1, end)
     else:
+        if c.fast_message and end - p > 12 and memcmp(p, b',"message":"', 12) == 0:
+            # fastevlog writes the message next: a key that needs no look-up.
+            p = skip_string(p + 12, end, &escaped)
+            if p == NULL:
+                return False
+            p += 1
         p = skip_ws(p, end)
         if p >= end or (p[0] != 44 and p[0] != 125):
             return False
@@ -638,10 +651,12 @@ cdef inline void civil_from_days(int64_t days, int *year, int *month, int *day) 
     year[0] = <int> (year_of_era + era * 400 + (month[0] <= 2))
 
 
-cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t) noexcept nogil:
+cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t,
+                          bint need_seconds) noexcept nogil:
     """An RFC 3339 date-time, the whole of s: YYYY-MM-DD(T|t| )HH:MM:SS[.digits](Z|z|+HH:MM|-HH:MM).
     False when it is not one, names a date that does not exist, a leap second, an offset past
-    23:59, or an instant outside years 1..9999 in UTC."""
+    23:59, or an instant outside years 1..9999 in UTC.  t.utc.seconds is set when need_seconds
+    or the offset is not zero."""
     cdef const unsigned char *p
     cdef const unsigned char *end = s + n
     cdef const unsigned char *fraction_end
@@ -696,6 +711,8 @@ cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t) noe
     else:
         return False
     t.utc_as_written = offset == 0
+    if offset == 0 and not need_seconds:
+        return True   # years 1..9999 as written are years 1..9999 in UTC; the key needs no more
     seconds = (days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 + t.minute * 60 + second
                - offset)
     if seconds < FIRST_SECOND or seconds > LAST_SECOND:
@@ -970,7 +987,7 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
         k.part[PART_EVENT_ID] = f.event_id + 1   # -0 is the int 0
         k.length[PART_EVENT_ID] = 1
     if c.needs_time:
-        if not parse_timestamp(timestamp, timestamp_length, &time):
+        if not parse_timestamp(timestamp, timestamp_length, &time, c.has_since or c.has_until):
             return LINE_BAD
         if c.has_since and compare_instants(&time.utc, &c.since) < 0:
             return LINE_OUTSIDE
@@ -1096,6 +1113,7 @@ cdef class CountScanner:
             raise MemoryError()
         # fast_members() reads the first three members without asking member_of() about them.
         self.config.fast_path = field not in (b"timestamp", b"level", b"event_id")
+        self.config.fast_message = field != b"message"
         self.since_fraction = self.set_bound(&self.config.since, since, "since")
         self.config.has_since = since is not None
         self.until_fraction = self.set_bound(&self.config.until, until, "until")

@@ -262,6 +262,7 @@ cdef struct ScanConfig:      # what a CountScanner counts by and which lines it 
     unsigned char *key_scratch        # where an escaped key is unescaped to be compared, malloc'd
     Py_ssize_t key_scratch_length     # longer escaped keys name no member counted
     bint fast_path           # fastevlog's first three members may be read in place (not when NAME is one)
+    bint fast_message        # and its message skipped without a look at its key (not for field:message)
     bint has_since
     bint has_until
     Instant since            # inclusive
