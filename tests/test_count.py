@@ -11,6 +11,8 @@ import gzip
 import random
 import sys
 import tempfile
+import threading
+import time
 import tracemalloc
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -388,6 +390,38 @@ class TestReading:
         result = fastevlog.count(other[0][0], progress=True)
         assert result.as_json() == expected(other[:1])
         assert "counting" in capsys.readouterr().err
+
+
+class TestLiveFiles:
+    def test_counting_while_a_logger_writes(self, tmp_path):
+        """Counts taken while a logger writes its files never exceed what was logged, and each file has
+        at most one bad line (the one being written, or cut by a range not written yet); once the
+        logger stops, every event counts and no line is bad."""
+        events = 60000
+        logger = fastevlog.EventLogCounter(directory=str(tmp_path), log_file="live", flush_interval=0.005,
+                                           max_file_size=300_000, num_workers=4)
+
+        def produce() -> None:
+            for index in range(events):
+                logger.log("INFO" if index % 2 else "ERROR", f"event_{index % 7}", "x" * (index % 50))
+                if index % 1000 == 999:
+                    time.sleep(0.005)  # for the counts to see files at many stages
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        try:
+            writing = True
+            while writing:
+                writing = producer.is_alive()
+                result = fastevlog.count(str(tmp_path), jobs=2, _block_size=4096)
+                assert result.total <= events
+                assert result.bad_lines <= result.files
+        finally:
+            producer.join()
+            logger.stop()
+        result = fastevlog.count(str(tmp_path), _block_size=4096)
+        assert (result.total, result.bad_lines) == (events, 0)
+        assert result.groups[("ERROR", "event_0")] == len(range(0, events, 14))
 
 
 # -- Hypothesis --------------------------------------------------------------------------------------
