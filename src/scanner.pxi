@@ -870,6 +870,7 @@ cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     cdef uint64_t h = k.event_id_kind | (<uint64_t> (k.length[PART_FIELD] < 0) << 8)
     cdef Py_ssize_t i, part, total = 0, at, n
     cdef CountEntry *e
+    cdef unsigned char *key
     cdef bint same
     for part in range(KEY_PARTS):
         n = k.length[part]
@@ -882,31 +883,41 @@ cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     while True:
         e = &t.entries[i]
         if e.count == 0:
-            e.key = <unsigned char *> malloc(total + 1)
-            if e.key == NULL:
-                return False
+            if total <= INLINE_KEY_BYTES:
+                e.key = NULL
+                key = &e.inline_key[0]
+            else:
+                e.key = <unsigned char *> malloc(total)
+                if e.key == NULL:
+                    return False
+                key = e.key
             at = 0
             for part in range(KEY_PARTS):
                 n = k.length[part]
-                e.length[part] = n
                 if n > 0:
-                    memcpy(e.key + at, k.part[part], n)
+                    memcpy(key + at, k.part[part], n)
                     at += n
+            e.key_length = total
+            e.level_length = k.length[PART_LEVEL]
+            e.event_id_length = k.length[PART_EVENT_ID]
+            e.field_absent = k.length[PART_FIELD] < 0
             e.hash = h
             e.event_id_kind = k.event_id_kind
             e.count = 1
             t.size += 1
             return True
-        if e.hash == h and e.event_id_kind == k.event_id_kind:
+        # Equal total, level and id lengths and presence of the field: equal part lengths, since
+        # every time key of a scanner is as long.
+        if (e.hash == h and e.key_length == total and e.level_length == k.length[PART_LEVEL]
+                and e.event_id_length == k.length[PART_EVENT_ID] and e.event_id_kind == k.event_id_kind
+                and e.field_absent == (k.length[PART_FIELD] < 0)):
+            key = e.key if e.key != NULL else &e.inline_key[0]
             same = True
             at = 0
             for part in range(KEY_PARTS):
                 n = k.length[part]
-                if e.length[part] != n:
-                    same = False
-                    break
                 if n > 0:
-                    if not same_bytes(e.key + at, k.part[part], n):
+                    if not same_bytes(key + at, k.part[part], n):
                         same = False
                         break
                     at += n
@@ -1045,6 +1056,7 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
     result.consumed = p - data
 
 
+TIME_KEY_LENGTHS = (0, 17, 14, 10)   # by unit: 2026-11-28T16:03Z, 2026-11-28T16Z, 2026-11-28
 TIME_MINUTE = UNIT_MINUTE
 TIME_HOUR = UNIT_HOUR
 TIME_DAY = UNIT_DAY
@@ -1187,7 +1199,8 @@ cdef class CountScanner:
         cdef CountEntry *e
         cdef dict groups = {}
         cdef list key
-        cdef bytes text
+        cdef bytes text, digits_or_text
+        cdef unsigned char *stored
         if self.scanning:
             raise RuntimeError("CountScanner.groups: this scanner is scanning in another thread")
         for i in range(self.table.capacity):
@@ -1195,23 +1208,24 @@ cdef class CountScanner:
             if e.count == 0:
                 continue
             key = []
+            stored = e.key if e.key != NULL else &e.inline_key[0]
+            text = (<char *> stored)[:e.key_length]
             at = 0
             if self.config.by_level:
-                key.append((<char *> e.key)[:e.length[PART_LEVEL]].decode("utf-8"))
-                at += e.length[PART_LEVEL]
+                key.append(text[:e.level_length].decode("utf-8"))
+                at += e.level_length
             if self.config.by_event_id:
-                text = (<char *> e.key + at)[:e.length[PART_EVENT_ID]]
-                at += e.length[PART_EVENT_ID]
+                digits_or_text = text[at:at + e.event_id_length]
+                at += e.event_id_length
                 if e.event_id_kind == ID_STR:
-                    key.append(text.decode("utf-8"))
+                    key.append(digits_or_text.decode("utf-8"))
                 else:
-                    key.append(int_of_digits(text))
+                    key.append(int_of_digits(digits_or_text))
             if self.config.time_unit:
-                key.append((<char *> e.key + at)[:e.length[PART_TIME]].decode("ascii"))
-                at += e.length[PART_TIME]
+                key.append(text[at:at + TIME_KEY_LENGTHS[self.config.time_unit]].decode("ascii"))
+                at += TIME_KEY_LENGTHS[self.config.time_unit]
             if self.config.field_name != NULL:
-                key.append(None if e.length[PART_FIELD] < 0
-                           else (<char *> e.key + at)[:e.length[PART_FIELD]])
+                key.append(None if e.field_absent else text[at:])
             # Set, not added: the table already merged every spelling of a group (-0 and 0).
             groups[tuple(key)] = e.count
         return groups

@@ -565,6 +565,7 @@ class TestFieldKeys:
                         b'{"level":"INFO","event_id":"a","host":"y","h\\u006Fst":"z"}',
                         '{"level":"INFO","event_id":"a","caf\u00e9":1,"caf\\u00e9":2}'.encode(),
                         b'{"level":"INFO","event_id":"a","\\ud800":1,"\\ufffd":2}',
+                        b'{"level":"INFO","event_id":"a","\\ufffd":3,"\\ud800":4}',
                         b'{"level":"INFO","event_id":"a","' + b"\\u0068" * 40 + b'":3}')
         for name in ("host", "caf\u00e9", "\ufffd", "h" * 40, "h" * 41, "hos"):
             assert_counts(data, ("event_id", f"field:{name}"))
