@@ -37,9 +37,14 @@ cdef enum:
 # -- validating JSON without building it --
 
 cdef inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) noexcept nogil:
-    while p < end and (p[0] == 32 or p[0] == 9 or p[0] == 10 or p[0] == 13):
+    # Not the newline: it ends the line, so no token read on from the block can cross it.
+    while p < end and (p[0] == 32 or p[0] == 9 or p[0] == 13):
         p += 1
     return p
+
+
+cdef inline const unsigned char *at_newline(const unsigned char *p, const unsigned char *end) noexcept nogil:
+    return p if p < end and p[0] == 10 else NULL
 
 
 cdef extern from *:
@@ -481,10 +486,12 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     return p
 
 
-cdef bint parse_line(const unsigned char *line, const unsigned char *end, const ScanConfig *c,
-                     LineFields *f) noexcept nogil:
-    """Whether a line (without its newline) is an object with a string level and a string
-    or int event id; f then says where its level, event id, timestamp and field are."""
+cdef const unsigned char *parse_line(const unsigned char *line, const unsigned char *end,
+                                     const ScanConfig *c, LineFields *f) noexcept nogil:
+    """Where the line from line ends (its newline) when it is an object with a string level
+    and a string or int event id, else NULL; f then says where its level, event id, timestamp
+    and field are.  end is the block's: the line is read up to its newline, found on the way
+    (one pass over a good line; no token the parser takes can hold a newline)."""
     cdef const unsigned char *p = NULL
     cdef const unsigned char *key
     cdef const unsigned char *value
@@ -497,43 +504,43 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
         clear_fields(f)
         p = skip_ws(line, end)
         if p >= end or p[0] != 123:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
     else:
         if c.fast_message and end - p > 12 and memcmp(p, b',"message":"', 12) == 0:
             # fastevlog writes the message next: a key that needs no look-up.
             p = skip_string(p + 12, end, &escaped)
             if p == NULL:
-                return False
+                return NULL
             p += 1
         p = skip_ws(p, end)
         if p >= end or (p[0] != 44 and p[0] != 125):
-            return False
+            return NULL
         if p[0] == 44:
             p = skip_ws(p + 1, end)
         else:
-            return skip_ws(p + 1, end) == end
+            return at_newline(skip_ws(p + 1, end), end)
     while True:
         if p >= end or p[0] != 34:   # an empty object has no level: as bad as any other
-            return False
+            return NULL
         key = p + 1
         escaped = False
         p = skip_string(key, end, &escaped)
         if p == NULL:
-            return False
+            return NULL
         member = member_of(key, p - key, escaped, c)
         p = skip_ws(p + 1, end)
         if p >= end or p[0] != 58:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
         if p >= end:
-            return False
+            return NULL
         value = p
         if p[0] == 34:
             escaped = False
             after = skip_string(p + 1, end, &escaped)
             if after == NULL:
-                return False
+                return NULL
             if member & MEMBER_LEVEL:
                 f.level = p + 1
                 f.level_length = after - (p + 1)
@@ -562,7 +569,7 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
             if after == NULL:
                 after = skip_value(p, end)
                 if after == NULL:
-                    return False
+                    return NULL
                 # The last of duplicate keys wins: a later non-string level unsets an earlier one.
                 if member & MEMBER_LEVEL:
                     f.level = NULL
@@ -575,13 +582,15 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
             f.field_length = after - value
         p = skip_ws(after, end)
         if p >= end:
-            return False
+            return NULL
         if p[0] == 125:
             break
         if p[0] != 44:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
-    return skip_ws(p + 1, end) == end and f.level != NULL and f.event_id_kind != ID_NONE
+    if f.level == NULL or f.event_id_kind == ID_NONE:
+        return NULL
+    return at_newline(skip_ws(p + 1, end), end)
 
 
 cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noexcept nogil:
@@ -946,8 +955,9 @@ cdef inline unsigned char *reserve_scratch(CountTable *t, Py_ssize_t needed) noe
 
 
 cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *line,
-                    const unsigned char *end) noexcept nogil:
-    """Parse a line and count it in its group, its strings unescaped first (LineOutcome)."""
+                    const unsigned char *end, const unsigned char **newline) noexcept nogil:
+    """Parse the line from line (end is the block's) and count it in its group, its strings
+    unescaped first (LineOutcome); newline[0] is where it ends unless it is LINE_BAD."""
     cdef LineFields f
     cdef GroupKey k
     cdef LineTime time
@@ -956,7 +966,8 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
     cdef unsigned char *out
     cdef const unsigned char *timestamp
     cdef Py_ssize_t timestamp_length
-    if not parse_line(line, end, c, &f):
+    newline[0] = parse_line(line, end, c, &f)
+    if newline[0] == NULL:
         return LINE_BAD
     k.event_id_kind = f.event_id_kind if c.by_event_id else ID_NONE
     k.part[PART_LEVEL] = f.level
@@ -1018,12 +1029,20 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
     torn line.  The first NUL byte stops the scan, its line's piece before it a torn line."""
     cdef const unsigned char *p = data
     cdef const unsigned char *end = data + length
-    cdef const unsigned char *newline
+    cdef const unsigned char *newline = NULL
     cdef const unsigned char *nul = NULL
     cdef int outcome
     result.bad_lines = 0
     result.status = SCAN_END
     while p < end:
+        outcome = count_line(t, c, p, end, &newline)
+        if outcome == LINE_NO_MEMORY:
+            result.status = SCAN_NO_MEMORY
+            break
+        if outcome != LINE_BAD:
+            p = newline + 1
+            continue
+        # A bad line, blank, torn, or where writing stopped: only now look for its end.
         newline = <const unsigned char *> memchr(p, 10, end - p)
         if newline == NULL:
             # A live file's unwritten range can run to the end of what was read.
@@ -1035,13 +1054,6 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
                     p = end
                 break
         else:
-            outcome = count_line(t, c, p, newline)
-            if outcome == LINE_NO_MEMORY:
-                result.status = SCAN_NO_MEMORY
-                break
-            if outcome != LINE_BAD:
-                p = newline + 1
-                continue
             # No JSON line holds a NUL byte: only a line that failed can be where writing stopped.
             nul = <const unsigned char *> memchr(p, 0, newline - p)
             if nul == NULL:
