@@ -73,6 +73,7 @@ cdef extern from *:
     unsigned fevl_scan_special16(const unsigned char *p) nogil
     int __builtin_ctz(unsigned x) nogil
     int __builtin_ctzll(unsigned long long x) nogil
+    uint64_t __builtin_bswap64(uint64_t x) nogil
 
 
 cdef inline uint64_t special_bytes(uint64_t w) noexcept nogil:
@@ -730,18 +731,44 @@ cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t,
     return True
 
 
-cdef inline int compare_instants(const Instant *a, const Instant *b) noexcept nogil:
-    """<0, 0, >0 as a is before, at, after b; fractions without trailing zeros compare as text."""
-    cdef Py_ssize_t common
-    cdef int order
-    if a.seconds != b.seconds:
-        return -1 if a.seconds < b.seconds else 1
-    common = a.fraction_length if a.fraction_length < b.fraction_length else b.fraction_length
-    order = memcmp(a.fraction, b.fraction, common)
-    if order != 0:
-        return order
-    # The longer one has a nonzero digit past the other's end.
+cdef inline int compare_fractions(const Instant *a, const Instant *b) noexcept nogil:
+    """Fractions without trailing zeros compare as text, the longer one after on a tie (it has
+    a nonzero digit past the other's end)."""
+    cdef Py_ssize_t common = a.fraction_length if a.fraction_length < b.fraction_length else b.fraction_length
+    cdef Py_ssize_t i
+    for i in range(common):   # a few digits: no memcmp call
+        if a.fraction[i] != b.fraction[i]:
+            return -1 if a.fraction[i] < b.fraction[i] else 1
     return (a.fraction_length > b.fraction_length) - (a.fraction_length < b.fraction_length)
+
+
+cdef inline uint64_t big_endian_word(const unsigned char *p) noexcept nogil:
+    """8 bytes as a number that orders as the bytes do."""
+    cdef uint64_t w = 0
+    memcpy(&w, p, 8)
+    return __builtin_bswap64(w) if FEVL_SCAN_LITTLE_ENDIAN else w
+
+
+cdef inline int compare_to_bound(const LineTime *t, const unsigned char *timestamp, const Instant *bound,
+                                 const unsigned char *bound_text) noexcept nogil:
+    """<0, 0, >0 as the line's instant is before, at, after the bound."""
+    cdef uint64_t a, b
+    if t.utc_as_written:
+        # UTC as written: the digits are the instant's, in the bound text's places.  Three
+        # words in order: YYYY-MM-, then HH:MM:SS, then DD (a separator other than T sits at 10).
+        a = big_endian_word(timestamp)
+        b = big_endian_word(bound_text)
+        if a == b:
+            a = (<uint64_t> timestamp[8] << 8) | timestamp[9]
+            b = (<uint64_t> bound_text[8] << 8) | bound_text[9]
+        if a == b:
+            a = big_endian_word(timestamp + 11)
+            b = big_endian_word(bound_text + 11)
+        if a != b:
+            return -1 if a < b else 1
+    elif t.utc.seconds != bound.seconds:
+        return -1 if t.utc.seconds < bound.seconds else 1
+    return compare_fractions(&t.utc, bound)
 
 
 cdef inline unsigned char *put_two_digits(unsigned char *o, int value) noexcept nogil:
@@ -1009,11 +1036,11 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
         k.part[PART_EVENT_ID] = f.event_id + 1   # -0 is the int 0
         k.length[PART_EVENT_ID] = 1
     if c.needs_time:
-        if not parse_timestamp(timestamp, timestamp_length, &time, c.has_since or c.has_until):
+        if not parse_timestamp(timestamp, timestamp_length, &time, False):
             return LINE_BAD
-        if c.has_since and compare_instants(&time.utc, &c.since) < 0:
+        if c.has_since and compare_to_bound(&time, timestamp, &c.since, c.since_text) < 0:
             return LINE_OUTSIDE
-        if c.has_until and compare_instants(&time.utc, &c.until) >= 0:
+        if c.has_until and compare_to_bound(&time, timestamp, &c.until, c.until_text) >= 0:
             return LINE_OUTSIDE
         if c.time_unit:
             k.length[PART_TIME] = put_time_key(time_key, &time, timestamp, c.time_unit)
@@ -1138,16 +1165,18 @@ cdef class CountScanner:
         # fast_members() reads the first three members without asking member_of() about them.
         self.config.fast_path = field not in (b"timestamp", b"level", b"event_id")
         self.config.fast_message = field != b"message"
-        self.since_fraction = self.set_bound(&self.config.since, since, "since")
+        self.since_fraction = self.set_bound(&self.config.since, self.config.since_text, since, "since")
         self.config.has_since = since is not None
-        self.until_fraction = self.set_bound(&self.config.until, until, "until")
+        self.until_fraction = self.set_bound(&self.config.until, self.config.until_text, until, "until")
         self.config.has_until = until is not None
         self.config.needs_time = time_unit != 0 or since is not None or until is not None
 
-    cdef bytes set_bound(self, Instant *bound, object value, str name):
-        """since/until as (seconds since the epoch, fraction digits) into bound; returns the bytes
-        that hold its fraction (the scanner keeps them)."""
-        cdef bytes fraction
+    cdef bytes set_bound(self, Instant *bound, unsigned char *text, object value, str name):
+        """since/until as (seconds since the epoch, fraction digits) into bound and its UTC text;
+        returns the bytes that hold its fraction (the scanner keeps them)."""
+        cdef bytes fraction, utc_text
+        cdef int year = 0, month = 0, day = 0
+        cdef int64_t seconds_of_day
         if value is None:
             bound.seconds = 0
             bound.fraction = NULL
@@ -1164,6 +1193,17 @@ cdef class CountScanner:
         fraction = digits.rstrip("0").encode("ascii")
         # Far outside years 1..9999 every bound compares alike with every line: clamp to int64_t.
         bound.seconds = min(max(seconds, FIRST_SECOND - 86400), LAST_SECOND + 86400)
+        if bound.seconds < FIRST_SECOND:
+            memcpy(text, b"0000-00-00T00:00:00", 19)   # before every valid timestamp
+        elif bound.seconds > LAST_SECOND:
+            memcpy(text, b"9999-99-99T99:99:99", 19)   # after every valid timestamp
+        else:
+            civil_from_days((bound.seconds - FIRST_SECOND) // 86400 + FIRST_SECOND // 86400,
+                            &year, &month, &day)
+            seconds_of_day = (bound.seconds - FIRST_SECOND) % 86400
+            utc_text = (f"{year:04d}-{month:02d}-{day:02d}T{seconds_of_day // 3600:02d}:"
+                        f"{seconds_of_day // 60 % 60:02d}:{seconds_of_day % 60:02d}").encode("ascii")
+            memcpy(text, PyBytes_AS_STRING(utc_text), 19)
         bound.fraction = <const unsigned char *> PyBytes_AS_STRING(fraction)
         bound.fraction_length = PyBytes_GET_SIZE(fraction)
         return fraction

@@ -274,6 +274,11 @@ cdef struct ScanConfig:      # what a CountScanner counts by and which lines it 
     bint has_until
     Instant since            # inclusive
     Instant until            # exclusive
+    # The bounds' whole seconds as UTC text, YYYY-MM-DDTHH:MM:SS: a timestamp written in UTC
+    # compares with them digit by digit, no date arithmetic.  Past years 1..9999 the text is
+    # below or above every valid timestamp's.
+    unsigned char since_text[19]
+    unsigned char until_text[19]
 
 cdef enum ScanStatus:
     SCAN_END = 0             # every whole line was counted (the tail too, when the block was final)
@@ -294,4 +299,4 @@ cdef class CountScanner:
     cdef int64_t _bad_lines
     cdef bint scanning       # a scan() is running: a second thread's call is an error, not a wait
 
-    cdef bytes set_bound(self, Instant *bound, object value, str name)
+    cdef bytes set_bound(self, Instant *bound, unsigned char *text, object value, str name)
