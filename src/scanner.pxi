@@ -8,8 +8,9 @@
 # is bad, except a blank one (JSON whitespace only), which is nothing.  Lines
 # fastevlog wrote open with a fixed prefix, so their first three members are
 # matched in place; the rest of every line is still validated, since a torn line
-# can end in a "}" that closes nothing.  Every read is bounded by the line's end:
-# a line is never assumed to be terminated.
+# can end in a "}" that closes nothing.  A good line is read once: the parser finds
+# its newline on the way (memchr looks only for the end of a bad one).  Every read
+# is bounded by the block's end: a line is never assumed to be terminated.
 
 from cpython.buffer cimport PyBUF_SIMPLE
 from libc.stdlib cimport realloc
@@ -1124,8 +1125,8 @@ cdef object as_bool(object value, str name):
 cdef class CountScanner:
     """Counts one source's JSON lines per group, block by block, without the GIL.
 
-    The group table lives in C across scan() calls; groups() reads it out.  See
-    notes in fastevlog/_count.py and tests/count_reference.py for what counts.
+    The group table lives in C across scan() calls; groups() reads it out.  The API is
+    in fastevlog/_core.pyi; what counts is tests/count_reference.py's spec.
     """
 
     def __cinit__(self):
