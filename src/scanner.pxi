@@ -898,10 +898,6 @@ cdef bint table_grow(CountTable *t) noexcept nogil:
     return True
 
 
-cdef inline Py_ssize_t part_bytes(Py_ssize_t length) noexcept nogil:
-    return length if length > 0 else 0   # an absent field (-1) has no bytes
-
-
 cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     """One more line in the group of k; False when memory ran out."""
     cdef uint64_t h = k.event_id_kind | (<uint64_t> (k.length[PART_FIELD] < 0) << 8)
