@@ -8,8 +8,9 @@
 # is bad, except a blank one (JSON whitespace only), which is nothing.  Lines
 # fastevlog wrote open with a fixed prefix, so their first three members are
 # matched in place; the rest of every line is still validated, since a torn line
-# can end in a "}" that closes nothing.  Every read is bounded by the line's end:
-# a line is never assumed to be terminated.
+# can end in a "}" that closes nothing.  A good line is read once: the parser finds
+# its newline on the way (memchr looks only for the end of a bad one).  Every read
+# is bounded by the block's end: a line is never assumed to be terminated.
 
 from cpython.buffer cimport PyBUF_SIMPLE
 from libc.stdlib cimport realloc
@@ -37,9 +38,14 @@ cdef enum:
 # -- validating JSON without building it --
 
 cdef inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) noexcept nogil:
-    while p < end and (p[0] == 32 or p[0] == 9 or p[0] == 10 or p[0] == 13):
+    # Not the newline: it ends the line, so no token read on from the block can cross it.
+    while p < end and (p[0] == 32 or p[0] == 9 or p[0] == 13):
         p += 1
     return p
+
+
+cdef inline const unsigned char *at_newline(const unsigned char *p, const unsigned char *end) noexcept nogil:
+    return p if p < end and p[0] == 10 else NULL
 
 
 cdef extern from *:
@@ -68,6 +74,7 @@ cdef extern from *:
     unsigned fevl_scan_special16(const unsigned char *p) nogil
     int __builtin_ctz(unsigned x) nogil
     int __builtin_ctzll(unsigned long long x) nogil
+    uint64_t __builtin_bswap64(uint64_t x) nogil
 
 
 cdef inline uint64_t special_bytes(uint64_t w) noexcept nogil:
@@ -481,10 +488,12 @@ cdef const unsigned char *fast_members(const unsigned char *line, const unsigned
     return p
 
 
-cdef bint parse_line(const unsigned char *line, const unsigned char *end, const ScanConfig *c,
-                     LineFields *f) noexcept nogil:
-    """Whether a line (without its newline) is an object with a string level and a string
-    or int event id; f then says where its level, event id, timestamp and field are."""
+cdef const unsigned char *parse_line(const unsigned char *line, const unsigned char *end,
+                                     const ScanConfig *c, LineFields *f) noexcept nogil:
+    """Where the line from line ends (its newline) when it is an object with a string level
+    and a string or int event id, else NULL; f then says where its level, event id, timestamp
+    and field are.  end is the block's: the line is read up to its newline, found on the way
+    (one pass over a good line; no token the parser takes can hold a newline)."""
     cdef const unsigned char *p = NULL
     cdef const unsigned char *key
     cdef const unsigned char *value
@@ -497,43 +506,43 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
         clear_fields(f)
         p = skip_ws(line, end)
         if p >= end or p[0] != 123:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
     else:
         if c.fast_message and end - p > 12 and memcmp(p, b',"message":"', 12) == 0:
             # fastevlog writes the message next: a key that needs no look-up.
             p = skip_string(p + 12, end, &escaped)
             if p == NULL:
-                return False
+                return NULL
             p += 1
         p = skip_ws(p, end)
         if p >= end or (p[0] != 44 and p[0] != 125):
-            return False
+            return NULL
         if p[0] == 44:
             p = skip_ws(p + 1, end)
         else:
-            return skip_ws(p + 1, end) == end
+            return at_newline(skip_ws(p + 1, end), end)
     while True:
         if p >= end or p[0] != 34:   # an empty object has no level: as bad as any other
-            return False
+            return NULL
         key = p + 1
         escaped = False
         p = skip_string(key, end, &escaped)
         if p == NULL:
-            return False
+            return NULL
         member = member_of(key, p - key, escaped, c)
         p = skip_ws(p + 1, end)
         if p >= end or p[0] != 58:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
         if p >= end:
-            return False
+            return NULL
         value = p
         if p[0] == 34:
             escaped = False
             after = skip_string(p + 1, end, &escaped)
             if after == NULL:
-                return False
+                return NULL
             if member & MEMBER_LEVEL:
                 f.level = p + 1
                 f.level_length = after - (p + 1)
@@ -562,7 +571,7 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
             if after == NULL:
                 after = skip_value(p, end)
                 if after == NULL:
-                    return False
+                    return NULL
                 # The last of duplicate keys wins: a later non-string level unsets an earlier one.
                 if member & MEMBER_LEVEL:
                     f.level = NULL
@@ -575,13 +584,15 @@ cdef bint parse_line(const unsigned char *line, const unsigned char *end, const 
             f.field_length = after - value
         p = skip_ws(after, end)
         if p >= end:
-            return False
+            return NULL
         if p[0] == 125:
             break
         if p[0] != 44:
-            return False
+            return NULL
         p = skip_ws(p + 1, end)
-    return skip_ws(p + 1, end) == end and f.level != NULL and f.event_id_kind != ID_NONE
+    if f.level == NULL or f.event_id_kind == ID_NONE:
+        return NULL
+    return at_newline(skip_ws(p + 1, end), end)
 
 
 cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noexcept nogil:
@@ -721,18 +732,44 @@ cdef bint parse_timestamp(const unsigned char *s, Py_ssize_t n, LineTime *t,
     return True
 
 
-cdef inline int compare_instants(const Instant *a, const Instant *b) noexcept nogil:
-    """<0, 0, >0 as a is before, at, after b; fractions without trailing zeros compare as text."""
-    cdef Py_ssize_t common
-    cdef int order
-    if a.seconds != b.seconds:
-        return -1 if a.seconds < b.seconds else 1
-    common = a.fraction_length if a.fraction_length < b.fraction_length else b.fraction_length
-    order = memcmp(a.fraction, b.fraction, common)
-    if order != 0:
-        return order
-    # The longer one has a nonzero digit past the other's end.
+cdef inline int compare_fractions(const Instant *a, const Instant *b) noexcept nogil:
+    """Fractions without trailing zeros compare as text, the longer one after on a tie (it has
+    a nonzero digit past the other's end)."""
+    cdef Py_ssize_t common = a.fraction_length if a.fraction_length < b.fraction_length else b.fraction_length
+    cdef Py_ssize_t i
+    for i in range(common):   # a few digits: no memcmp call
+        if a.fraction[i] != b.fraction[i]:
+            return -1 if a.fraction[i] < b.fraction[i] else 1
     return (a.fraction_length > b.fraction_length) - (a.fraction_length < b.fraction_length)
+
+
+cdef inline uint64_t big_endian_word(const unsigned char *p) noexcept nogil:
+    """8 bytes as a number that orders as the bytes do."""
+    cdef uint64_t w = 0
+    memcpy(&w, p, 8)
+    return __builtin_bswap64(w) if FEVL_SCAN_LITTLE_ENDIAN else w
+
+
+cdef inline int compare_to_bound(const LineTime *t, const unsigned char *timestamp, const Instant *bound,
+                                 const unsigned char *bound_text) noexcept nogil:
+    """<0, 0, >0 as the line's instant is before, at, after the bound."""
+    cdef uint64_t a, b
+    if t.utc_as_written:
+        # UTC as written: the digits are the instant's, in the bound text's places.  Three
+        # words in order: YYYY-MM-, then HH:MM:SS, then DD (a separator other than T sits at 10).
+        a = big_endian_word(timestamp)
+        b = big_endian_word(bound_text)
+        if a == b:
+            a = (<uint64_t> timestamp[8] << 8) | timestamp[9]
+            b = (<uint64_t> bound_text[8] << 8) | bound_text[9]
+        if a == b:
+            a = big_endian_word(timestamp + 11)
+            b = big_endian_word(bound_text + 11)
+        if a != b:
+            return -1 if a < b else 1
+    elif t.utc.seconds != bound.seconds:
+        return -1 if t.utc.seconds < bound.seconds else 1
+    return compare_fractions(&t.utc, bound)
 
 
 cdef inline unsigned char *put_two_digits(unsigned char *o, int value) noexcept nogil:
@@ -861,15 +898,12 @@ cdef bint table_grow(CountTable *t) noexcept nogil:
     return True
 
 
-cdef inline Py_ssize_t part_bytes(Py_ssize_t length) noexcept nogil:
-    return length if length > 0 else 0   # an absent field (-1) has no bytes
-
-
 cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     """One more line in the group of k; False when memory ran out."""
     cdef uint64_t h = k.event_id_kind | (<uint64_t> (k.length[PART_FIELD] < 0) << 8)
     cdef Py_ssize_t i, part, total = 0, at, n
     cdef CountEntry *e
+    cdef unsigned char *key
     cdef bint same
     for part in range(KEY_PARTS):
         n = k.length[part]
@@ -882,31 +916,41 @@ cdef bint count_group(CountTable *t, const GroupKey *k) noexcept nogil:
     while True:
         e = &t.entries[i]
         if e.count == 0:
-            e.key = <unsigned char *> malloc(total + 1)
-            if e.key == NULL:
-                return False
+            if total <= INLINE_KEY_BYTES:
+                e.key = NULL
+                key = &e.inline_key[0]
+            else:
+                e.key = <unsigned char *> malloc(total)
+                if e.key == NULL:
+                    return False
+                key = e.key
             at = 0
             for part in range(KEY_PARTS):
                 n = k.length[part]
-                e.length[part] = n
                 if n > 0:
-                    memcpy(e.key + at, k.part[part], n)
+                    memcpy(key + at, k.part[part], n)
                     at += n
+            e.key_length = total
+            e.level_length = k.length[PART_LEVEL]
+            e.event_id_length = k.length[PART_EVENT_ID]
+            e.field_absent = k.length[PART_FIELD] < 0
             e.hash = h
             e.event_id_kind = k.event_id_kind
             e.count = 1
             t.size += 1
             return True
-        if e.hash == h and e.event_id_kind == k.event_id_kind:
+        # Equal total, level and id lengths and presence of the field: equal part lengths, since
+        # every time key of a scanner is as long.
+        if (e.hash == h and e.key_length == total and e.level_length == k.length[PART_LEVEL]
+                and e.event_id_length == k.length[PART_EVENT_ID] and e.event_id_kind == k.event_id_kind
+                and e.field_absent == (k.length[PART_FIELD] < 0)):
+            key = e.key if e.key != NULL else &e.inline_key[0]
             same = True
             at = 0
             for part in range(KEY_PARTS):
                 n = k.length[part]
-                if e.length[part] != n:
-                    same = False
-                    break
                 if n > 0:
-                    if not same_bytes(e.key + at, k.part[part], n):
+                    if not same_bytes(key + at, k.part[part], n):
                         same = False
                         break
                     at += n
@@ -935,8 +979,9 @@ cdef inline unsigned char *reserve_scratch(CountTable *t, Py_ssize_t needed) noe
 
 
 cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *line,
-                    const unsigned char *end) noexcept nogil:
-    """Parse a line and count it in its group, its strings unescaped first (LineOutcome)."""
+                    const unsigned char *end, const unsigned char **newline) noexcept nogil:
+    """Parse the line from line (end is the block's) and count it in its group, its strings
+    unescaped first (LineOutcome); newline[0] is where it ends unless it is LINE_BAD."""
     cdef LineFields f
     cdef GroupKey k
     cdef LineTime time
@@ -945,7 +990,8 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
     cdef unsigned char *out
     cdef const unsigned char *timestamp
     cdef Py_ssize_t timestamp_length
-    if not parse_line(line, end, c, &f):
+    newline[0] = parse_line(line, end, c, &f)
+    if newline[0] == NULL:
         return LINE_BAD
     k.event_id_kind = f.event_id_kind if c.by_event_id else ID_NONE
     k.part[PART_LEVEL] = f.level
@@ -987,11 +1033,11 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
         k.part[PART_EVENT_ID] = f.event_id + 1   # -0 is the int 0
         k.length[PART_EVENT_ID] = 1
     if c.needs_time:
-        if not parse_timestamp(timestamp, timestamp_length, &time, c.has_since or c.has_until):
+        if not parse_timestamp(timestamp, timestamp_length, &time, False):
             return LINE_BAD
-        if c.has_since and compare_instants(&time.utc, &c.since) < 0:
+        if c.has_since and compare_to_bound(&time, timestamp, &c.since, c.since_text) < 0:
             return LINE_OUTSIDE
-        if c.has_until and compare_instants(&time.utc, &c.until) >= 0:
+        if c.has_until and compare_to_bound(&time, timestamp, &c.until, c.until_text) >= 0:
             return LINE_OUTSIDE
         if c.time_unit:
             k.length[PART_TIME] = put_time_key(time_key, &time, timestamp, c.time_unit)
@@ -1007,12 +1053,20 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
     torn line.  The first NUL byte stops the scan, its line's piece before it a torn line."""
     cdef const unsigned char *p = data
     cdef const unsigned char *end = data + length
-    cdef const unsigned char *newline
+    cdef const unsigned char *newline = NULL
     cdef const unsigned char *nul = NULL
     cdef int outcome
     result.bad_lines = 0
     result.status = SCAN_END
     while p < end:
+        outcome = count_line(t, c, p, end, &newline)
+        if outcome == LINE_NO_MEMORY:
+            result.status = SCAN_NO_MEMORY
+            break
+        if outcome != LINE_BAD:
+            p = newline + 1
+            continue
+        # A bad line, blank, torn, or where writing stopped: only now look for its end.
         newline = <const unsigned char *> memchr(p, 10, end - p)
         if newline == NULL:
             # A live file's unwritten range can run to the end of what was read.
@@ -1024,13 +1078,6 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
                     p = end
                 break
         else:
-            outcome = count_line(t, c, p, newline)
-            if outcome == LINE_NO_MEMORY:
-                result.status = SCAN_NO_MEMORY
-                break
-            if outcome != LINE_BAD:
-                p = newline + 1
-                continue
             # No JSON line holds a NUL byte: only a line that failed can be where writing stopped.
             nul = <const unsigned char *> memchr(p, 0, newline - p)
             if nul == NULL:
@@ -1045,6 +1092,7 @@ cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *da
     result.consumed = p - data
 
 
+TIME_KEY_LENGTHS = (0, 17, 14, 10)   # by unit: 2026-11-28T16:03Z, 2026-11-28T16Z, 2026-11-28
 TIME_MINUTE = UNIT_MINUTE
 TIME_HOUR = UNIT_HOUR
 TIME_DAY = UNIT_DAY
@@ -1073,8 +1121,8 @@ cdef object as_bool(object value, str name):
 cdef class CountScanner:
     """Counts one source's JSON lines per group, block by block, without the GIL.
 
-    The group table lives in C across scan() calls; groups() reads it out.  See
-    notes in fastevlog/_count.py and tests/count_reference.py for what counts.
+    The group table lives in C across scan() calls; groups() reads it out.  The API is
+    in fastevlog/_core.pyi; what counts is tests/count_reference.py's spec.
     """
 
     def __cinit__(self):
@@ -1114,16 +1162,18 @@ cdef class CountScanner:
         # fast_members() reads the first three members without asking member_of() about them.
         self.config.fast_path = field not in (b"timestamp", b"level", b"event_id")
         self.config.fast_message = field != b"message"
-        self.since_fraction = self.set_bound(&self.config.since, since, "since")
+        self.since_fraction = self.set_bound(&self.config.since, self.config.since_text, since, "since")
         self.config.has_since = since is not None
-        self.until_fraction = self.set_bound(&self.config.until, until, "until")
+        self.until_fraction = self.set_bound(&self.config.until, self.config.until_text, until, "until")
         self.config.has_until = until is not None
         self.config.needs_time = time_unit != 0 or since is not None or until is not None
 
-    cdef bytes set_bound(self, Instant *bound, object value, str name):
-        """since/until as (seconds since the epoch, fraction digits) into bound; returns the bytes
-        that hold its fraction (the scanner keeps them)."""
-        cdef bytes fraction
+    cdef bytes set_bound(self, Instant *bound, unsigned char *text, object value, str name):
+        """since/until as (seconds since the epoch, fraction digits) into bound and its UTC text;
+        returns the bytes that hold its fraction (the scanner keeps them)."""
+        cdef bytes fraction, utc_text
+        cdef int year = 0, month = 0, day = 0
+        cdef int64_t seconds_of_day
         if value is None:
             bound.seconds = 0
             bound.fraction = NULL
@@ -1140,6 +1190,17 @@ cdef class CountScanner:
         fraction = digits.rstrip("0").encode("ascii")
         # Far outside years 1..9999 every bound compares alike with every line: clamp to int64_t.
         bound.seconds = min(max(seconds, FIRST_SECOND - 86400), LAST_SECOND + 86400)
+        if bound.seconds < FIRST_SECOND:
+            memcpy(text, b"0000-00-00T00:00:00", 19)   # before every valid timestamp
+        elif bound.seconds > LAST_SECOND:
+            memcpy(text, b"9999-99-99T99:99:99", 19)   # after every valid timestamp
+        else:
+            civil_from_days((bound.seconds - FIRST_SECOND) // 86400 + FIRST_SECOND // 86400,
+                            &year, &month, &day)
+            seconds_of_day = (bound.seconds - FIRST_SECOND) % 86400
+            utc_text = (f"{year:04d}-{month:02d}-{day:02d}T{seconds_of_day // 3600:02d}:"
+                        f"{seconds_of_day // 60 % 60:02d}:{seconds_of_day % 60:02d}").encode("ascii")
+            memcpy(text, PyBytes_AS_STRING(utc_text), 19)
         bound.fraction = <const unsigned char *> PyBytes_AS_STRING(fraction)
         bound.fraction_length = PyBytes_GET_SIZE(fraction)
         return fraction
@@ -1187,7 +1248,8 @@ cdef class CountScanner:
         cdef CountEntry *e
         cdef dict groups = {}
         cdef list key
-        cdef bytes text
+        cdef bytes text, digits_or_text
+        cdef unsigned char *stored
         if self.scanning:
             raise RuntimeError("CountScanner.groups: this scanner is scanning in another thread")
         for i in range(self.table.capacity):
@@ -1195,23 +1257,24 @@ cdef class CountScanner:
             if e.count == 0:
                 continue
             key = []
+            stored = e.key if e.key != NULL else &e.inline_key[0]
+            text = (<char *> stored)[:e.key_length]
             at = 0
             if self.config.by_level:
-                key.append((<char *> e.key)[:e.length[PART_LEVEL]].decode("utf-8"))
-                at += e.length[PART_LEVEL]
+                key.append(text[:e.level_length].decode("utf-8"))
+                at += e.level_length
             if self.config.by_event_id:
-                text = (<char *> e.key + at)[:e.length[PART_EVENT_ID]]
-                at += e.length[PART_EVENT_ID]
+                digits_or_text = text[at:at + e.event_id_length]
+                at += e.event_id_length
                 if e.event_id_kind == ID_STR:
-                    key.append(text.decode("utf-8"))
+                    key.append(digits_or_text.decode("utf-8"))
                 else:
-                    key.append(int_of_digits(text))
+                    key.append(int_of_digits(digits_or_text))
             if self.config.time_unit:
-                key.append((<char *> e.key + at)[:e.length[PART_TIME]].decode("ascii"))
-                at += e.length[PART_TIME]
+                key.append(text[at:at + TIME_KEY_LENGTHS[self.config.time_unit]].decode("ascii"))
+                at += TIME_KEY_LENGTHS[self.config.time_unit]
             if self.config.field_name != NULL:
-                key.append(None if e.length[PART_FIELD] < 0
-                           else (<char *> e.key + at)[:e.length[PART_FIELD]])
+                key.append(None if e.field_absent else text[at:])
             # Set, not added: the table already merged every spelling of a group (-0 and 0).
             groups[tuple(key)] = e.count
         return groups

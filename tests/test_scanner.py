@@ -406,6 +406,8 @@ GOOD_TIMESTAMPS = [
     "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z", "0001-01-01T00:30:00-01:00",
     "0001-01-01T23:59:00+23:59", "9999-12-31T23:59:59.999999999Z", "9999-12-31T00:30:00+01:00",
     "1900-03-01T00:00:00+00:01", "2100-02-28T23:59:59-00:01", "0400-02-29T00:00:00Z",
+    # Days either side of the window edges' with the clock past and before theirs: the day decides.
+    "2026-11-27T23:00:00Z", "2026-11-29T01:00:00Z", "2026-10-28T23:00:00Z", "2026-12-28T01:00:00Z",
 ]
 BAD_TIMESTAMPS = [
     None, 1764345785, ["2026-11-28T16:03:05Z"], "yesterday", "2026-11-28", "2026-11-28T16:03Z",
@@ -565,6 +567,7 @@ class TestFieldKeys:
                         b'{"level":"INFO","event_id":"a","host":"y","h\\u006Fst":"z"}',
                         '{"level":"INFO","event_id":"a","caf\u00e9":1,"caf\\u00e9":2}'.encode(),
                         b'{"level":"INFO","event_id":"a","\\ud800":1,"\\ufffd":2}',
+                        b'{"level":"INFO","event_id":"a","\\ufffd":3,"\\ud800":4}',
                         b'{"level":"INFO","event_id":"a","' + b"\\u0068" * 40 + b'":3}')
         for name in ("host", "caf\u00e9", "\ufffd", "h" * 40, "h" * 41, "hos"):
             assert_counts(data, ("event_id", f"field:{name}"))

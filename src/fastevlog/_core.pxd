@@ -233,12 +233,19 @@ cdef struct GroupKey:        # one line's key, its parts where they are (in the 
     Py_ssize_t length[KEY_PARTS]  # the field's is -1 when the line has no such member
     uint8_t event_id_kind
 
-cdef struct CountEntry:      # one group: its key's parts, and how many lines had them
+cdef enum:
+    INLINE_KEY_BYTES = 14    # a key this short lives in its entry (ERRORevent_999): one cache line to compare
+
+cdef struct CountEntry:      # one group (64 bytes): its key, and how many lines had it
     uint64_t hash
-    unsigned char *key       # the parts' bytes one after another (unescaped, UTF-8), malloc'd
-    Py_ssize_t length[KEY_PARTS]
-    uint8_t event_id_kind
     int64_t count            # 0: the slot is empty
+    unsigned char *key       # the key's parts one after another (unescaped, UTF-8), malloc'd; NULL: inline
+    Py_ssize_t key_length    # the time key's length is the scanner's; the field's is what remains
+    Py_ssize_t level_length
+    Py_ssize_t event_id_length
+    uint8_t event_id_kind
+    bint field_absent        # field:NAME was asked and the line had no such member
+    unsigned char inline_key[INLINE_KEY_BYTES]
 
 cdef struct CountTable:      # open addressing, linear probing, at most half full
     CountEntry *entries
@@ -267,6 +274,11 @@ cdef struct ScanConfig:      # what a CountScanner counts by and which lines it 
     bint has_until
     Instant since            # inclusive
     Instant until            # exclusive
+    # The bounds' whole seconds as UTC text, YYYY-MM-DDTHH:MM:SS: a timestamp written in UTC
+    # compares with them digit by digit, no date arithmetic.  Past years 1..9999 the text is
+    # below or above every valid timestamp's.
+    unsigned char since_text[19]
+    unsigned char until_text[19]
 
 cdef enum ScanStatus:
     SCAN_END = 0             # every whole line was counted (the tail too, when the block was final)
@@ -287,4 +299,4 @@ cdef class CountScanner:
     cdef int64_t _bad_lines
     cdef bint scanning       # a scan() is running: a second thread's call is an error, not a wait
 
-    cdef bytes set_bound(self, Instant *bound, object value, str name)
+    cdef bytes set_bound(self, Instant *bound, unsigned char *text, object value, str name)
