@@ -58,6 +58,7 @@ except ModuleNotFoundError as _error:
         raise
     raise _core_missing(_error) from _error
 
+from ._count import CountResult, count  # noqa: E402
 from ._errors import LoggerStoppedError, WriteError  # noqa: E402
 from ._handler import Handler  # noqa: E402
 from ._logger import (  # noqa: E402
@@ -79,6 +80,7 @@ __all__ = [
     "MIN_BUFFER_BYTES",
     "OVERFLOW_EVENT_ID",
     "BoundLogger",
+    "CountResult",
     "EventLogCounter",
     "Handler",
     "LoggerStoppedError",
@@ -86,6 +88,7 @@ __all__ = [
     "add_level",
     "bind",
     "configure",
+    "count",
     "critical",
     "debug",
     "error",

@@ -1,4 +1,5 @@
-"""The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers."""
+"""The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers,
+``count`` counts the lines of log files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from . import __version__, _core
+from . import __version__, _core, _count
 from ._buffer_file import log_files_with_buffers
 from ._directory import LogDirectory
 from ._logger import EventLogCounter, _check_log_file
@@ -37,6 +38,10 @@ SIMULATE_FLAGS = {
     "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level",
 }
 RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
+COUNT_FLAGS = {"paths": "PATH", "by": "--by", "since": "--since", "until": "--until", "levels": "--level",
+               "event_id": "--event-id", "jobs": "--jobs"}
+# Inputs larger than this get a progress bar (when stderr is a terminal): smaller ones take about a second.
+COUNT_PROGRESS_BYTES = 100 * 1000 * 1000
 
 
 class UsageError(Exception):
@@ -165,7 +170,73 @@ def _parser() -> argparse.ArgumentParser:
                      help="only this base name (default: every one with a buffer file)")
     rec.add_argument("--max-file-size", type=_int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                      help="rotate a log file before it would exceed this size (default %(default)s)")
+    cnt = commands.add_parser(
+        "count",
+        help="count the lines of log files by level, event id, time or a field",
+        description="Count the JSON lines of log files (fastevlog's or any other writer's) in groups. "
+                    "Lines that are not a JSON object with a string level and a string or integer "
+                    "event_id are bad lines: skipped, and counted apart. A live file is counted up to "
+                    "its first range of NUL bytes (not written yet) and its last whole line. gzip and "
+                    "zstd files are read by their first bytes. Exit status: 0 when counted (bad lines "
+                    "and damaged compressed files are said on stderr), 1 when a file cannot be read, "
+                    "2 on a bad flag or a PATH that does not exist.")
+    cnt.set_defaults(run=count_command, command_parser=cnt)
+    cnt.add_argument("paths", nargs="+", metavar="PATH",
+                     help="a file, a directory (searched recursively for *.log, *.log.gz, *.log.zst), "
+                          "or - for standard input; several PATHs are counted together")
+    cnt.add_argument("--by", default="level,event_id", metavar="KEYS",
+                     help="comma-separated keys of a group among level, event_id, minute, hour, day "
+                          "(of the line's timestamp, UTC), source (the PATH a line came from), "
+                          "field:NAME (a top-level field's value) (default %(default)s)")
+    cnt.add_argument("--since", metavar="T",
+                     help="only lines at or after T: RFC 3339 (2026-11-28T16:03:05+01:00), or "
+                          "YYYY-MM-DD[THH:MM[:SS]] taken as UTC")
+    cnt.add_argument("--until", metavar="T", help="only lines before T, written as for --since")
+    cnt.add_argument("--level", dest="levels", metavar="L[,L...]",
+                     help="only lines of these levels (any case; WARN is WARNING, FATAL is CRITICAL)")
+    cnt.add_argument("--event-id", metavar="GLOB",
+                     help="only lines whose event id matches GLOB (*, ?, [seq]; case-sensitive; an "
+                          "integer id in decimal)")
+    cnt.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                     help="table (aligned, with the total), json (one object: total, groups, files, "
+                          "bytes, bad_lines) or csv (a header row, a row per group) (default %(default)s)")
+    cnt.add_argument("--top", type=_int_at_least(1), metavar="K",
+                     help="only the K largest groups (the total stays the count of every group)")
+    cnt.add_argument("--jobs", type=_int_at_least(1), metavar="N",
+                     help="files read at the same time (default: the CPUs this process may use)")
     return parser
+
+
+def count_command(args: argparse.Namespace) -> int:
+    """Count, print the groups on stdout, bad lines and damaged files on stderr: 0 once counted."""
+    try:
+        job = _count._prepare(args.paths, args.by, args.since, args.until, args.levels, args.event_id,
+                              args.jobs)
+    except (TypeError, ValueError, FileNotFoundError) as error:
+        raise UsageError(name_flags(str(error), COUNT_FLAGS)) from None
+    progress = sys.stderr.isatty() and job.input_bytes > COUNT_PROGRESS_BYTES
+    result = job.run(progress=progress)
+    for damaged in result.damaged:
+        print(f"fastevlog: {damaged.path}: {damaged.reason}; its lines before that are counted",
+              file=sys.stderr)
+    if args.format == "json":
+        text = result.as_json(args.top) + "\n"
+    elif args.format == "csv":
+        text = result.as_csv(args.top)
+    else:
+        text = result.as_table(args.top)
+    sys.stdout.flush()
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # a PATH of bytes that are not UTF-8 (its key is the PATH): as given
+        encoded = text.encode("utf-8", "surrogateescape")
+    sys.stdout.buffer.write(encoded)
+    sys.stdout.buffer.flush()
+    if args.format != "json" and result.bad_lines:  # json has its own bad_lines
+        timestamp = ", and an RFC 3339 timestamp" if job.reads_timestamps else ""
+        print(f"fastevlog: {result.bad_lines:,} bad lines skipped (not a JSON object with a string level "
+              f"and a string or integer event_id{timestamp})", file=sys.stderr)
+    return 0
 
 
 def recover_command(args: argparse.Namespace) -> int:
