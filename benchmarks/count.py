@@ -393,7 +393,9 @@ def count_reference(files: Sequence[str], since: str, until: str, loads: Callabl
                         continue
                 minute = instant[0] - instant[0] % 60
                 if minute not in minute_of:
-                    minute_of[minute] = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(minute))
+                    utc = time.gmtime(minute)  # not strftime: glibc's %Y writes year 999 in 3 digits
+                    minute_of[minute] = (f"{utc.tm_year:04d}-{utc.tm_mon:02d}-{utc.tm_mday:02d}"
+                                         f"T{utc.tm_hour:02d}:{utc.tm_min:02d}Z")
                 reference.minute[(minute_of[minute],)] += 1
                 if since_instant <= instant < until_instant:
                     reference.window[level, event_id] += 1

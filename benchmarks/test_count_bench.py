@@ -75,6 +75,13 @@ class TestReference:
         assert reference.bad_lines == 3
         assert reference.groups("sample", [second]) == {("INFO", "event_1"): 1}
 
+    def test_early_years_in_four_digits(self, tmp_path):
+        """A minute of year 999 is 0999-..., as the issue's key format says."""
+        path = write_lines(tmp_path / "a.log", [line("0999-01-02T03:04:05Z")])
+        reference = count.count_reference([path], "0999-01-01T00:00:00Z", "0999-01-03T00:00:00Z", json.loads)
+        assert reference.minute == {("0999-01-02T03:04Z",): 1}
+        assert reference.window == {("INFO", "event_1"): 1}
+
 
 class TestCheck:
     def setup_method(self):
