@@ -99,7 +99,8 @@ def tool_duckdb(job: dict) -> dict:
 
     connection = duckdb.connect()
     connection.execute(f"SET threads={int(job['threads'])}")
-    query = (f"SELECT level, event_id, count(*) FROM read_json('{job['pattern']}', "
+    pattern = job["pattern"].replace("'", "''")  # a SQL string literal
+    query = (f"SELECT level, event_id, count(*) FROM read_json('{pattern}', "
              "format='newline_delimited') GROUP BY ALL")
     started = time.perf_counter()
     rows = connection.execute(query).fetchall()
