@@ -116,11 +116,32 @@ class BoundLogger(_LoggingMethods):
     @property
     def fields(self) -> Dict[str, object]: ...
 
-# (level, event_id) -> lines: the id a str or an int, as json.loads reads it.
-ScanGroups = Dict[Tuple[str, Union[str, int]], int]
+TIME_MINUTE: int
+TIME_HOUR: int
+TIME_DAY: int
 
-def scan_counts(data: Any, *, final: bool = ...) -> Tuple[ScanGroups, int, int, bool]:
-    """Count the JSON lines of data (bytes-like) per (level, event_id), without the GIL.
+# A group's key: level, event id, time key, field text, each only when asked for.
+ScanKey = Tuple[Union[str, int, bytes, None], ...]
 
-    Returns (counts, bad_lines, consumed_bytes, stopped_at_nul).
+class CountScanner:
+    """Counts one source's JSON lines per group, block by block, without the GIL.
+
+    One scanner per source; its group table (in C) lasts across scan() calls.  What counts is
+    tests/count_reference.py's spec.
     """
+    def __init__(self, *, by_level: bool, by_event_id: bool, time_unit: int = ...,
+                 field: Optional[bytes] = ..., since: Optional[Tuple[int, str]] = ...,
+                 until: Optional[Tuple[int, str]] = ...) -> None: ...
+    def scan(self, data: Any, final: bool) -> Tuple[int, bool]:
+        """Count data's whole lines (data: a C-contiguous bytes-like).
+
+        Returns (consumed, stopped_at_nul).  With final false the unterminated tail is left
+        (consumed ends after the last newline; 0 with no newline: grow the block and call
+        again); with final true it is a torn line and consumed == len(data).  The first NUL
+        stops the scan: consumed is its offset, the piece of its line before it a torn line.
+        """
+    def groups(self) -> Dict[ScanKey, int]:
+        """A new dict {key tuple: lines}: level (str), event_id (str or int), time key (str),
+        field (its raw JSON text as bytes, None when absent), each only when asked for."""
+    @property
+    def bad_lines(self) -> int: ...

@@ -48,7 +48,7 @@ TIME_UNITS = {"minute": 1, "hour": 2, "day": 3}  # the scanner's time_unit; a sm
 LOG_SUFFIXES = (".log", ".log.gz", ".log.zst")
 LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as log() reads them
 
-BLOCK_SIZE = 4 << 20  # decompressed bytes scanned at a time; the scanner's speed is flat above ~1 MiB
+BLOCK_SIZE = 1 << 20  # bytes scanned at a time; 4 MiB blocks (out of L2 cache) scanned ~10% slower
 COMPRESSED_READ_SIZE = 1 << 20  # compressed bytes read at a time
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -197,7 +197,8 @@ def _table_cell(value: KeyValue) -> str:
     # A newline or control character would break the columns: such a value is shown as JSON.
     if text and text.isprintable() and text.strip() == text:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)  # leaves U+2028, U+0085 and the like as they are
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in quoted)
 
 
 # -- the arguments -----------------------------------------------------------------------------------
@@ -579,10 +580,12 @@ class _GzipReader:
 
 class _ZstdFrames:
     """The compressed bytes of a zstd file, passed on to the decompressor while following its frames'
-    structure: zstandard's stream reader just stops at the end of a file cut inside a frame, so this
-    says whether it was."""
+    structure (RFC 8878, section 3.1): zstandard's stream reader just stops at the end of a file cut
+    inside a frame, and drops what it decompressed in the same call when it meets data after the last
+    frame that is not one; this says the first, and passes on nothing from the second."""
 
-    _MAGIC, _DESCRIPTOR, _BLOCK_HEADER, _SKIPPABLE_SIZE, _UNKNOWN = range(5)
+    _MAGIC, _DESCRIPTOR, _BLOCK_HEADER, _SKIPPABLE_SIZE, _CORRUPT = range(5)
+    _HEADER_SIZES = {_MAGIC: 4, _DESCRIPTOR: 1, _BLOCK_HEADER: 3, _SKIPPABLE_SIZE: 4}
 
     def __init__(self, raw: _Input, start: bytes) -> None:
         self._raw = raw
@@ -590,24 +593,33 @@ class _ZstdFrames:
         self._state = self._MAGIC
         self._header = b""  # the bytes of a header read so far
         self._skip = 0  # bytes of block content (or a skippable frame) still to pass over
-        self._checksum = False
         self._after_skip = self._MAGIC
+        self._checksum = False
+        self._held = b""  # the first bytes of a frame's magic number, passed on once it is whole
+        self.not_zstd = False  # bytes after the last frame that are not a frame
 
     @property
     def cut_inside_a_frame(self) -> bool:
-        return self._state not in (self._MAGIC, self._UNKNOWN) or bool(self._header) or bool(self._skip)
+        return self._state not in (self._MAGIC, self._CORRUPT) or bool(self._skip)
 
     def read(self, size: int) -> bytes:
-        if self._start:
-            data, self._start = self._start, b""
-        else:
-            data = self._raw.read(size)
-        self._follow(data)
-        return data
+        while not self.not_zstd:
+            chunk, self._start = self._start or self._raw.read(size), b""
+            if not chunk:
+                self.not_zstd = bool(self._held)  # too short to be a magic number
+                return b""
+            data, self._held = self._held + chunk, b""
+            passed = self._follow(data)
+            if self._state == self._MAGIC and self._header:
+                self._held, self._header = self._header, b""  # followed again with the next read
+            if passed:
+                return data[:passed]
+        return b""
 
-    def _follow(self, data: bytes) -> None:
+    def _follow(self, data: bytes) -> int:
+        """Follow data; returns how many of its bytes the decompressor is to have."""
         at = 0
-        while at < len(data) and self._state != self._UNKNOWN:
+        while at < len(data) and self._state != self._CORRUPT:
             if self._skip:
                 passed = min(self._skip, len(data) - at)
                 self._skip -= passed
@@ -615,37 +627,37 @@ class _ZstdFrames:
                 if not self._skip:
                     self._state = self._after_skip
                 continue
-            needed = {self._MAGIC: 4, self._DESCRIPTOR: 1, self._BLOCK_HEADER: 3, self._SKIPPABLE_SIZE: 4}
-            wanted = needed[self._state] - len(self._header)
+            size = self._HEADER_SIZES[self._state]
+            wanted = size - len(self._header)
             self._header += data[at:at + wanted]
             at += min(wanted, len(data) - at)
-            if len(self._header) == needed[self._state]:
+            if len(self._header) == size:
                 header, self._header = self._header, b""
+                if self._state == self._MAGIC and header != ZSTD_MAGIC and not _zstd_skippable(header):
+                    self.not_zstd = True
+                    return at - size
                 self._advance(header)
+        if self._state == self._MAGIC and self._header:
+            return len(data) - len(self._header)
+        return len(data)
 
     def _advance(self, header: bytes) -> None:
-        # RFC 8878, section 3.1.
         if self._state == self._MAGIC:
-            if header == ZSTD_MAGIC:
-                self._state = self._DESCRIPTOR
-            elif header[1:] == b"\x2a\x4d\x18" and header[0] & 0xF0 == 0x50:
-                self._state = self._SKIPPABLE_SIZE
-            else:
-                self._state = self._UNKNOWN  # the decompressor says what is wrong
+            self._state = self._DESCRIPTOR if header == ZSTD_MAGIC else self._SKIPPABLE_SIZE
         elif self._state == self._DESCRIPTOR:
             descriptor = header[0]
             single_segment = bool(descriptor & 0x20)
             self._checksum = bool(descriptor & 0x04)
             content_size_bytes = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
-            self._pass(int(not single_segment) + (0, 1, 2, 4)[descriptor & 3] + content_size_bytes,
-                       self._BLOCK_HEADER)
+            dictionary_id_bytes = (0, 1, 2, 4)[descriptor & 3]
+            self._pass(int(not single_segment) + dictionary_id_bytes + content_size_bytes, self._BLOCK_HEADER)
         elif self._state == self._BLOCK_HEADER:
             value = int.from_bytes(header, "little")
             last, block_type, size = value & 1, (value >> 1) & 3, value >> 3
-            if block_type == 3:
-                self._state = self._UNKNOWN
+            if block_type == 3:  # reserved: the decompressor says what is wrong
+                self._state = self._CORRUPT
                 return
-            content = 1 if block_type == 1 else size
+            content = 1 if block_type == 1 else size  # an RLE block is one byte
             if last:
                 self._pass(content + (4 if self._checksum else 0), self._MAGIC)
             else:
@@ -656,7 +668,8 @@ class _ZstdFrames:
     def _pass(self, length: int, then: int) -> None:
         self._skip = length
         self._after_skip = then
-        self._state = then if not length else self._state
+        if not length:
+            self._state = then
 
 
 class _ZstdReader:
@@ -671,9 +684,9 @@ class _ZstdReader:
                                f'pip install "fastevlog[zstd]"') from None
         self._error = zstandard.ZstdError
         self._frames = _ZstdFrames(raw, start)
-        # Its C backend releases the GIL while it decompresses.
+        # Its C backend releases the GIL while it decompresses; it only calls the source's read().
         self._reader = zstandard.ZstdDecompressor().stream_reader(
-            self._frames, read_size=COMPRESSED_READ_SIZE, read_across_frames=True)
+            self._frames, read_size=COMPRESSED_READ_SIZE, read_across_frames=True)  # type: ignore[arg-type]
         self._finished = False
         self.damage: Optional[str] = None
 
@@ -689,7 +702,14 @@ class _ZstdReader:
             self._finished = True
             if self.damage is None and self._frames.cut_inside_a_frame:
                 self.damage = "truncated: the zstd stream ends inside a frame"
+            elif self.damage is None and self._frames.not_zstd:
+                self.damage = "data after the last zstd frame is not zstd (not read)"
         return n
+
+
+def _zstd_skippable(start: Union[bytes, memoryview]) -> bool:
+    """Whether data starts with a zstd skippable frame (pzstd writes one first)."""
+    return len(start) >= 4 and start[1:4] == b"\x2a\x4d\x18" and start[0] & 0xF0 == 0x50
 
 
 class _RawReader:
@@ -732,7 +752,7 @@ def _scan_stream(scanner: Any, file: IO[bytes], path: str, block_size: int,
     """Scan a source to its end or its first NUL byte; returns the bytes before that and what was wrong
     with its compressed data, if anything."""
     raw = _Input(file, on_read)
-    block = bytearray(block_size)
+    block = bytearray(max(block_size, len(ZSTD_MAGIC)))  # room for the magic bytes
     view = memoryview(block)
     filled = 0
     while filled < len(ZSTD_MAGIC):  # a pipe may give less than asked for
@@ -743,7 +763,7 @@ def _scan_stream(scanner: Any, file: IO[bytes], path: str, block_size: int,
     reader: Union[_RawReader, _GzipReader, _ZstdReader]
     if view[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         reader, filled = _GzipReader(raw, bytes(view[:filled])), 0
-    elif view[:len(ZSTD_MAGIC)] == ZSTD_MAGIC:
+    elif view[:len(ZSTD_MAGIC)] == ZSTD_MAGIC or _zstd_skippable(view[:filled]):
         reader, filled = _ZstdReader(raw, bytes(view[:filled]), path), 0
     else:
         reader = _RawReader(raw)

@@ -38,8 +38,10 @@ SIMULATE_FLAGS = {
     "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level",
 }
 RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
-COUNT_FLAGS = {"paths": "PATH", "by": "--by", "since": "--since", "until": "--until", "levels": "--level",
+COUNT_FLAGS = {"paths:": "PATH", "by": "--by", "since": "--since", "until": "--until", "levels": "--level",
                "event_id": "--event-id", "jobs": "--jobs"}
+# count()'s messages start with the parameter (and name the other one of a window after "not before").
+COUNT_PARAMETER = re.compile(r"(^|\bnot before )(" + "|".join(COUNT_FLAGS) + ")")
 # Inputs larger than this get a progress bar (when stderr is a terminal): smaller ones take about a second.
 COUNT_PROGRESS_BYTES = 100 * 1000 * 1000
 
@@ -213,7 +215,8 @@ def count_command(args: argparse.Namespace) -> int:
         job = _count._prepare(args.paths, args.by, args.since, args.until, args.levels, args.event_id,
                               args.jobs)
     except (TypeError, ValueError, FileNotFoundError) as error:
-        raise UsageError(name_flags(str(error), COUNT_FLAGS)) from None
+        message = COUNT_PARAMETER.sub(lambda match: match[1] + COUNT_FLAGS[match[2]], str(error))
+        raise UsageError(message) from None
     progress = sys.stderr.isatty() and job.input_bytes > COUNT_PROGRESS_BYTES
     result = job.run(progress=progress)
     for damaged in result.damaged:

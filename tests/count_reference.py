@@ -24,7 +24,8 @@ Bad lines (counted in ``bad_lines``, otherwise skipped)
     - no ``event_id``, or an ``event_id`` that is not a string or an integer: a JSON number with a
       fraction or exponent (``7.0``, ``1e3``), ``true``/``false``, ``null``, arrays and objects are bad;
     - when a time key (``minute``, ``hour``, ``day``) or ``since``/``until`` is asked: no ``timestamp``,
-      a timestamp that is not a string, or one that is not an RFC 3339 date-time (see parse_line_time).
+      a timestamp that is not a string, or one that is not an RFC 3339 date-time (see parse_line_time:
+      time of day HH 00-23, MM 00-59, SS 00-59; an offset ``+HH:MM``/``-HH:MM`` with HH 00-23, MM 00-59).
       Without time keys or a window the timestamp is never read.
     Validity does not depend on the filters' values: a line is bad or good before ``levels``,
     ``event_id_glob`` and the window are applied.
@@ -189,7 +190,8 @@ def parse_line_time(value: Any) -> Fraction:
 
     RFC 3339 date-time: ``YYYY-MM-DDTHH:MM:SS[.digits](Z|+HH:MM|-HH:MM)``, ``t``/``z`` in either case, a
     space allowed for ``T``; any number of fraction digits, kept exactly. A leap second (``:60``), a date
-    that does not exist, or one outside years 1..9999 in UTC is bad.
+    that does not exist, or one outside years 1..9999 in UTC is bad; so is an offset's hour past 23 or
+    minute past 59 (``+05:75``: RFC 3339's time-numoffset, which timedelta alone would read as 6:15).
     """
     if not isinstance(value, str):
         raise BadLine(f"timestamp is not a string: {value!r}")
@@ -200,6 +202,8 @@ def parse_line_time(value: Any) -> Fraction:
     fraction_digits = match.group(7) or ""
     offset = timedelta(0)
     if match.group(9):
+        if int(match.group(10)) > 23 or int(match.group(11)) > 59:
+            raise BadLine(f"timestamp {value!r}: the offset is not HH:MM with HH 00-23, MM 00-59")
         offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
         if match.group(9) == "-":
             offset = -offset
@@ -273,12 +277,14 @@ def field_key(obj: dict, name: str) -> KeyValue:
 
 
 def time_key(seconds: Fraction, unit: str) -> str:
+    # Not strftime: glibc's %Y writes year 1 as "1", not "0001".
     moment = _EPOCH + timedelta(seconds=int(seconds // 1))
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
     if unit == "day":
-        return moment.strftime("%Y-%m-%d")
+        return day
     if unit == "hour":
-        return moment.strftime("%Y-%m-%dT%HZ")
-    return moment.strftime("%Y-%m-%dT%H:%MZ")
+        return f"{day}T{moment.hour:02d}Z"
+    return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z"
 
 
 def check_by(by: Sequence[str]) -> Tuple[str, ...]:

@@ -213,7 +213,8 @@ class TestTimeKeys:
     @pytest.mark.parametrize("timestamp", [
         None, 1764345785, "yesterday", "2026-11-28", "2026-11-28T16:03Z", "2026-11-28T16:03:05",
         "2026-02-30T00:00:00Z", "2026-11-28T23:59:60Z", "2026-11-28T24:00:00Z",
-        "2026-11-28T16:03:05+1:00",
+        "2026-11-28T16:03:05+1:00", "2026-11-28T16:03:05+05:75", "2026-11-28T16:03:05+24:00",
+        "2026-11-28T16:03:05-00:60", "2026-11-28T16:03:05+23:60", "2026-11-28T16:60:05Z",
         "0001-01-01T00:30:00+01:00", "2026-11-28T16:03:05.Z", "\uff12026-11-28T16:03:05Z",
         "2026-11-28T16:03:05.\u0661Z",
     ])
@@ -224,6 +225,18 @@ class TestTimeKeys:
         assert (with_key.total, with_key.bad_lines) == (1, 1)
         without = count(data)
         assert (without.total, without.bad_lines) == (2, 0)
+
+    def test_widest_offsets(self):
+        """Offsets up to 23:59 either way are good (RFC 3339's HH 00-23, MM 00-59)."""
+        data = line("2026-11-28T23:59:00+23:59") + line("2026-11-28T00:00:00-23:59")
+        assert count(data, by=("minute",)).groups == {("2026-11-28T00:00Z",): 1, ("2026-11-28T23:59Z",): 1}
+
+    def test_years_before_1000_have_four_digits(self):
+        """Keys always write the year in 4 digits (glibc's strftime %Y does not)."""
+        data = line("0001-01-01T00:30:00-01:00") + line("0999-12-31T23:59:59Z")
+        assert count(data, by=("minute",)).groups == {("0001-01-01T01:30Z",): 1, ("0999-12-31T23:59Z",): 1}
+        assert count(data, by=("hour",)).groups == {("0001-01-01T01Z",): 1, ("0999-12-31T23Z",): 1}
+        assert count(data, by=("day",)).groups == {("0001-01-01",): 1, ("0999-12-31",): 1}
 
     def test_missing_timestamp_with_a_time_key(self):
         """A line without a timestamp is bad when a time key is asked."""
@@ -263,7 +276,7 @@ class TestWindow:
         assert (result.total, result.bad_lines) == (1, 1)
 
     @pytest.mark.parametrize("since", ["28/11/2026", "2026-11-28T16", "2026-11-28T16:00:00.5", "",
-                                       "2026-13-01", "\u0662026-11-28"])
+                                       "2026-13-01", "\u0662026-11-28", "2026-11-28T16:00:00+05:75"])
     def test_bad_window(self, since):
         """A since that is neither form is a ValueError naming since."""
         with pytest.raises(ValueError, match="^since="):

@@ -205,7 +205,14 @@ cdef class BoundLogger:
 cdef enum IdKind:
     ID_NONE = 0              # no event_id seen yet, or one of another JSON type: a bad line
     ID_STR
-    ID_INT                   # the canonical digits: "-0" is counted as "0", as json.loads reads it
+    ID_INT                   # the digits as written; "-0" is grouped as "0", as json.loads reads it
+
+cdef enum:                   # KeyPart: the parts of a group's key, in this order in CountEntry.key
+    PART_LEVEL = 0
+    PART_EVENT_ID
+    PART_TIME
+    PART_FIELD
+    KEY_PARTS
 
 cdef struct LineFields:      # where a line's counted values sit in it, as found
     const unsigned char *level    # the string's bytes between its quotes, still escaped
@@ -217,12 +224,19 @@ cdef struct LineFields:      # where a line's counted values sit in it, as found
     bint event_id_escaped
     const unsigned char *timestamp  # a string timestamp's bytes (still escaped), else NULL
     Py_ssize_t timestamp_length
+    bint timestamp_escaped
+    const unsigned char *field      # field:NAME's raw JSON value text, else NULL (no such member)
+    Py_ssize_t field_length
 
-cdef struct CountEntry:      # one group: a level and an event id, and how many lines had them
+cdef struct GroupKey:        # one line's key, its parts where they are (in the line or a scratch buffer)
+    const unsigned char *part[KEY_PARTS]
+    Py_ssize_t length[KEY_PARTS]  # the field's is -1 when the line has no such member
+    uint8_t event_id_kind
+
+cdef struct CountEntry:      # one group: its key's parts, and how many lines had them
     uint64_t hash
-    unsigned char *key       # the level's bytes then the id's (unescaped, UTF-8), malloc'd
-    Py_ssize_t level_length
-    Py_ssize_t event_id_length
+    unsigned char *key       # the parts' bytes one after another (unescaped, UTF-8), malloc'd
+    Py_ssize_t length[KEY_PARTS]
     uint8_t event_id_kind
     int64_t count            # 0: the slot is empty
 
@@ -230,17 +244,46 @@ cdef struct CountTable:      # open addressing, linear probing, at most half ful
     CountEntry *entries
     Py_ssize_t capacity      # a power of two
     Py_ssize_t size
-    unsigned char *scratch   # where escaped levels and ids are unescaped, grown as needed
+    unsigned char *scratch   # where escaped levels, ids and timestamps are unescaped, grown as needed
     Py_ssize_t scratch_capacity
+
+cdef struct Instant:         # an exact UTC instant
+    int64_t seconds          # since 1970-01-01T00:00Z
+    const unsigned char *fraction  # the fraction's digits, trailing zeros left off
+    Py_ssize_t fraction_length
+
+cdef struct ScanConfig:      # what a CountScanner counts by and which lines it keeps
+    bint by_level
+    bint by_event_id
+    int time_unit            # TIME_*: 0 none
+    bint needs_time          # a time key or a window: timestamps are parsed
+    const unsigned char *field_name   # field:NAME's UTF-8 bytes (the scanner's own bytes), or NULL
+    Py_ssize_t field_name_length
+    unsigned char *key_scratch        # where an escaped key is unescaped to be compared, malloc'd
+    Py_ssize_t key_scratch_length     # longer escaped keys name no member counted
+    bint fast_path           # fastevlog's first three members may be read in place (not when NAME is one)
+    bint has_since
+    bint has_until
+    Instant since            # inclusive
+    Instant until            # exclusive
 
 cdef enum ScanStatus:
     SCAN_END = 0             # every whole line was counted (the tail too, when the block was final)
     SCAN_NUL                 # stopped at a NUL byte: a live file's range not written yet
-    SCAN_LINE_TOO_LONG       # no newline in a block that is not final: give a larger block
     SCAN_NO_MEMORY
 
 cdef struct ScanResult:
     Py_ssize_t consumed      # bytes scanned: up to the stop, else to the last whole line
-    Py_ssize_t lines         # lines counted in groups
     Py_ssize_t bad_lines
     int status               # ScanStatus
+
+cdef class CountScanner:
+    cdef CountTable table
+    cdef ScanConfig config
+    cdef bytes field_name    # keeps config.field_name alive
+    cdef bytes since_fraction     # keep config.since/until.fraction alive
+    cdef bytes until_fraction
+    cdef int64_t _bad_lines
+    cdef bint scanning       # a scan() is running: a second thread's call is an error, not a wait
+
+    cdef bytes set_bound(self, Instant *bound, object value, str name)
