@@ -123,8 +123,9 @@ def test_window_holds_about_half(tmp_path):
 def test_a_small_run(tmp_path, capsys):
     """A whole run on 20,000 events: every row available here runs, is checked, and is reported."""
     tools = ["fastevlog", "cli", "minute", "window", "json", "floor"]
-    tools += [name for name, module in (("orjson", "orjson"), ("zst", "zstandard"), ("duckdb", "duckdb"),
-                                        ("polars", "polars")) if importlib.util.find_spec(module)]
+    optional = (("orjson", "orjson"), ("zst", "zstandard"), ("duckdb", "duckdb"),
+                ("duckdb-columns", "duckdb"), ("polars", "polars"))
+    tools += [name for name, module in optional if importlib.util.find_spec(module)]
     figures = tmp_path / "count.json"
     count.main(["--events", "20000", "--dir", str(tmp_path / "logs"), "--rounds", "1", "--sample-mb", "1",
                 "--tools", ",".join(tools), "--json", str(figures)])
