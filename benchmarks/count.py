@@ -23,7 +23,8 @@ jq) are timed from outside, start to exit. Rows:
 - a Python loop of ``orjson.loads`` + ``Counter`` over every line;
 - the same loop with ``json.loads`` (what jq-style tools cost), and jq itself (``reduce`` into an object)
   when it is on PATH: both on a sample of whole files (--sample-mb) and compared per MB;
-- the floor: reading the files and ``bytes.count(b"\\n")``, one thread.
+- the floor: reading the files and ``bytes.count(b"\\n")``, one thread; and the same through zstandard's
+  decompressor from the .zst copies, what the .zst row's decompression alone costs on one thread.
 
 Rounds are interleaved (every tool once per round, --rounds times) and the median is reported. Before the
 rounds, a plain orjson count of the same files (untimed) answers every mode; each tool's groups in every
@@ -158,8 +159,21 @@ def tool_floor(job: dict) -> dict:
     return {"seconds": time.perf_counter() - started, "newlines": newlines}
 
 
+def tool_zst_floor(job: dict) -> dict:
+    import zstandard
+
+    newlines = 0
+    started = time.perf_counter()
+    for path in job["files"]:
+        with open(path, "rb") as file, zstandard.ZstdDecompressor().stream_reader(file) as reader:
+            for block in iter(lambda: reader.read(READ_BLOCK), b""):  # noqa: B023 (reader is this loop's)
+                newlines += block.count(b"\n")
+    return {"seconds": time.perf_counter() - started, "newlines": newlines}
+
+
 IN_PROCESS_TOOLS = {"fastevlog": tool_fastevlog, "duckdb": tool_duckdb, "polars": tool_polars,
-                    "orjson": tool_orjson, "json": tool_json, "floor": tool_floor}
+                    "orjson": tool_orjson, "json": tool_json, "floor": tool_floor,
+                    "zst-floor": tool_zst_floor}
 
 
 def worker_main(name: str, job_json: str) -> None:
@@ -462,6 +476,8 @@ def build_rows(args: argparse.Namespace, directory: str, files: List[str], zst_d
         Row("jq", "jq | sort | uniq -c", command=["sh", "-c", JQ_PIPELINE, "sh", *sample], parse=parse_uniq,
             reference="sample", sample=True, note=f"on {sample_mb:,.0f} MB, ratio per MB, whole pipeline"),
         Row("floor", 'read + bytes.count(b"\\n")', tool="floor", job={"files": files}, note="one thread"),
+        Row("zst-floor", "zstd decompress + bytes.count", tool="zst-floor", note="one thread, .zst copies",
+            job={"files": [os.path.join(zst_dir, os.path.basename(path) + ".zst") for path in files]}),
     ]
     input_bytes = sum(os.path.getsize(path) for path in files)
     sample_bytes = int(sample_mb * MB)
@@ -473,7 +489,7 @@ def build_rows(args: argparse.Namespace, directory: str, files: List[str], zst_d
 def unavailable(row: Row) -> Optional[str]:
     """Why the row cannot run here, or None."""
     modules = {"duckdb": "duckdb", "duckdb-columns": "duckdb", "polars": "polars", "orjson": "orjson",
-               "zst": "zstandard"}
+               "zst": "zstandard", "zst-floor": "zstandard"}
     module = modules.get(row.name)
     if module and importlib.util.find_spec(module) is None:
         return f"{module} not installed (pip install '.[bench]')"
@@ -592,8 +608,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="MB of whole files the json.loads loop and jq read (default 200)")
     parser.add_argument("--tools", default=None,
                         help="comma-separated rows to run among fastevlog, cli, minute, window, zst, "
-                        "duckdb, duckdb-columns, polars, orjson, json, jq, floor (default all; fastevlog "
-                        "always runs: the ratios' base)")
+                        "duckdb, duckdb-columns, polars, orjson, json, jq, floor, zst-floor (default all; "
+                        "fastevlog always runs: the ratios' base)")
     parser.add_argument("--chart", help="write a bar chart of MB/s per tool to this PNG")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -664,7 +680,7 @@ def run(args: argparse.Namespace, directory: str, files: List[str], loads: Calla
         if reason:
             skipped[row.name] = reason
     zst_files: List[str] = []
-    if "zst" not in skipped:
+    if "zst" not in skipped or "zst-floor" not in skipped:
         print(f"zstandard copies in {zst_dir} (made once, then reused)", file=sys.stderr)
         zst_files = make_zst_copies(files, zst_dir)
     print("the reference count (orjson loop, untimed) ...", file=sys.stderr)

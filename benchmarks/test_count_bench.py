@@ -124,7 +124,7 @@ def test_a_small_run(tmp_path, capsys):
     """A whole run on 20,000 events: every row available here runs, is checked, and is reported."""
     tools = ["fastevlog", "cli", "minute", "window", "json", "floor"]
     optional = (("orjson", "orjson"), ("zst", "zstandard"), ("duckdb", "duckdb"),
-                ("duckdb-columns", "duckdb"), ("polars", "polars"))
+                ("duckdb-columns", "duckdb"), ("polars", "polars"), ("zst-floor", "zstandard"))
     tools += [name for name, module in optional if importlib.util.find_spec(module)]
     figures = tmp_path / "count.json"
     count.main(["--events", "20000", "--dir", str(tmp_path / "logs"), "--rounds", "1", "--sample-mb", "1",
