@@ -21,8 +21,9 @@ jq) are timed from outside, start to exit. Rows:
   would write;
 - polars: ``pl.scan_ndjson('DIR/*.log').group_by(["level", "event_id"]).len().collect()``;
 - a Python loop of ``orjson.loads`` + ``Counter`` over every line;
-- the same loop with ``json.loads`` (what jq-style tools cost), and jq itself (``reduce`` into an object)
-  when it is on PATH: both on a sample of whole files (--sample-mb) and compared per MB;
+- the same loop with ``json.loads`` (what jq-style tools cost), and jq itself when it is on PATH
+  (``jq -c '[.level, .event_id]' FILES | sort | uniq -c``): both on a sample of whole files (--sample-mb),
+  compared per MB;
 - the floor: reading the files and ``bytes.count(b"\\n")``, one thread; and the same through zstandard's
   decompressor from the .zst copies, what the .zst row's decompression alone costs on one thread.
 
