@@ -39,6 +39,9 @@ include "calls.pxi"
 include "bound.pxi"
 include "batch.pxi"
 include "records.pxi"
+include "json_lines.pxi"
+include "timestamps.pxi"
+include "count_table.pxi"
 include "scanner.pxi"
 
 DEBUG_BUILD = bool(FEVL_DEBUG_BUILD)  # built with FASTEVLOG_DEBUG=1: invariants are checked

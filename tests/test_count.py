@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastevlog
-from fastevlog import _count
+from fastevlog import _count, _decompress
 
 zstandard = pytest.importorskip("zstandard")
 
@@ -328,7 +328,7 @@ class TestReading:
     @pytest.mark.parametrize("tail", [b"", b"no", b"not zstd"])
     def test_compressed_in_tiny_reads(self, tmp_path, other, hostile, monkeypatch, tail):
         """Compressed bytes read 3 at a time: headers and magic numbers split across reads."""
-        monkeypatch.setattr(_count, "COMPRESSED_READ_SIZE", 3)
+        monkeypatch.setattr(_decompress, "COMPRESSED_READ_SIZE", 3)
         data = other[0][1] + hostile[0][1][:100000]
         (tmp_path / "a.log.gz").write_bytes(gzip_members(data, 5))
         (tmp_path / "b.log.zst").write_bytes(zstd_frames(data, 5) + tail)

@@ -200,7 +200,7 @@ cdef class BoundLogger:
     cdef bytes context_without(self, object names)
 
 
-# -- the counting scanner (scanner.pxi) --
+# -- the counting scanner (json_lines.pxi, timestamps.pxi, count_table.pxi, scanner.pxi) --
 
 cdef enum IdKind:
     ID_NONE = 0              # no event_id seen yet, or one of another JSON type: a bad line
