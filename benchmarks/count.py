@@ -216,6 +216,11 @@ def parse_uniq(stdout: str) -> dict:
 JQ_PIPELINE = "jq -c '[.level, .event_id]' \"$@\" | LC_ALL=C sort | uniq -c"
 
 
+# `python -m fastevlog` puts the working directory first on sys.path: run from the repository's root (CI
+# installs fastevlog without building in place), it would import the source tree, which has no compiled core.
+NEUTRAL_CWD = "/"
+
+
 def run_row(row: Row, cpus: Sequence[int]) -> Tuple[float, dict]:
     """(seconds, what the tool answered) for one run of the row, pinned to cpus."""
     env = dict(os.environ, POLARS_MAX_THREADS=str(len(cpus)))
@@ -224,7 +229,7 @@ def run_row(row: Row, cpus: Sequence[int]) -> Tuple[float, dict]:
     else:
         command = list(row.command or [])
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, env=env, check=False,
+    done = subprocess.run(command, capture_output=True, env=env, check=False, cwd=NEUTRAL_CWD,
                           preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -245,7 +250,8 @@ def make_input(directory: str, events: int) -> None:
     print(f"making the input: fastevlog simulate --events {events} --dir {directory}", file=sys.stderr)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "fastevlog", "simulate", "--events", str(events),
-                    "--dir", directory, "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+                    "--dir", os.path.abspath(directory), "--no-progress"], check=True, stdout=subprocess.DEVNULL,
+                   cwd=NEUTRAL_CWD)
     print(f"made in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
