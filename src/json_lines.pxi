@@ -590,12 +590,3 @@ cdef const unsigned char *parse_line(const unsigned char *line, const unsigned c
     if f.level == NULL or f.event_id_kind == ID_NONE:
         return NULL
     return at_newline(skip_ws(p + 1, end), end)
-
-
-cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noexcept nogil:
-    """Whether a line (or a torn piece) holds only JSON whitespace: nothing to count, nothing bad."""
-    while p < end:
-        if p[0] != 32 and p[0] != 9 and p[0] != 13:
-            return False
-        p += 1
-    return True

@@ -90,6 +90,15 @@ cdef int count_line(CountTable *t, const ScanConfig *c, const unsigned char *lin
     return LINE_COUNTED
 
 
+cdef inline bint is_blank(const unsigned char *p, const unsigned char *end) noexcept nogil:
+    """Whether a line (or a torn piece) holds only JSON whitespace: nothing to count, nothing bad."""
+    while p < end:
+        if p[0] != 32 and p[0] != 9 and p[0] != 13:
+            return False
+        p += 1
+    return True
+
+
 cdef void scan_block(CountTable *t, const ScanConfig *c, const unsigned char *data, Py_ssize_t length,
                      bint final, ScanResult *result) noexcept nogil:
     """Count the lines of data into t.  A block that is not final keeps its unterminated
