@@ -189,3 +189,59 @@ def json_values(text: st.SearchStrategy) -> st.SearchStrategy:
     return st.recursive(st.one_of(leaves), lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
         st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+
+
+# -- compressed log files (issue 14): reading what compression and retention left --
+
+FINAL_SUFFIXES = (".log", ".log.gz", ".log.zst")
+
+
+def final_paths(directory, log_file: str = "async_buffered_logs") -> List[Path]:
+    """``log_file``'s files under a final name, plain or compressed, in name (= time) order."""
+    return sorted(path for path in Path(directory).iterdir()
+                  if path.name.startswith(log_file + "_") and path.name.endswith(FINAL_SUFFIXES))
+
+
+def temporaries(directory) -> List[str]:
+    """Hidden ``.NAME.log.gz.tmp`` / ``.NAME.log.zst.tmp`` files a compression left."""
+    return sorted(path.name for path in Path(directory).iterdir()
+                  if path.name.startswith(".") and path.name.endswith(".tmp"))
+
+
+def contents_of(path: Path) -> bytes:
+    """A log file's bytes, decompressed; fails unless a .gz or .zst file decompresses to its end."""
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        import gzip
+        return gzip.decompress(data)  # EOFError on a cut stream, BadGzipFile on garbage
+    if path.name.endswith(".zst"):
+        import zstandard
+        stream = zstandard.ZstdDecompressor().decompressobj()
+        out = stream.decompress(data)
+        assert stream.eof, f"{path.name}: its zstd frame ends early"
+        assert not stream.unused_data, f"{path.name}: bytes after its zstd frame"
+        return out
+    return data
+
+
+def events_in(path: Path) -> List[dict]:
+    """Parsed lines of a plain or compressed log file; fails on a half file, a torn line, NUL or bad JSON."""
+    data = contents_of(path)
+    assert b"\0" not in data, f"{path.name} holds NUL bytes"
+    assert data == b"" or data.endswith(b"\n"), f"{path.name} ends in a torn line"
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def plain_beside_compressed(directory, log_file: str = "async_buffered_logs") -> List[str]:
+    """Names X.log that are in the directory together with X.log.gz or X.log.zst."""
+    names = {path.name for path in final_paths(directory, log_file)}
+    return sorted(name for name in names if name.endswith(".log")
+                  and (name + ".gz" in names or name + ".zst" in names))
+
+
+def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not after {timeout} s"
+        time.sleep(0.005)

@@ -1,0 +1,182 @@
+"""Compression and retention with several processes on one directory, and retention's choices in one.
+
+Only closed files are touched: never one another live process still writes (it would lose or tear
+its events), never one a writer holds locked; what goes is the oldest first.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import child_env, events_in, final_paths, plain_beside_compressed, temporaries, wait_until
+
+import fastevlog
+from fastevlog import EventLogCounter
+
+LOG_FILE = "shared"
+COMPRESS = "zstd" if importlib.util.find_spec("zstandard") is not None else "gzip"  # zstd is a test extra
+
+# A producer: waits for the others, logs (pid, n) in small files with short pauses so that the
+# processes overlap and each one's housekeeper meets the others' live files; prints the names of
+# the files it created and its counters.
+PRODUCER = """
+import json, os, sys, time
+import fastevlog
+from fastevlog._rotation import LogFiles
+directory, options, events, ready, go = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+created = []
+real_open_new = LogFiles._open_new
+
+def recording_open_new(self):
+    file = real_open_new(self)
+    created.append(os.path.basename(file.path))
+    return file
+
+LogFiles._open_new = recording_open_new
+logger = fastevlog.EventLogCounter(directory=directory, log_file="shared", max_file_size=3000,
+                                   buffer_bytes=64 * 1024, flush_interval=0.005, **options)
+open(ready, "w").close()
+deadline = time.monotonic() + 60
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.001)
+for n in range(events):
+    logger.info("e", pid=os.getpid(), n=n)
+    if n % 10 == 9:
+        time.sleep(0.002)
+logger.stop()
+metrics = logger.metrics()
+print(json.dumps({"pid": os.getpid(), "created": created,
+                  "metrics": {key: metrics[key] for key in ("files_compressed", "files_deleted")}}))
+"""
+
+
+def _run_producers(directory: Path, options: dict, events: int, processes: int = 4):
+    """Run ``processes`` producers together on directory; their reports (pid, created, metrics)."""
+    go = directory.parent / "go"
+    children = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(directory), json.dumps(options),
+                                  str(events), str(directory.parent / f"ready{k}"), str(go)],
+                                 cwd="/", env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+                for k in range(processes)]
+    try:
+        for k, child in enumerate(children):
+            wait_until(lambda: (directory.parent / f"ready{k}").exists() or child.poll() is not None,
+                       f"producer {k} started", timeout=60)
+    finally:
+        go.touch()
+        results = [child.communicate(timeout=120) for child in children]
+    reports = []
+    for child, (out, err) in zip(children, results):
+        assert child.returncode == 0, err
+        reports.append(json.loads(out))
+    return reports
+
+
+def test_four_processes_compressing_lose_and_tear_nothing(tmp_path):
+    """4 processes log and compress together: every event of each once, every line whole, none lost
+    (a file compressed while its process still wrote it would lose what came after)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    events = 1500
+    reports = _run_producers(logs, {"compress": COMPRESS}, events)
+    assert sum(report["metrics"]["files_compressed"] for report in reports) > 0
+    assert temporaries(logs) == []
+    assert plain_beside_compressed(logs, LOG_FILE) == []
+    seen = collections.Counter()
+    for path in final_paths(logs, LOG_FILE):
+        lines = events_in(path)  # a compressed file decompresses whole; lines whole, valid JSON
+        assert len({event["pid"] for event in lines}) == 1, f"{path.name} holds lines of two processes"
+        seen.update((event["pid"], event["n"]) for event in lines)
+    pids = [report["pid"] for report in reports]
+    assert sorted(seen) == sorted((pid, n) for pid in pids for n in range(events)), "an event was lost"
+    assert set(seen.values()) == {1}, "an event is there twice"
+    counted = fastevlog.count(str(logs), by="field:pid")
+    assert counted.groups == {(pid,): events for pid in pids} and counted.damaged == []
+
+
+def test_keep_files_across_processes_keeps_the_newest(tmp_path):
+    """keep_files=K shared by 4 processes: their housekeepers delete each other's closed files, never one
+    in use; after the next logger's pass, the K newest of all files are left, each whole."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    keep, events = 5, 1000
+    reports = _run_producers(logs, {"keep_files": keep}, events)
+    created = sorted(name for report in reports for name in report["created"])
+    assert len(created) > 4 * keep
+    # Each process went on deleting while the others wrote: not only the last pass did.
+    deleted_by_producers = sum(report["metrics"]["files_deleted"] for report in reports)
+    assert deleted_by_producers > 0
+    with EventLogCounter(directory=logs, log_file=LOG_FILE, keep_files=keep) as logger:
+        wait_until(lambda: len(final_paths(logs, LOG_FILE)) <= keep, "the start's pass kept keep_files")
+        deleted_at_the_end = logger.metrics()["files_deleted"]
+    left = final_paths(logs, LOG_FILE)
+    assert [path.name for path in left] == created[-keep:], "not the newest files were kept"
+    # Each file went once, by one process.
+    assert deleted_by_producers + deleted_at_the_end == len(created) - keep
+    # What is left of each process is the tail of what it logged: nothing deleted from the middle.
+    by_pid = collections.defaultdict(list)
+    for path in left:
+        for event in events_in(path):
+            by_pid[event["pid"]].append(event["n"])
+    for ns in by_pid.values():
+        assert ns == list(range(ns[0], events)), "a process lost events from a file it still wrote"
+
+
+# -- retention's choices, in one process with an injected clock ----------------------------------------
+
+NOW = 1_780_000_000.0  # 2026-05-28, the injected clock: the logger's own file is named after it
+DAY = 86400
+PLANTED = [f"async_buffered_logs_20260101_00000{i}.log" for i in range(6)]
+SIZES = [1000, 2000, 3000, 4000, 5000, 6000]
+# Ages in days by mtime: PLANTED[2] has an old name but was written lately (keep_days goes by mtime).
+AGES = [5, 4, 0.3, 2, 0.5, 0.2]
+
+
+def _plant(directory: Path) -> None:
+    for name, size, age in zip(PLANTED, SIZES, AGES):
+        head, tail = b'{"level":"INFO","event_id":"e","pad":"', b'"}\n'
+        (directory / name).write_bytes(head + b"x" * (size - len(head) - len(tail)) + tail)
+        os.utime(directory / name, (NOW - age * DAY, NOW - age * DAY))
+
+
+@pytest.mark.parametrize("limits, deleted", [
+    ({"keep_files": 2}, [1, 2, 3]),
+    ({"keep_bytes": 11_500}, [1, 2, 3]),
+    ({"keep_days": 1}, [1, 3]),
+    ({"keep_files": 4, "keep_days": 1}, [1, 3]),
+    ({"keep_files": 1, "keep_bytes": 20_000}, [1, 2, 3, 4]),
+], ids=["files", "bytes", "days", "files_and_days", "files_and_bytes"])
+def test_retention_deletes_the_oldest_closed_files(tmp_path, caplog, limits, deleted):
+    """The oldest closed files go first, as the limits say; a file in use (locked by a writer), however
+    old, stays; files_deleted and bytes_deleted are what vanished."""
+    caplog.set_level(logging.INFO, logger="fastevlog")
+    _plant(tmp_path)
+    # PLANTED[0], the oldest, is being written by another process: its shared lock says so.
+    in_use = os.open(tmp_path / PLANTED[0], os.O_RDONLY)
+    fcntl.flock(in_use, fcntl.LOCK_SH)
+    try:
+        gone = [PLANTED[i] for i in deleted]
+        with EventLogCounter(directory=tmp_path, clock=lambda: NOW, **limits) as logger:
+            wait_until(lambda: not any((tmp_path / name).exists() for name in gone), "retention ran")
+            logger.info("e", "mine")
+            logger.flush()
+            metrics = logger.metrics()
+        kept = [name for name in PLANTED if name not in gone]
+        names = [path.name for path in final_paths(tmp_path)]
+        assert names[:len(kept)] == kept and len(names) == len(kept) + 1, names  # + the logger's own file
+    finally:
+        os.close(in_use)
+    assert metrics["files_deleted"] == len(gone)
+    assert metrics["bytes_deleted"] == sum(SIZES[i] for i in deleted)
+    in_order = [record.getMessage() for record in caplog.records if record.getMessage().startswith("deleted ")]
+    assert [message.split()[1] for message in in_order] == [str(tmp_path / name) for name in gone], \
+        "not deleted oldest first"
