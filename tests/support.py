@@ -240,7 +240,7 @@ def plain_beside_compressed(directory, log_file: str = "async_buffered_logs") ->
 
 
 def wait_until(condition, what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds saying ``what`` never happened."""
+    """Poll ``condition()`` until true; fail after ``timeout`` seconds saying ``what`` never happened."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"{what}: not after {timeout} s"

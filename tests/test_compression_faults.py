@@ -48,7 +48,8 @@ KILLED_AT_STEP = """
 import os, signal, sys, threading
 import fastevlog
 from fastevlog import _compression
-directory, compress, step, events, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+directory, compress, step = sys.argv[1:4]
+events, chunk = int(sys.argv[4]), int(sys.argv[5])
 assert step in _compression.STEPS, step
 assert hasattr(_compression, "CHUNK_BYTES")  # renamed? then "temporary half written" needs bigger files
 _compression.CHUNK_BYTES = chunk
@@ -220,7 +221,8 @@ def test_full_disk_during_a_compression(tmp_path, monkeypatch, caplog):
             assert logger.metrics()["files_compressed"] >= 1
         assert temporaries(disk) == []
         assert plain_beside_compressed(disk) == []
-        assert sorted(event["seq"] for path in final_paths(disk) for event in events_in(path)) == list(range(seqs))
+        left = sorted(event["seq"] for path in final_paths(disk) for event in events_in(path))
+        assert left == list(range(seqs))
 
 
 def _compressing(directory: Path, suffix: str):
@@ -245,7 +247,8 @@ def test_file_removed_while_being_compressed(tmp_path, monkeypatch):
     with EventLogCounter(directory=tmp_path, compress="gzip", max_file_size=60_000, buffer_bytes=256 * 1024,
                          flush_interval=0.01) as logger:
         seqs = _log_until_closed(logger, 1)
-        wait_until(lambda: removed and temporaries(tmp_path) == [], "the compression of the removed file ended")
+        wait_until(lambda: removed and temporaries(tmp_path) == [],
+                   "the compression of the removed file ended")
         (name,) = removed
         assert not (tmp_path / (name + ".gz")).exists(), "the copy of a removed file was renamed in"
         # It goes on: the next closed file is compressed.

@@ -32,7 +32,8 @@ PRODUCER = """
 import json, os, sys, time
 import fastevlog
 from fastevlog._rotation import LogFiles
-directory, options, events, ready, go = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+directory, options, events, ready, go = sys.argv[1:6]
+options, events = json.loads(options), int(events)
 created = []
 real_open_new = LogFiles._open_new
 
@@ -69,7 +70,8 @@ def _run_producers(directory: Path, options: dict, events: int, processes: int =
                 for k in range(processes)]
     try:
         for k, child in enumerate(children):
-            wait_until(lambda: (directory.parent / f"ready{k}").exists() or child.poll() is not None,
+            ready = directory.parent / f"ready{k}"
+            wait_until(lambda ready=ready, child=child: ready.exists() or child.poll() is not None,
                        f"producer {k} started", timeout=60)
     finally:
         go.touch()
@@ -177,6 +179,7 @@ def test_retention_deletes_the_oldest_closed_files(tmp_path, caplog, limits, del
         os.close(in_use)
     assert metrics["files_deleted"] == len(gone)
     assert metrics["bytes_deleted"] == sum(SIZES[i] for i in deleted)
-    in_order = [record.getMessage() for record in caplog.records if record.getMessage().startswith("deleted ")]
+    in_order = [record.getMessage() for record in caplog.records
+                if record.getMessage().startswith("deleted ")]
     assert [message.split()[1] for message in in_order] == [str(tmp_path / name) for name in gone], \
         "not deleted oldest first"
