@@ -8,6 +8,7 @@ beside its compressed copy.
 from __future__ import annotations
 
 import errno
+import gzip
 import importlib.util
 import logging
 import os
@@ -119,8 +120,8 @@ def _check_left_clean(logs, compress):
 @pytest.mark.parametrize("compress", KINDS)
 @pytest.mark.parametrize("step", _compression.STEPS)
 def test_killed_at_a_step_leaves_one_whole_copy(killed_directories, tmp_path, compress, step):
-    """SIGKILL at a step: no half file under a final name, every event counted once; the next logger and
-    ``fastevlog recover`` each clean up: no temporary, no original beside its copy, every event once."""
+    """SIGKILL at a step: no half file under a final name, every event counted once; the next logger
+    cleans up: no temporary, no original beside its copy, every event once."""
     left = killed_directories(compress, step)
     finals = final_paths(left)
     compressed = [path for path in finals if not path.name.endswith(".log")]
@@ -146,13 +147,19 @@ def test_killed_at_a_step_leaves_one_whole_copy(killed_directories, tmp_path, co
     result = fastevlog.count(str(left))
     assert result.total == EVENTS and result.damaged == []
 
-    by_logger = tmp_path / "by_logger"
-    shutil.copytree(left, by_logger)
-    EventLogCounter(directory=by_logger).stop()  # no compress: only finish_compressions can clean up
-    _check_left_clean(by_logger, compress)
+    logs = tmp_path / "logs"
+    shutil.copytree(left, logs)
+    EventLogCounter(directory=logs).stop()  # no compress: only finish_compressions can clean up
+    _check_left_clean(logs, compress)
 
-    by_command = tmp_path / "by_command"
-    shutil.copytree(left, by_command)
+
+@pytest.mark.parametrize("compress", KINDS)
+@pytest.mark.parametrize("step", _compression.STEPS)
+def test_recover_command_cleans_up_after_a_kill(killed_directories, tmp_path, compress, step):
+    """``fastevlog recover DIR`` after a SIGKILL at a step: no temporary, no original beside its copy,
+    every event once."""
+    by_command = tmp_path / "logs"
+    shutil.copytree(killed_directories(compress, step), by_command)
     recovered = subprocess.run([sys.executable, "-m", "fastevlog", "recover", str(by_command)], cwd="/",
                                env=child_env(), capture_output=True, text=True, timeout=60)
     assert recovered.returncode == 0, recovered.stderr
@@ -288,3 +295,20 @@ def test_retention_meets_a_file_removed_by_hand(tmp_path, monkeypatch):
     assert metrics["files_deleted"] == 3  # the one removed by hand is not ours
     assert [path.name for path in final_paths(tmp_path)][0] == names[-1]
 
+
+
+def test_a_cut_copy_beside_its_original_is_removed_not_the_original(tmp_path, caplog):
+    """An original beside a copy that does not decompress to it whole (cut short, or of other bytes): the
+    next logger removes the copy and keeps the original; beside a whole, equal copy, the original goes."""
+    caplog.set_level(logging.INFO, logger="fastevlog")
+    data = b"".join(b'{"level":"INFO","event_id":"e","seq":%d}\n' % seq for seq in range(3000))
+    cut, other, whole = (f"async_buffered_logs_20260101_00000{i}.log" for i in range(3))
+    for name in (cut, other, whole):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / (cut + ".gz")).write_bytes(gzip.compress(data)[:-200])
+    (tmp_path / (other + ".gz")).write_bytes(gzip.compress(data[:-1] + b" "))
+    (tmp_path / (whole + ".gz")).write_bytes(gzip.compress(data))
+    EventLogCounter(directory=tmp_path).stop()
+    assert [path.name for path in final_paths(tmp_path)] == [cut, other, whole + ".gz"]
+    assert all(contents_of(path) == data for path in final_paths(tmp_path))
+    assert sum(record.levelno == logging.ERROR for record in caplog.records) == 2
