@@ -25,15 +25,16 @@ from fastevlog import EventLogCounter
 LOG_FILE = "shared"
 COMPRESS = "zstd" if importlib.util.find_spec("zstandard") is not None else "gzip"  # zstd is a test extra
 
-# A producer: waits for the others, logs (pid, n) in small files with short pauses so that the
-# processes overlap and each one's housekeeper meets the others' live files; prints the names of
-# the files it created and its counters.
+# A producer: waits for the others, logs (pid, n) in small files, pausing after every 10 events so that
+# the processes overlap and each one's housekeeper meets the others' live files, and for ``hold`` seconds
+# after event ``hold_at`` (its file live, written, recorded in no buffer: only its lock keeps it);
+# prints the names of the files it created and its counters.
 PRODUCER = """
 import json, os, sys, time
 import fastevlog
 from fastevlog._rotation import LogFiles
-directory, options, events, ready, go = sys.argv[1:6]
-options, events = json.loads(options), int(events)
+directory, options, producer, ready, go = sys.argv[1:6]
+options, (events, pause, hold_at, hold) = json.loads(options), json.loads(producer)
 created = []
 real_open_new = LogFiles._open_new
 
@@ -52,7 +53,10 @@ while not os.path.exists(go) and time.monotonic() < deadline:
 for n in range(events):
     logger.info("e", pid=os.getpid(), n=n)
     if n % 10 == 9:
-        time.sleep(0.002)
+        time.sleep(pause)
+    if n == hold_at:
+        logger.flush()
+        time.sleep(hold)
 logger.stop()
 metrics = logger.metrics()
 print(json.dumps({"pid": os.getpid(), "created": created,
@@ -60,14 +64,15 @@ print(json.dumps({"pid": os.getpid(), "created": created,
 """
 
 
-def _run_producers(directory: Path, options: dict, events: int, processes: int = 4):
-    """Run ``processes`` producers together on directory; their reports (pid, created, metrics)."""
+def _run_producers(directory: Path, options: dict, producers):
+    """Run producers, (events, pause, hold_at, hold) each, together on directory; their reports
+    (pid, created, metrics)."""
     go = directory.parent / "go"
     children = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(directory), json.dumps(options),
-                                  str(events), str(directory.parent / f"ready{k}"), str(go)],
+                                  json.dumps(producer), str(directory.parent / f"ready{k}"), str(go)],
                                  cwd="/", env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
-                for k in range(processes)]
+                for k, producer in enumerate(producers)]
     try:
         for k, child in enumerate(children):
             ready = directory.parent / f"ready{k}"
@@ -88,8 +93,9 @@ def test_four_processes_compressing_lose_and_tear_nothing(tmp_path):
     (a file compressed while its process still wrote it would lose what came after)."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    events = 1500
-    reports = _run_producers(logs, {"compress": COMPRESS}, events)
+    # Three close files (and so run passes) all along; one holds its file live, half written, meanwhile.
+    producers = [(800, 0.005, -1, 0), (800, 0.005, -1, 0), (800, 0.005, -1, 0), (100, 0.001, 20, 0.6)]
+    reports = _run_producers(logs, {"compress": COMPRESS}, producers)
     assert sum(report["metrics"]["files_compressed"] for report in reports) > 0
     assert temporaries(logs) == []
     assert plain_beside_compressed(logs, LOG_FILE) == []
@@ -98,11 +104,12 @@ def test_four_processes_compressing_lose_and_tear_nothing(tmp_path):
         lines = events_in(path)  # a compressed file decompresses whole; lines whole, valid JSON
         assert len({event["pid"] for event in lines}) == 1, f"{path.name} holds lines of two processes"
         seen.update((event["pid"], event["n"]) for event in lines)
-    pids = [report["pid"] for report in reports]
-    assert sorted(seen) == sorted((pid, n) for pid in pids for n in range(events)), "an event was lost"
+    logged = {report["pid"]: producer[0] for report, producer in zip(reports, producers)}
+    assert sorted(seen) == sorted((pid, n) for pid, events in logged.items() for n in range(events)), \
+        "an event was lost"
     assert set(seen.values()) == {1}, "an event is there twice"
     counted = fastevlog.count(str(logs), by="field:pid")
-    assert counted.groups == {(pid,): events for pid in pids} and counted.damaged == []
+    assert counted.groups == {(pid,): events for pid, events in logged.items()} and counted.damaged == []
 
 
 def test_keep_files_across_processes_keeps_the_newest(tmp_path):
@@ -111,7 +118,7 @@ def test_keep_files_across_processes_keeps_the_newest(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     keep, events = 5, 1000
-    reports = _run_producers(logs, {"keep_files": keep}, events)
+    reports = _run_producers(logs, {"keep_files": keep}, [(events, 0.002, -1, 0)] * 4)
     created = sorted(name for report in reports for name in report["created"])
     assert len(created) > 4 * keep
     # Each process went on deleting while the others wrote: not only the last pass did.
@@ -183,3 +190,25 @@ def test_retention_deletes_the_oldest_closed_files(tmp_path, caplog, limits, del
                 if record.getMessage().startswith("deleted ")]
     assert [message.split()[1] for message in in_order] == [str(tmp_path / name) for name in gone], \
         "not deleted oldest first"
+
+
+def test_a_new_file_never_takes_the_name_of_a_compressed_one(tmp_path):
+    """A logger started in the same second as an earlier one (another process, or a restart) whose files
+    were compressed: its new file gets a name of its own, not X.log beside the earlier X.log.gz, which
+    readers would skip and the next start would find differing from X.log (and remove)."""
+    with EventLogCounter(directory=tmp_path, compress="gzip", max_file_size=2000, flush_interval=0.01,
+                         clock=lambda: NOW) as first:
+        seq = 0
+        while first.metrics()["rotations"] < 2:
+            for _ in range(10):
+                first.info("e", "first", seq=seq)
+                seq += 1
+            first.flush()
+        wait_until(lambda: first.metrics()["files_compressed"] >= 2, "the first files were compressed")
+    with EventLogCounter(directory=tmp_path, clock=lambda: NOW) as second:
+        second.info("e", "second", seq=seq)
+    assert plain_beside_compressed(tmp_path) == []
+    EventLogCounter(directory=tmp_path).stop()  # finish_compressions must find nothing to undo
+    assert sorted(event["seq"] for path in final_paths(tmp_path) for event in events_in(path)) == \
+        list(range(seq + 1))
+    assert fastevlog.count(str(tmp_path)).total == seq + 1
