@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from dead_buffers import LOG_FILE, STAMP, Ring, Segment, lines
 from support import (
     child_env,
     contents_of,
@@ -33,6 +34,7 @@ from support import (
 import fastevlog
 from fastevlog import EventLogCounter, _compression
 from fastevlog._directory import LogDirectory
+from fastevlog._housekeeper import housekeep
 
 SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
 HAVE_ZSTANDARD = importlib.util.find_spec("zstandard") is not None
@@ -312,3 +314,19 @@ def test_a_cut_copy_beside_its_original_is_removed_not_the_original(tmp_path, ca
     assert [path.name for path in final_paths(tmp_path)] == [cut, other, whole + ".gz"]
     assert all(contents_of(path) == data for path in final_paths(tmp_path))
     assert sum(record.levelno == logging.ERROR for record in caplog.records) == 2
+
+
+def test_a_file_a_dead_buffer_still_records_a_piece_for_is_not_compressed(tmp_path):
+    """A dead process's buffer records a piece not yet written to X.log: X.log is not closed, so no pass
+    compresses it (recovery would have to write into a file compressed away); after recovery it is."""
+    data = lines(0, 300)
+    name = f"{LOG_FILE}_{STAMP}.log"
+    (tmp_path / name).write_bytes(data[:len(data) // 2])  # the dead writer got half of it out
+    Ring([Segment(data, placements=[(STAMP, 0, 0, len(data))])]).plant(tmp_path)
+    report = housekeep(str(tmp_path), LOG_FILE, compress="gzip")  # a pass, without recovery
+    assert report.files_compressed == 0
+    assert [path.name for path in final_paths(tmp_path)] == [name]
+    with EventLogCounter(directory=tmp_path, compress="gzip") as logger:
+        wait_until(lambda: logger.metrics()["files_compressed"] == 1, "compressed once recovered")
+    assert [path.name for path in final_paths(tmp_path)] == [name + ".gz"]
+    assert [event["seq"] for event in events_in(tmp_path / (name + ".gz"))] == list(range(300))
