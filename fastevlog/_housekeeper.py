@@ -222,16 +222,6 @@ class Housekeeper:
         if self._thread.is_alive():
             self._thread.join()
 
-    def retain(self) -> None:
-        """Retention alone, quick (deleting, not compressing): a stopping logger's last pass.
-
-        keep_bytes waits for compression when there is one to do: files not
-        compressed yet would count for more than they will take.
-        """
-        if self.retention.limits():
-            self._delete(expired(self._closed_files(), self.retention, self.clock(),
-                                 by_bytes=self.compressor is None))
-
     def abandon(self) -> None:
         """In a forked child: the thread did not survive the fork; close the descriptors it held."""
         self.housekeeping.abandon()
