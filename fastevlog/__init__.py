@@ -63,6 +63,7 @@ from ._errors import LoggerStoppedError, WriteError  # noqa: E402
 from ._handler import Handler  # noqa: E402
 from ._logger import (  # noqa: E402
     MIN_BUFFER_BYTES,
+    Compress,
     EventLogCounter,
     OnFull,
     RotateEvery,
@@ -128,6 +129,11 @@ def configure(
     file_mode: int = 0o640,
     clock: Callable[[], float] = time.time,
     install_signal_handlers: bool = False,
+    compress: Compress = None,
+    compress_level: Optional[int] = None,
+    keep_files: Optional[int] = None,
+    keep_bytes: Optional[int] = None,
+    keep_days: Optional[float] = None,
 ) -> EventLogCounter:
     """Replace the default logger with one built from these EventLogCounter parameters.
 
@@ -144,7 +150,9 @@ def configure(
             log_file=log_file, directory=directory, buffer_size=buffer_size, buffer_bytes=buffer_bytes,
             flush_interval=flush_interval, max_file_size=max_file_size, rotate_every=rotate_every,
             num_workers=num_workers, max_retries=max_retries, on_full=on_full, level=level,
-            file_mode=file_mode, clock=clock, install_signal_handlers=install_signal_handlers)
+            file_mode=file_mode, clock=clock, install_signal_handlers=install_signal_handlers,
+            compress=compress, compress_level=compress_level, keep_files=keep_files, keep_bytes=keep_bytes,
+            keep_days=keep_days)
         old, _default = _default, new
     if old is not None:
         old.stop()

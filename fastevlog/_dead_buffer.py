@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from . import _core
 
@@ -282,6 +282,34 @@ class DeadBufferFile:
         header_at = _segment_header_at(index)
         _, length, _, placements, written = _SEGMENT_HEADER.struct.unpack_from(self.buffer, header_at)
         return header_at, geometry.data_offset + index * geometry.segment_size, length, placements, written
+
+
+def recorded_stamps(read: Callable[[int, int], bytes]) -> Set[str]:
+    """The stamps of the log files a buffer file records pieces for, in segments not free.
+
+    ``read(size, offset)`` reads the file (os.pread); the file may be live and
+    changing.  A recorded piece may be written already: the answer errs on the
+    side of naming a file.  A file still all zeros at its start (being created)
+    records nothing.  Raises ValueError when its header is not a buffer file's.
+    """
+    first = read(_FILE_HEADER.size, 0)
+    if not any(first):
+        return set()
+    count = _FILE_HEADER.struct.unpack_from(first, 0)[2] if len(first) == _FILE_HEADER.size else 0
+    if not _FEWEST_SEGMENTS <= count <= _MOST_SEGMENTS:
+        raise ValueError("not a fastevlog buffer file header")
+    header = read(_segment_header_at(count), 0)
+    DeadBufferFile(header)._checked_header()
+    stamps = set()
+    for i in range(count):
+        header_at = _segment_header_at(i)
+        _, length, state, placements, _ = _SEGMENT_HEADER.struct.unpack_from(header, header_at)
+        if state == _FREE or length == 0:
+            continue
+        for k in range(min(placements, _MAX_PLACEMENTS)):
+            stamp = _PIECE_RECORD.struct.unpack_from(header, _slot_at(header_at, k))[0]
+            stamps.add(stamp.partition(b"\0")[0].decode("ascii", "replace"))
+    return stamps
 
 
 def _segment_header_at(index: int) -> int:

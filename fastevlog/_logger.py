@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Union
 
 from . import _core
 from ._buffer_file import BufferFile
+from ._compression import KINDS, LEVELS, Compressor, finish_compressions
 from ._directory import LogDirectory
 from ._errors import WriteError
+from ._housekeeper import Housekeeper, Housekeeping
 from ._recovery import recover
+from ._retention import Retention
 from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler
 from ._signals import install_sigterm_handler
@@ -30,6 +33,7 @@ _log = logging.getLogger("fastevlog")
 # on_full and rotate_every as the type checker sees them: a misspelt policy is an error in the editor.
 OnFull = Literal["block", "drop"]
 RotateEvery = Optional[Literal["hourly", "daily"]]
+Compress = Optional[Literal["gzip", "zstd"]]
 
 MIN_BUFFER_BYTES = 64 * 1024
 _SEGMENT_TARGET = 1024 * 1024  # big enough that one pwrite per segment is cheap
@@ -156,6 +160,44 @@ def _check_flush_interval(flush_interval: Any) -> float:
     return seconds
 
 
+def _check_compression(compress: Any, compress_level: Any) -> Optional[Compressor]:
+    """The compressor asked for, or None; an error naming the parameter when it cannot be had."""
+    kind = _check_choice("compress", compress, (None, *KINDS))
+    if kind is None:
+        if compress_level is not None:
+            raise ValueError("compress_level needs compress='gzip' or compress='zstd'; "
+                             "without compression pass no level")
+        return None
+    if compress_level is not None:
+        levels = LEVELS[kind]
+        compress_level = _check_int("compress_level", compress_level, levels[0], levels[-1])
+    try:
+        return Compressor(kind, compress_level)
+    except ImportError as error:
+        raise ImportError(f"compress='zstd' needs the zstandard package: pip install 'fastevlog[zstd]', "
+                          f"or use compress='gzip' ({error})") from error
+
+
+def _check_keep_days(keep_days: Any) -> Optional[float]:
+    if keep_days is None:
+        return None
+    if isinstance(keep_days, bool) or not isinstance(keep_days, numbers.Real):
+        raise TypeError(f"keep_days must be a number of days (int or float) or None, "
+                        f"not {type(keep_days).__name__}")
+    days = float(keep_days)
+    if not 0 < days < float("inf"):  # also refuses NaN
+        raise ValueError(f"keep_days must be a positive, finite number of days (or None to keep files "
+                         f"of any age), not {keep_days!r}")
+    return days
+
+
+def _check_retention(keep_files: Any, keep_bytes: Any, keep_days: Any) -> Retention:
+    return Retention(
+        None if keep_files is None else _check_int("keep_files", keep_files, 0),
+        None if keep_bytes is None else _check_int("keep_bytes", keep_bytes, 0),
+        _check_keep_days(keep_days))
+
+
 def _check_choice(name: str, value: Any, choices: tuple) -> Any:
     """value if it is one of choices (str or None), else an error listing them."""
     listed = ", ".join(repr(choice) for choice in choices)
@@ -276,6 +318,16 @@ class EventLogCounter(_core.LoggerCore):
             (the owner reopens them for recovery); the umask still applies.
         clock: seconds since the epoch, for file names and time rotation (tests
             inject one; event timestamps always come from the system clock).
+        compress: None, "gzip" or "zstd" (the zstd extra: pip install
+            'fastevlog[zstd]'): closed files are compressed to NAME.log.gz or
+            NAME.log.zst on a background thread.
+        compress_level: gzip 1-9 (default 6) or zstd 1-22 (default 3).
+        keep_files: keep at most this many closed files (files being written
+            come on top), deleting the oldest; None keeps all.
+        keep_bytes: keep the newest closed files up to this many bytes on
+            disk (compressed or not); None sets no limit.
+        keep_days: delete closed files last written more than this many days
+            ago (by clock()); None sets no limit.
         install_signal_handlers: on SIGTERM, stop every logger (writing what is
             pending), then run the previous handler or the default action.
             Must be called from the main thread.
@@ -305,6 +357,11 @@ class EventLogCounter(_core.LoggerCore):
         file_mode: int = 0o640,
         clock: Callable[[], float] = time.time,
         install_signal_handlers: bool = False,
+        compress: Compress = None,
+        compress_level: Optional[int] = None,
+        keep_files: Optional[int] = None,
+        keep_bytes: Optional[int] = None,
+        keep_days: Optional[float] = None,
     ) -> None:
         # Every parameter is checked before anything is created, so a refused logger leaves nothing behind.
         log_file = _check_log_file(log_file)
@@ -321,6 +378,8 @@ class EventLogCounter(_core.LoggerCore):
         file_mode = _check_file_mode(file_mode)
         clock = _check_clock(clock)
         install_signal_handlers = _check_install_signal_handlers(install_signal_handlers)
+        compressor = _check_compression(compress, compress_level)
+        retention = _check_retention(keep_files, keep_bytes, keep_days)
 
         log_directory = _open_directory(directory, file_mode)
         segment_count, segment_size = ring_geometry(buffer_bytes)
@@ -328,12 +387,14 @@ class EventLogCounter(_core.LoggerCore):
         self._ring_parameters = (segment_count, segment_size, min_level, on_full == "block", buffer_size)
         self._buffer_bytes = segment_count * segment_size  # the ring's capacity: buffer_bytes rounded down
         self._writer_parameters = (num_workers, max_retries, flush_interval)
+        self._housekeeping_parameters = (compressor, retention)
         try:
             self._files = LogFiles(*self._files_parameters)
             self.recovered_events = recover(self._files)
             # Recovery wrote its files itself; the writers start on a file of their own,
             # which they grow strictly in order from its first byte.
             self._files.close()
+            self._compressions_finished = finish_compressions(log_directory, log_file)
             self._stopped = False
             self._start()
         except BaseException:
@@ -362,6 +423,14 @@ class EventLogCounter(_core.LoggerCore):
         # Reentrant: a SIGTERM handler may run stop() while the main thread is inside it.
         self._stop_lock = threading.RLock()
         self._scheduler.start(ring)
+        compressor, retention = self._housekeeping_parameters
+        self._housekeeping = Housekeeping(directory, log_file, compressor, retention, self._files.clock)
+        self._housekeeping.report.files_compressed = self._compressions_finished
+        self._housekeeper: Optional[Housekeeper] = None
+        if compressor is not None or retention.limits():
+            self._housekeeper = Housekeeper(self._housekeeping)
+            self._files.file_closed = self._housekeeper.wake
+            self._housekeeper.start()
 
     def _restart_after_fork(self) -> None:
         """In a forked child: leave the parent's buffer, files and (vanished) threads alone; start afresh.
@@ -373,6 +442,9 @@ class EventLogCounter(_core.LoggerCore):
             return
         self._forget_after_fork()  # the ring's state and counts, without touching the shared mapping
         self._scheduler.abandon()
+        if self._housekeeper is not None:
+            self._housekeeper.abandon()
+        self._compressions_finished = 0
         self._files.abandon()
         self._buffer_file.abandon()
         self._files = LogFiles(*self._files_parameters)
@@ -398,6 +470,8 @@ class EventLogCounter(_core.LoggerCore):
             if self._stopped:
                 return
             self._stopped = True
+            if self._housekeeper is not None:
+                self._housekeeper.stop()  # gives up a compression under way: the next start does it
             self._ring.close()
             keep = False
             try:
@@ -444,6 +518,7 @@ class EventLogCounter(_core.LoggerCore):
             file_open_failures=scheduler.file_open_failures,
             recovered_events=self.recovered_events,
             buffer_bytes=self._buffer_bytes,
+            **vars(self._housekeeping.report),
         )
         return result
 

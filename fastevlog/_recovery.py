@@ -36,6 +36,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from . import _core, _dead_buffer
 from ._buffer_file import buffer_file_pattern
+from ._closed_files import hold_for_writing
 from ._directory import LogDirectory
 from ._rotation import LogFiles
 
@@ -276,6 +277,11 @@ def _open_place(directory: LogDirectory, name: str, offset: int) -> int:
         if error.errno in _UNUSABLE_ERRORS:
             raise _Unusable(error.errno, error.strerror, path) from None
         raise
+    try:
+        hold_for_writing(fd, path)  # as every writer does: no housekeeper takes it meanwhile
+    except OSError:
+        os.close(fd)
+        raise
     opened = os.fstat(fd)
     if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino):
         os.close(fd)
@@ -288,7 +294,13 @@ def _open_place(directory: LogDirectory, name: str, offset: int) -> int:
 
 
 def _create_place(directory: LogDirectory, name: str, mode: int) -> int:
-    return directory.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+    fd = directory.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        hold_for_writing(fd, directory.join(name))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _exists(directory: LogDirectory, name: str) -> bool:

@@ -10,6 +10,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable, Deque, List, Optional, Set, Tuple
 
+from ._closed_files import FileInUse, hold_for_writing
 from ._directory import LogDirectory
 
 _log = logging.getLogger("fastevlog")
@@ -73,6 +74,8 @@ class LogFiles:
         self._last_suffix = -1
         self._open: Set[LogFile] = set()  # files whose fd is open
         self._lock = threading.Lock()  # guards pending/retired, closing and _open
+        # Called after a file is closed (from the thread that closed it): the housekeeper's wake().
+        self.file_closed: Callable[[], None] = lambda: None
 
     def place(self, source, start: int, end: int, most: Optional[int] = None) -> List[Placement]:
         """Where source[start:end] (whole lines) goes: one or more pieces, in order.
@@ -120,6 +123,7 @@ class LogFiles:
                 self._open.discard(file)
         if close:
             _close(file)
+            self.file_closed()
 
     def recreate_directory_if_removed(self) -> bool:
         """If the log directory was deleted, recreate it and leave the current file; True if it was.
@@ -172,6 +176,7 @@ class LogFiles:
                 self._open.discard(file)
         if close:
             _close(file)
+            self.file_closed()
 
     def _open_new(self) -> LogFile:
         now = self.clock()
@@ -186,7 +191,6 @@ class LogFiles:
             name = self.name_of(name_stamp)
             try:
                 fd = self.directory.open(name, _CREATE_FLAGS, self.file_mode)
-                break
             except FileExistsError:
                 try:
                     if stat.S_ISLNK(self.directory.stat(name).st_mode):
@@ -194,6 +198,15 @@ class LogFiles:
                                    self.directory.join(name))
                 except FileNotFoundError:
                     pass
+                suffix += 1
+                continue
+            try:
+                # Held while the file is open: no housekeeper compresses or deletes it meanwhile.
+                hold_for_writing(fd, self.directory.join(name))
+                break
+            except FileInUse as error:
+                os.close(fd)
+                _log.error("%s; using another name", error)
                 suffix += 1
         self._last_stamp, self._last_suffix = stamp, suffix
         path = self.directory.join(name)

@@ -121,6 +121,26 @@ _REFUSED = [
     ({"install_signal_handlers": "yes"}, TypeError, "install_signal_handlers"),
     ({"install_signal_handlers": 1}, TypeError, "install_signal_handlers"),
     ({"install_signal_handlers": None}, TypeError, "install_signal_handlers"),
+    # compress: None, "gzip" or "zstd"; compress_level within the kind's range, and only with a kind.
+    ({"compress": "bz2"}, ValueError, "compress"),
+    ({"compress": "GZIP"}, ValueError, "compress"),
+    ({"compress": True}, TypeError, "compress"),
+    ({"compress": "gzip", "compress_level": 0}, ValueError, "compress_level"),
+    ({"compress": "gzip", "compress_level": 10}, ValueError, "compress_level"),
+    ({"compress": "zstd", "compress_level": 23}, ValueError, "compress_level"),
+    ({"compress_level": 3}, ValueError, "compress_level"),
+    ({"compress": "gzip", "compress_level": 6.0}, TypeError, "compress_level"),
+    # keep_files, keep_bytes: None or an int >= 0; keep_days: None or a positive, finite number.
+    ({"keep_files": -1}, ValueError, "keep_files"),
+    ({"keep_files": 2.0}, TypeError, "keep_files"),
+    ({"keep_files": True}, TypeError, "keep_files"),
+    ({"keep_bytes": -1}, ValueError, "keep_bytes"),
+    ({"keep_bytes": "1G"}, TypeError, "keep_bytes"),
+    ({"keep_days": 0}, ValueError, "keep_days"),
+    ({"keep_days": float("nan")}, ValueError, "keep_days"),
+    ({"keep_days": float("inf")}, ValueError, "keep_days"),
+    ({"keep_days": "7"}, TypeError, "keep_days"),
+    ({"keep_days": True}, TypeError, "keep_days"),
 ]
 
 # Parameters without a wrong value in the table: calling clock() up front would take a reading from the
@@ -142,7 +162,7 @@ def cwd(tmp_path):
 
 class TestRefused:
     @pytest.mark.parametrize("parameters, error, name", _REFUSED,
-                             ids=[f"{k}={v!r}" for (k, v), in (p.items() for p, _, _ in _REFUSED)])
+                             ids=[",".join(f"{k}={v!r}" for k, v in p.items()) for p, _, _ in _REFUSED])
     def test_refused_naming_the_parameter(self, cwd, parameters, error, name):
         """Each bad value is an error naming its parameter, and nothing is created on disk."""
         parameters = {"directory": cwd / "new" / "logs", **parameters}
