@@ -515,6 +515,26 @@ class TestCompressionMeanwhile:
         result = fastevlog.count(str(tmp_path), jobs=1)
         assert (result.as_json(), result.files) == (expected([("x", data)]), 1)
 
+    @pytest.mark.parametrize("kind", ["gzip", "zstd"])
+    def test_at_every_step_of_a_real_compression(self, tmp_path, monkeypatch, kind):
+        """The housekeeper's own compression, counted at each of its steps: every event once."""
+        from fastevlog import _compression, _housekeeper
+
+        line = b'{"timestamp":"2026-12-04T05:00:00Z","level":"INFO","event_id":"e","message":"m"}\n'
+        lines = (_compression.CHUNK_BYTES * 3 // 2) // len(line)  # two chunks: a half-written temporary
+        for stamp in ("20261204_050000", "20261204_050001"):
+            (tmp_path / f"app_{stamp}.log").write_bytes(line * lines)
+        totals = {}
+
+        def count_now(step: str) -> None:
+            totals[step] = fastevlog.count(str(tmp_path), jobs=1).total
+
+        monkeypatch.setattr(_compression, "_reached", count_now)
+        report = _housekeeper.housekeep(str(tmp_path), "app", compress=kind)
+        assert report.files_compressed == 2
+        assert set(totals) == set(_compression.STEPS)
+        assert totals == {step: 2 * lines for step in _compression.STEPS}
+
     def test_path_given_by_name_is_read_as_given(self, tmp_path, other, monkeypatch):
         """A PATH named on its own is not replaced by its compressed sibling: gone, it is an error."""
         data = other[0][1]
