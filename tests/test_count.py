@@ -394,13 +394,14 @@ class TestReading:
 
 
 class TestLiveFiles:
-    def test_counting_while_a_logger_writes(self, tmp_path):
-        """Counts taken while a logger writes its files never exceed what was logged, and each file has
-        at most one bad line (the one being written, or cut by a range not written yet); once the
-        logger stops, every event counts and no line is bad."""
+    @pytest.mark.parametrize("compress", [None, "gzip"])
+    def test_counting_while_a_logger_writes(self, tmp_path, compress):
+        """Counts taken while a logger writes its files (and compresses the closed ones) never exceed
+        what was logged, and each file has at most one bad line (the one being written, or cut by a
+        range not written yet); once the logger stops, every event counts and no line is bad."""
         events = 60000
         logger = fastevlog.EventLogCounter(directory=str(tmp_path), log_file="live", flush_interval=0.005,
-                                           max_file_size=300_000, num_workers=4)
+                                           max_file_size=300_000, num_workers=4, compress=compress)
 
         def produce() -> None:
             for index in range(events):
