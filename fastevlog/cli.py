@@ -225,9 +225,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write the events left in buffer files of dead processes to log files",
         description="What a logger starting on DIR would do first: the buffer files of processes "
                     "that ended (killed, crashed) are written to log files and removed; those of "
-                    "running processes are left alone. Exits with 1 when a buffer file could not be "
-                    "recovered completely: it is kept for a later run (an I/O error, a full disk) or, "
-                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why. "
+                    "running processes are left alone. Then compressions that killed processes "
+                    "left are finished (or undone), as a logger starting does. Exits with 1 when a "
+                    "buffer file could not be recovered completely: it is kept for a later run (an I/O "
+                    "error, a full disk) or, when it cannot be read, renamed NAME.quarantined; stderr "
+                    "says which and why. "
                     "Exit status 2 on a bad flag.")
     rec.set_defaults(run=recover_command, command_parser=rec)
     rec.add_argument("directory", metavar="DIR", help="the log directory holding the buffer files")
@@ -391,7 +393,8 @@ def _housekeeping_said() -> Iterator[List[int]]:
 
 
 def recover_command(args: argparse.Namespace) -> int:
-    """Recover every dead buffer file in DIR: 0 when all were, 1 when one was kept or set aside."""
+    """Recover every dead buffer file in DIR, then finish compressions cut short: 0 when every buffer
+    file was recovered, 1 when one was kept or set aside."""
     # Not a usage error: the same command may work once the directory is there.
     if not os.path.isdir(args.directory):
         raise CommandFailed(f"{args.directory} is not a directory")
@@ -414,7 +417,7 @@ def recover_command(args: argparse.Namespace) -> int:
     if not log_files:
         print(f"no buffer files in {args.directory}")
     if finished:
-        print(f"finished {finished} compression(s) that stopped processes left")
+        print(f"finished {finished} compression(s) cut short by killed processes")
     if failures:
         print(f"fastevlog: {failures} buffer file(s) could not be recovered completely (see above)",
               file=sys.stderr)

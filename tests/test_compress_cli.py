@@ -317,7 +317,7 @@ class TestRecoverFinishesCompressions:
         status, out, err = _main(capsys, "recover", str(tmp_path))
         assert (status, err) == (0, "")
         assert out == (f"no buffer files in {tmp_path}\n"
-                       "finished 1 compression(s) that stopped processes left\n")
+                       "finished 1 compression(s) cut short by killed processes\n")
         assert sorted(os.listdir(tmp_path)) == [pair.name + ".zst", halfway.name]
 
     def test_only_the_log_file_asked(self, tmp_path, capsys):
