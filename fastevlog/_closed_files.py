@@ -205,8 +205,8 @@ def _lock(directory: LogDirectory, file: LogicalFile) -> Optional[Claim]:
         # O_NONBLOCK: a FIFO planted under the name must not block the open.
         fd = directory.open(file.name, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as error:
-        if error.errno in _NOT_A_FILE:
-            return None
+        if error.errno in _NOT_A_FILE or error.errno in (errno.EACCES, errno.EPERM):
+            return None  # not a file, or not ours to touch
         raise
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

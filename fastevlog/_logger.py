@@ -160,6 +160,16 @@ def _check_flush_interval(flush_interval: Any) -> float:
     return seconds
 
 
+def _finish_compressions(directory: LogDirectory, log_file: str) -> int:
+    """finish_compressions() at start: what it cannot do is reported, and the start goes on."""
+    try:
+        return finish_compressions(directory, log_file)
+    except OSError as error:
+        _log.error("cannot finish the compressions left in %s (%s); they stay as they are",
+                   directory.path, error)
+        return 0
+
+
 def _check_compression(compress: Any, compress_level: Any) -> Optional[Compressor]:
     """The compressor asked for, or None; an error naming the parameter when it cannot be had."""
     kind = _check_choice("compress", compress, (None, *KINDS))
@@ -394,7 +404,7 @@ class EventLogCounter(_core.LoggerCore):
             # Recovery wrote its files itself; the writers start on a file of their own,
             # which they grow strictly in order from its first byte.
             self._files.close()
-            self._compressions_finished = finish_compressions(log_directory, log_file)
+            self._compressions_finished = _finish_compressions(log_directory, log_file)
             self._stopped = False
             self._start()
         except BaseException:

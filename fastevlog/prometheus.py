@@ -50,7 +50,8 @@ _COUNTERS = (
      "Lines recovery wrote at start from buffer files of dead processes."),
     ("fastevlog_files_compressed_total", "files_compressed", "Closed log files compressed."),
     ("fastevlog_files_deleted_total", "files_deleted", "Closed log files deleted by retention."),
-    ("fastevlog_bytes_deleted_total", "bytes_deleted", "Bytes on disk of the log files deleted by retention."),
+    ("fastevlog_bytes_deleted_total", "bytes_deleted",
+     "Bytes on disk of the log files deleted by retention."),
     ("fastevlog_compress_failures_total", "compress_failures",
      "Compressions that failed; the original is kept and tried again later."),
 )
