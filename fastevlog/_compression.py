@@ -51,6 +51,10 @@ class Compressor:
         self.kind = kind
         self.suffix = KINDS[kind]
         self.level = DEFAULT_LEVELS[kind] if level is None else level
+        if self.level not in LEVELS[kind]:
+            levels = LEVELS[kind]
+            raise ValueError(f"compress_level must be {levels[0]} to {levels[-1]} for compress={kind!r}, "
+                             f"not {self.level!r}")
         self._zstd: Any = None
         self._flush_block: int = zlib.Z_SYNC_FLUSH
         if kind == "zstd":

@@ -502,8 +502,20 @@ class EventLogCounter(_core.LoggerCore):
             self._files.close()
             self._ring.detach()
             self._buffer_file.close(remove=not keep and self._buffer_file_exists())
+            self._retain_at_stop()
             self._files.directory.close()
             live_loggers.discard(self)
+
+    def _retain_at_stop(self) -> None:
+        """Delete what retention no longer keeps, now that the last file is closed (a short script's
+        files would otherwise wait for the next start); compression waits for the next start."""
+        if self._housekeeper is None:
+            return
+        try:
+            self._housekeeping.retain()
+        except Exception as error:  # stop() goes on: a later start deletes them
+            _log.error("retention at stop failed (%s: %s); the next start tries again",
+                       type(error).__name__, error)
 
     def _buffer_file_exists(self) -> bool:
         """Whether the buffer file is still at its name (a deleted directory takes it along)."""

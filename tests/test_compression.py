@@ -221,3 +221,9 @@ def test_zstd_missing_keeps_both_of_a_pair(tmp_path, directory, monkeypatch, cap
     assert finish_compressions(directory, LOG_FILE) == 0
     assert listing(tmp_path) == [NAME, NAME + ".zst"]
     assert "cannot read" in caplog.text
+
+
+@pytest.mark.parametrize("kind, level", [("gzip", 0), ("gzip", 10), ("zstd", 0), ("zstd", 23)])
+def test_a_level_out_of_range_is_refused_naming_it(kind, level):
+    with pytest.raises(ValueError, match=f"compress_level must be .* for compress='{kind}', not {level}"):
+        Compressor(kind, level)

@@ -147,3 +147,15 @@ def test_zstd_missing_is_a_clear_error_at_construction(tmp_path, monkeypatch):
                                           r"'fastevlog\[zstd\]'"):
         EventLogCounter(directory=tmp_path / "logs", compress="zstd")
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("compress", [None, "gzip"])
+def test_stop_applies_retention_to_what_it_closed(tmp_path, compress):
+    """A short script's files: the limits hold once it stops, even if the thread never got a turn."""
+    with EventLogCounter(directory=tmp_path, max_file_size=5_000, flush_interval=60, keep_files=2,
+                         compress=compress) as logger:
+        logger._housekeeper.stop()  # as if starved of CPU until the end
+        log_some(logger, 1000)
+    assert len([p for p in tmp_path.iterdir() if ".log" in p.name]) == 2
+    assert logger.metrics()["files_deleted"] > 0
+    assert sequence_numbers(tmp_path)[-1] == 999  # the newest kept
