@@ -112,7 +112,7 @@ def _seqs(directory):
     return sorted(event["seq"] for path in final_paths(directory) for event in events_in(path))
 
 
-def _check_left_clean(logs, compress):
+def _check_left_clean(logs):
     assert temporaries(logs) == [], "a temporary was left"
     assert plain_beside_compressed(logs) == [], "an original was left beside its compressed copy"
     assert _seqs(logs) == list(range(EVENTS)), "an event is missing or is there twice"
@@ -152,7 +152,7 @@ def test_killed_at_a_step_leaves_one_whole_copy(killed_directories, tmp_path, co
     logs = tmp_path / "logs"
     shutil.copytree(left, logs)
     EventLogCounter(directory=logs).stop()  # no compress: only finish_compressions can clean up
-    _check_left_clean(logs, compress)
+    _check_left_clean(logs)
 
 
 @pytest.mark.parametrize("compress", KINDS)
@@ -165,7 +165,7 @@ def test_recover_command_cleans_up_after_a_kill(killed_directories, tmp_path, co
     recovered = subprocess.run([sys.executable, "-m", "fastevlog", "recover", str(by_command)], cwd="/",
                                env=child_env(), capture_output=True, text=True, timeout=60)
     assert recovered.returncode == 0, recovered.stderr
-    _check_left_clean(by_command, compress)
+    _check_left_clean(by_command)
 
 
 def _log_until_closed(logger, files_closed, start=0):
