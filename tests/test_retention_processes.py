@@ -121,7 +121,7 @@ def test_keep_files_across_processes_keeps_the_newest(tmp_path):
     reports = _run_producers(logs, {"keep_files": keep}, [(events, 0.002, -1, 0)] * 4)
     created = sorted(name for report in reports for name in report["created"])
     assert len(created) > 4 * keep
-    # Each process went on deleting while the others wrote: not only the last pass did.
+    # The producers' housekeepers deleted (while the others wrote, and at their stops).
     deleted_by_producers = sum(report["metrics"]["files_deleted"] for report in reports)
     assert deleted_by_producers > 0
     with EventLogCounter(directory=logs, log_file=LOG_FILE, keep_files=keep) as logger:
