@@ -227,14 +227,6 @@ def _base_of(file: LogicalFile) -> str:
     return file.name[:-len(file.stamp) - len("_.log")]
 
 
-def _exists(directory: LogDirectory, name: str) -> bool:
-    try:
-        directory.stat(name)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _remove_if_there(directory: LogDirectory, name: str) -> None:
     try:
         directory.unlink(name)

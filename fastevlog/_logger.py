@@ -150,14 +150,18 @@ def _check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = Non
 
 
 def _check_flush_interval(flush_interval: Any) -> float:
-    if isinstance(flush_interval, bool) or not isinstance(flush_interval, numbers.Real):
-        raise TypeError(f"flush_interval must be a number of seconds (int or float), "
-                        f"not {type(flush_interval).__name__}")
-    seconds = float(flush_interval)
-    if not 0 < seconds < float("inf"):  # also refuses NaN
-        raise ValueError(f"flush_interval must be a positive, finite number of seconds, "
-                         f"not {flush_interval!r}")
-    return seconds
+    return _check_positive("flush_interval", flush_interval, "seconds", "")
+
+
+def _check_positive(name: str, value: Any, unit: str, or_none: str) -> float:
+    """value as a positive, finite float: a TypeError for another type, a ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of {unit} (int or float){' or None' if or_none else ''}, "
+                        f"not {type(value).__name__}")
+    number = float(value)
+    if not 0 < number < float("inf"):  # also refuses NaN
+        raise ValueError(f"{name} must be a positive, finite number of {unit}{or_none}, not {value!r}")
+    return number
 
 
 def _finish_compressions(directory: LogDirectory, log_file: str) -> int:
@@ -188,24 +192,12 @@ def _check_compression(compress: Any, compress_level: Any) -> Optional[Compresso
                           f"or use compress='gzip' ({error})") from error
 
 
-def _check_keep_days(keep_days: Any) -> Optional[float]:
-    if keep_days is None:
-        return None
-    if isinstance(keep_days, bool) or not isinstance(keep_days, numbers.Real):
-        raise TypeError(f"keep_days must be a number of days (int or float) or None, "
-                        f"not {type(keep_days).__name__}")
-    days = float(keep_days)
-    if not 0 < days < float("inf"):  # also refuses NaN
-        raise ValueError(f"keep_days must be a positive, finite number of days (or None to keep files "
-                         f"of any age), not {keep_days!r}")
-    return days
-
-
 def _check_retention(keep_files: Any, keep_bytes: Any, keep_days: Any) -> Retention:
     return Retention(
         None if keep_files is None else _check_int("keep_files", keep_files, 0),
         None if keep_bytes is None else _check_int("keep_bytes", keep_bytes, 0),
-        _check_keep_days(keep_days))
+        None if keep_days is None else _check_positive("keep_days", keep_days, "days",
+                                                       " (or None to keep files of any age)"))
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> Any:
