@@ -1,4 +1,4 @@
-"""Compression of rotated files (issue 14), side by side in one run: its cost to log(), its speed, the main job.
+"""Compression of rotated files (issue 14), side by side in one run: its cost to log(), its speed, the job.
 
 Three parts, each against a reference measured in the same run, rounds interleaved, medians reported:
 
@@ -57,6 +57,7 @@ LOG_FILE = "async_buffered_logs"
 ID, MESSAGE = "event_7", "Event event_7 occurred."
 ZSTD_LEVEL, GZIP_LEVEL = 3, 6   # the defaults of compress="zstd" and "gzip"
 SUFFIXES = {"zstd": ".zst", "gzip": ".gz"}
+SYNCED_LOOP = "zstandard compress() + fsync"
 DRAIN_TIMEOUT = 300.0           # seconds the compressor may take to catch up between rounds
 
 # The issue's targets: (what, measured key, goal, "at most" / "at least").
@@ -168,13 +169,14 @@ def drain(logger: Any, directory: str, compress: Optional[str]) -> None:
 
 
 def check_and_clear(directory: str, expected_lines: int, what: str) -> int:
-    """Check that the files hold expected_lines lines; remove all but the file being written; the lines it holds.
+    """Check the files hold expected_lines lines; remove all but the file being written; the lines it holds.
 
     The file being written stays: removed, it would live on unnamed and take the next round's first lines.
     """
     lines, _, _ = lines_in(directory)
     if lines != expected_lines:
-        raise SystemExit(f"LINE MISMATCH: {what}: the files hold {lines:,} lines, {expected_lines:,} were logged")
+        raise SystemExit(f"LINE MISMATCH: {what}: the files hold {lines:,} lines, "
+                         f"{expected_lines:,} were logged")
     written = log_files(directory)[-1:]  # the newest .log: every older one is closed (and compressed)
     for suffix in (".log", ".log.zst", ".log.gz"):
         for path in log_files(directory, suffix):
@@ -185,7 +187,7 @@ def check_and_clear(directory: str, expected_lines: int, what: str) -> int:
 
 def part_a(args: argparse.Namespace, scratch: str) -> dict:
     calls = args.calls
-    setups = {"without compression": None, "compress='zstd'": "zstd"}
+    setups: Dict[str, Any] = {"without compression": None, "compress='zstd'": "zstd"}
     loggers: Dict[str, Any] = {}
     directories: Dict[str, str] = {}
     seconds: Dict[str, List[float]] = {"floor": []}
@@ -193,6 +195,7 @@ def part_a(args: argparse.Namespace, scratch: str) -> dict:
     compressed_round: List[int] = []
     cpu: Dict[str, Dict[str, float]] = {}
     rotated: Dict[str, List[int]] = {}
+    full_waits: Dict[str, List[int]] = {}
     carried: Dict[str, int] = {}  # lines in the file each logger is writing, from the rounds before
     noop = _core._noop
 
@@ -203,12 +206,14 @@ def part_a(args: argparse.Namespace, scratch: str) -> dict:
     try:
         for name, compress in setups.items():
             directories[name] = os.path.join(scratch, "a-" + (compress or "none"))
-            # As hot_path.py: room for a round's events, so the calls time the handoffs, not a full ring.
+            # Room for a round's events as in hot_path.py (a line is ~112 bytes here), up to 512 MiB: the
+            # writers run, so a ring this size does not fill; buffer_full_waits while timed says so.
             loggers[name] = fastevlog.EventLogCounter(
                 directory=directories[name], level="INFO", flush_interval=3600,
-                buffer_bytes=max(calls * 192, 64 * MIB), max_file_size=args.max_file_size,
+                buffer_bytes=min(max(calls * 160, 64 * MIB), 512 * MIB), max_file_size=args.max_file_size,
                 compress=compress)
             seconds[name], cpu[name], rotated[name], carried[name] = [], {}, [], 0
+            full_waits[name] = []
         for round_ in range(args.rounds):
             order = list(setups) if round_ % 2 == 0 else list(reversed(setups))  # neither always goes first
             start = time.perf_counter()
@@ -228,13 +233,15 @@ def part_a(args: argparse.Namespace, scratch: str) -> dict:
                 for thread, value in used.items():
                     cpu[name][thread] = cpu[name].get(thread, 0.0) + value
                 rotated[name].append(after["files_written"] - before["files_written"])
+                full_waits[name].append(after["buffer_full_waits"] - before["buffer_full_waits"])
                 if compress:
                     compressed_timed.append(after["files_compressed"] - before["files_compressed"])
                 drain(logger, directory, compress)
                 if compress:
                     compressed_round.append(logger.metrics()["files_compressed"] - before["files_compressed"])
-                carried[name] = check_and_clear(directory, carried[name] + calls, f"(a) {name}, round {round_ + 1}")
-                print(f"(a) round {round_ + 1}/{args.rounds}  {name:<22}{seconds[name][-1]:8.3f} s", file=sys.stderr)
+                what = f"(a) round {round_ + 1}/{args.rounds}  {name:<22}"
+                carried[name] = check_and_clear(directory, carried[name] + calls, what)
+                print(f"{what}{seconds[name][-1]:8.3f} s", file=sys.stderr)
         final = {name: logger.metrics() for name, logger in loggers.items()}
     finally:
         for logger in loggers.values():
@@ -252,10 +259,12 @@ def part_a(args: argparse.Namespace, scratch: str) -> dict:
         "seconds": seconds, "median_seconds": median,
         "ns_per_call": {name: value / calls * 1e9 for name, value in median.items()},
         "ratio": median[zstd] / median[plain], "round_ratios": ratios,
-        "files_rotated_timed": rotated, "files_compressed_timed": compressed_timed,
+        "files_rotated_timed": rotated, "buffer_full_waits_timed": full_waits,
+        "files_compressed_timed": compressed_timed,
         "files_compressed_per_round": compressed_round,
-        "thread_cpu_seconds_per_round": {name: {thread: value / args.rounds for thread, value in sorted(used.items())}
-                                         for name, used in cpu.items()},
+        "thread_cpu_seconds_per_round": {
+            name: {thread: value / args.rounds for thread, value in sorted(used.items())}
+            for name, used in cpu.items()},
     }
 
 
@@ -318,8 +327,17 @@ def plain_zstd_variants(level: int) -> Dict[str, Callable[[str, str], None]]:
         with open(source, "rb") as file, open(target, "wb") as out:
             compressor.copy_stream(file, out, size=os.path.getsize(source), read_size=CHUNK, write_size=CHUNK)
 
+    def one_shot_synced(source: str, target: str) -> None:
+        # What making each file durable costs a loop: not a reference, the difference is shown beside it
+        with open(source, "rb") as file:
+            data = file.read()
+        with open(target, "wb") as out:
+            out.write(compressor.compress(data))
+            out.flush()
+            os.fsync(out.fileno())
+
     return {"zstandard read + compress()": one_shot, "zstandard 1 MiB compressobj loop": chunks,
-            "zstandard copy_stream": copy_stream}
+            "zstandard copy_stream": copy_stream, SYNCED_LOOP: one_shot_synced}
 
 
 def plain_gzip_variants(level: int) -> Dict[str, Callable[[str, str], None]]:
@@ -358,6 +376,29 @@ def check_copies(sources: Sequence[str], directory: str, suffix: str, what: str)
     return compressed
 
 
+class FsyncTimer:
+    """Times every os.fsync while active: how much of a fastevlog round waits for the disk."""
+
+    def __init__(self) -> None:
+        self.seconds, self.calls = 0.0, 0
+        self._fsync = os.fsync
+
+    def __enter__(self) -> FsyncTimer:
+        def timed(fd: Any) -> None:
+            start = time.perf_counter()
+            try:
+                self._fsync(fd)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+
+        os.fsync = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.fsync = self._fsync
+
+
 def part_b(args: argparse.Namespace, scratch: str) -> dict:
     from fastevlog._housekeeper import housekeep
 
@@ -369,10 +410,11 @@ def part_b(args: argparse.Namespace, scratch: str) -> dict:
     kinds = {"zstd": (ZSTD_LEVEL, plain_zstd_variants(ZSTD_LEVEL)),
              "gzip": (GZIP_LEVEL, plain_gzip_variants(GZIP_LEVEL))}
     rows: Dict[str, dict] = {}
-    for kind, (level, loops) in kinds.items():
-        rows[f"fastevlog housekeep, {kind}"] = {"kind": kind, "seconds": [], "cpu": [], "fastevlog": True}
+    for kind, (_, loops) in kinds.items():
+        rows[f"fastevlog housekeep, {kind}"] = {"kind": kind, "seconds": [], "cpu": [], "fsync": [],
+                                                "fastevlog": True}
         for name in loops:
-            rows[name] = {"kind": kind, "seconds": [], "cpu": [], "fastevlog": False}
+            rows[name] = {"kind": kind, "seconds": [], "cpu": [], "fsync": [], "fastevlog": False}
     # Per core: every variant on one CPU (the one this process would use last), threads it starts too.
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {max(allowed)})
@@ -385,14 +427,14 @@ def part_b(args: argparse.Namespace, scratch: str) -> dict:
                 def ours(kind: str = kind, level: int = level) -> None:
                     report = housekeep(work, LOG_FILE, compress=kind, compress_level=level)
                     if report.files_compressed != len(sources) or report.compress_failures:
-                        raise SystemExit(f"(b) housekeep compressed {report.files_compressed} of {len(sources)} "
-                                         f"files, {report.compress_failures} failures")
+                        raise SystemExit(f"(b) housekeep compressed {report.files_compressed} of "
+                                         f"{len(sources)} files, {report.compress_failures} failures")
 
                 variants.append((label, ours))
                 for name, loop in loops.items():
-                    def plain(loop: Callable[[str, str], None] = loop) -> None:
+                    def plain(loop: Callable[[str, str], None] = loop, suffix: str = SUFFIXES[kind]) -> None:
                         for source in sources:
-                            loop(source, os.path.join(work, os.path.basename(source) + SUFFIXES[kind]))
+                            loop(source, os.path.join(work, os.path.basename(source) + suffix))
                     variants.append((name, plain))
                 if round_ % 2:
                     variants.reverse()
@@ -402,30 +444,37 @@ def part_b(args: argparse.Namespace, scratch: str) -> dict:
                     else:
                         shutil.rmtree(work, ignore_errors=True)
                         os.makedirs(work)
-                    cpu_start, start = time.process_time(), time.perf_counter()
-                    run()
-                    rows[name]["seconds"].append(time.perf_counter() - start)
-                    rows[name]["cpu"].append(time.process_time() - cpu_start)
+                    with FsyncTimer() as fsyncs:
+                        cpu_start, start = time.process_time(), time.perf_counter()
+                        run()
+                        rows[name]["seconds"].append(time.perf_counter() - start)
+                        rows[name]["cpu"].append(time.process_time() - cpu_start)
+                    rows[name]["fsync"].append(fsyncs.seconds)
+                    rows[name]["fsyncs"] = fsyncs.calls
                     rows[name]["compressed_bytes"] = check_copies(sources, work, SUFFIXES[kind],
                                                                   f"(b) {name}, round {round_ + 1}")
-                    print(f"(b) round {round_ + 1}/{args.rounds}  {name:<34}{rows[name]['seconds'][-1]:8.3f} s",
-                          file=sys.stderr)
+                    print(f"(b) round {round_ + 1}/{args.rounds}  {name:<34}"
+                          f"{rows[name]['seconds'][-1]:8.3f} s", file=sys.stderr)
     finally:
         os.sched_setaffinity(0, allowed)
         shutil.rmtree(work, ignore_errors=True)
     for row in rows.values():
         row["median_seconds"] = statistics.median(row["seconds"])
         row["median_cpu"] = statistics.median(row["cpu"])
+        row["median_fsync"] = statistics.median(row["fsync"])
         row["mb_per_s"] = total / MB / row["median_seconds"]
     result: Dict[str, Any] = {"files": len(sources), "bytes": total, "input_dir": input_dir, "rows": rows}
     for kind in kinds:
-        ours = rows[f"fastevlog housekeep, {kind}"]
-        loops = [name for name, row in rows.items() if row["kind"] == kind and not row["fastevlog"]]
-        fastest = min(loops, key=lambda name: rows[name]["median_seconds"])
+        housekept = rows[f"fastevlog housekeep, {kind}"]
+        plain_loops = [name for name, row in rows.items()
+                       if row["kind"] == kind and not row["fastevlog"] and name != SYNCED_LOOP]
+        fastest = min(plain_loops, key=lambda name: rows[name]["median_seconds"])
         result[f"{kind}_reference"] = fastest
-        result[f"{kind}_ratio"] = rows[fastest]["median_seconds"] / ours["median_seconds"]  # of MB/s
-        ours_by_round = [rows[fastest]["seconds"][i] / ours["seconds"][i] for i in range(args.rounds)]
-        result[f"{kind}_round_ratios"] = sorted(ours_by_round)
+        result[f"{kind}_ratio"] = rows[fastest]["median_seconds"] / housekept["median_seconds"]  # of MB/s
+        by_round = [rows[fastest]["seconds"][i] / housekept["seconds"][i] for i in range(args.rounds)]
+        result[f"{kind}_round_ratios"] = sorted(by_round)
+        # Per core in CPU time: what the ratio would be on a disk whose fsync cost nothing
+        result[f"{kind}_cpu_ratio"] = rows[fastest]["median_cpu"] / housekept["median_cpu"]
     return result
 
 
@@ -438,7 +487,8 @@ def cli_has_compression() -> bool:
     return "--compress" in result.stdout
 
 
-def run_cli(arguments: List[str], timeout: Optional[float] = None, stand_in: bool = False) -> Tuple[float, str]:
+def run_cli(arguments: List[str], timeout: Optional[float] = None,
+            stand_in: bool = False) -> Tuple[float, str]:
     """(wall seconds, stdout) of ``python -m fastevlog ARGUMENTS``, run from NEUTRAL_CWD; stops on failure.
 
     stand_in: run it through this script's worker_main instead (a build whose command line lacks them).
@@ -490,8 +540,9 @@ def main_job_round(args: argparse.Namespace, directory: str, compress: Optional[
             raise SystemExit(f"(c) fastevlog compress left {len(left)} files uncompressed in {directory}")
     lines, uncompressed, compressed = lines_in(directory)
     if lines != args.events or uncompressed != row["bytes_written"]:
-        raise SystemExit(f"LINE MISMATCH: (c) {compress or 'no compression'}: the files hold {lines:,} lines, "
-                         f"{uncompressed:,} bytes; {args.events:,} events, {row['bytes_written']:,} bytes written")
+        raise SystemExit(f"LINE MISMATCH: (c) {compress or 'no compression'}: the files hold {lines:,} "
+                         f"lines, {uncompressed:,} bytes; {args.events:,} events, {row['bytes_written']:,} "
+                         "bytes written")
     row["uncompressed_bytes"], row["compressed_bytes"] = uncompressed, compressed
     row["disk_at_end"], row["apparent_at_end"] = disk_use(directory)
     row["files_at_end"] = len(os.listdir(directory))
@@ -520,7 +571,8 @@ def part_c(args: argparse.Namespace, scratch: str) -> dict:
 
     ratios = sorted(z["seconds"] / p["seconds"] for z, p in zip(zstd, plain))
     return {
-        "stand_in": args.stand_in, "events": args.events, "rounds": args.main_rounds, "max_file_size": args.main_file_size, "runs": rows,
+        "stand_in": args.stand_in, "events": args.events, "rounds": args.main_rounds,
+        "max_file_size": args.main_file_size, "runs": rows,
         "seconds": {name: median(runs, "seconds") for name, runs in rows.items()},
         "process_seconds": {name: median(runs, "process_seconds") for name, runs in rows.items()},
         "ratio": median(zstd, "seconds") / median(plain, "seconds"), "round_ratios": ratios,
@@ -556,78 +608,16 @@ def targets(figures: dict) -> List[dict]:
 
 
 def report(figures: dict) -> str:
+    load = figures["load"]
     out = [f"machine  {platform.machine()}, CPython {platform.python_version()}, {os.cpu_count()} cores; "
-           f"load {figures['load'][0]:.2f} at the start, {figures['load'][1]:.2f} at the end (1-minute average)",
+           f"load {load[0]:.2f} at the start, {load[1]:.2f} at the end (1-minute average)",
            "versions " + ", ".join(f"{name} {version}" for name, version in figures["versions"].items())]
-    a = figures.get("a")
-    if a:
-        plain, zstd = "without compression", "compress='zstd'"
-        out += ["", f"(a) log() with the writers running, {a['calls']:,} calls a round, median of {a['rounds']} "
-                    f"interleaved rounds; files of {a['max_file_size'] / MIB:g} MiB",
-                f"{'variant':<34}{'ns/call':>9}{'x floor':>9}{'x without':>11}  rounds' range   timed: "
-                "files rotated, compressed"]
-        ns, floor = a["ns_per_call"], a["median_seconds"]["floor"]
-        for name in ("floor", plain, zstd):
-            line = f"{name:<34}{ns[name]:>9.1f}{a['median_seconds'][name] / floor:>9.2f}"
-            if name == plain:
-                line += f"{1.0:>11.2f}"
-                line += f"{'':16}{statistics.median(a['files_rotated_timed'][name]):>6g}"
-            elif name == zstd:
-                ratios = a["round_ratios"]
-                line += f"{a['ratio']:>11.2f}  {ratios[0]:.2f}-{ratios[-1]:.2f}"
-                line += f"{statistics.median(a['files_rotated_timed'][name]):>10g}, " \
-                        f"{statistics.median(a['files_compressed_timed']):g}"
-            out.append(line)
-        out.append("CPU s per round while timed, by thread: " + "; ".join(
-            f"{name}: " + ", ".join(f"{thread} {value:.3f}" for thread, value in used.items() if value >= 0.0005)
-            for name, used in a["thread_cpu_seconds_per_round"].items()))
-        out.append(f"compressed per round, timed part and catching up after it: "
-                   f"{', '.join(map(str, a['files_compressed_per_round']))} files; "
-                   "every round's lines checked in the files")
-    b = figures.get("b")
-    if b:
-        out += ["", f"(b) compressing {b['files']} files, {b['bytes'] / MB:,.1f} MB of simulate output, one CPU, "
-                    f"median of {figures['rounds']} interleaved rounds; MB/s of uncompressed input",
-                f"{'variant':<36}{'seconds':>8}{'MB/s':>8}{'CPU s':>7}{'ratio':>7}  x fastest loop  rounds' range"]
-        for kind in ("zstd", "gzip"):
-            reference = b["rows"][b[f"{kind}_reference"]]
-            for name, row in b["rows"].items():
-                if row["kind"] != kind:
-                    continue
-                speed = reference["median_seconds"] / row["median_seconds"]
-                line = (f"{name:<36}{row['median_seconds']:>8.2f}{row['mb_per_s']:>8,.0f}{row['median_cpu']:>7.2f}"
-                        f"{b['bytes'] / row['compressed_bytes']:>6.0f}x{speed:>15.2f}")
-                if row["fastevlog"]:
-                    ratios = b[f"{kind}_round_ratios"]
-                    line += f"  {ratios[0]:.2f}-{ratios[-1]:.2f}"
-                elif name == b[f"{kind}_reference"]:
-                    line += "  the reference"
-                out.append(line)
-        out.append("each fastevlog file: locked, checked closed, compressed in 1 MiB chunks with a checksum, "
-                   "fsynced, renamed, directory fsynced, original removed; the loops only write")
-    c = figures.get("c")
-    if c:
-        plain, zstd = "without compression", "--compress zstd"
-        out += ["", f"(c) fastevlog simulate --events {c['events']:,} (files of {c['max_file_size'] / MIB:g} MiB), "
-                    f"median of {c['rounds']} interleaved rounds, each in a fresh directory",
-                f"{'run':<24}{'wall s':>8}{'x without':>10}{'process s':>11}  rounds' range"]
-        for name in (plain, zstd):
-            ratio = c["seconds"][name] / c["seconds"][plain]
-            line = f"{name:<24}{c['seconds'][name]:>8.2f}{ratio:>10.2f}{c['process_seconds'][name]:>11.2f}"
-            if name == zstd:
-                line += f"  {c['round_ratios'][0]:.2f}-{c['round_ratios'][-1]:.2f}"
-            out.append(line)
-        out += [
-            f"at exit     {', '.join(map(str, c['compressed_at_exit']))} of {c['files_written']} files compressed, "
-            f"{', '.join(map(str, c['left_uncompressed']))} left uncompressed (stop() does not wait)",
-            f"fastevlog compress DIR  {c['compress_command_seconds']:.2f} s to finish them "
-            f"(the whole process): \"{c['compress_command_said'].splitlines()[0] if c['compress_command_said'] else ''}\"",
-            f"compression {c['compression_ratio']:.1f}x: {c['uncompressed_bytes'] / MB:,.1f} MB of lines in "
-            f"{c['uncompressed_bytes'] / c['compression_ratio'] / MB:,.1f} MB",
-            f"disk use    {c['disk_uncompressed'] / MB:,.1f} MB uncompressed; with zstd "
-            f"{c['disk_at_exit'] / MB:,.1f} MB at exit ({c['disk_at_exit'] / c['disk_uncompressed']:.1%}), "
-            f"{c['disk_at_end'] / MB:,.1f} MB after fastevlog compress ({c['disk_at_end'] / c['disk_uncompressed']:.2%})",
-        ]
+    if "a" in figures:
+        out += ["", *report_a(figures["a"])]
+    if "b" in figures:
+        out += ["", *report_b(figures["b"], figures["rounds"])]
+    if "c" in figures:
+        out += ["", *report_c(figures["c"])]
     found = targets(figures)
     if found:
         out += ["", f"{'targets (issue 14)':<54}{'measured':>9}  goal"]
@@ -636,6 +626,87 @@ def report(figures: dict) -> str:
             out.append(f"{target['what']:<54}{target['measured']:>8.2f}x  {sign} {target['goal']:g}x  "
                        + ("met" if target["met"] else "NOT MET"))
     return "\n".join(out)
+
+
+def report_a(a: dict) -> List[str]:
+    plain, zstd = "without compression", "compress='zstd'"
+    ns, seconds, rotated = a["ns_per_call"], a["median_seconds"], a["files_rotated_timed"]
+    out = [f"(a) log() with the writers running, {a['calls']:,} calls a round, median of {a['rounds']} "
+           f"interleaved rounds; files of {a['max_file_size'] / MIB:g} MiB",
+           f"{'variant':<24}{'ns/call':>9}{'x floor':>9}{'x without':>11}  rounds' range"
+           "  while timed: files closed, compressed"]
+    out.append(f"{'floor':<24}{ns['floor']:>9.1f}{1.0:>9.2f}")
+    out.append(f"{plain:<24}{ns[plain]:>9.1f}{seconds[plain] / seconds['floor']:>9.2f}{1.0:>11.2f}"
+               f"{'':>15}{statistics.median(rotated[plain]):>21g}")
+    low, high = a["round_ratios"][0], a["round_ratios"][-1]
+    out.append(f"{zstd:<24}{ns[zstd]:>9.1f}{seconds[zstd] / seconds['floor']:>9.2f}{a['ratio']:>11.2f}"
+               f"  {low:.2f}-{high:.2f}{statistics.median(rotated[zstd]):>21g}, "
+               f"{statistics.median(a['files_compressed_timed']):g}")
+    out.append("CPU s a round while timed, by thread:")
+    for name, used in a["thread_cpu_seconds_per_round"].items():
+        out.append(f"  {name:<22}" + ", ".join(f"{thread} {value:.3f}" for thread, value in used.items()
+                                               if value >= 0.0005))
+    out.append("buffer full waits while timed (all rounds): " + ", ".join(
+        f"{name} {sum(waits)}" for name, waits in a["buffer_full_waits_timed"].items()))
+    out.append("files compressed a round (timed, and catching up after it): "
+               f"{', '.join(map(str, a['files_compressed_per_round']))}; every round's lines checked")
+    return out
+
+
+def report_b(b: dict, rounds: int) -> List[str]:
+    out = [f"(b) compressing {b['files']} files, {b['bytes'] / MB:,.1f} MB of simulate output, one CPU, "
+           f"median of {rounds} interleaved rounds; MB/s of uncompressed input",
+           f"{'variant':<34}{'seconds':>8}{'MB/s':>7}{'CPU s':>7}{'fsync s':>8}{'ratio':>7}{'x loop':>8}"
+           "  rounds' range"]
+    for kind in ("zstd", "gzip"):
+        reference = b["rows"][b[f"{kind}_reference"]]
+        for name, row in b["rows"].items():
+            if row["kind"] != kind:
+                continue
+            speed = reference["median_seconds"] / row["median_seconds"]
+            line = (f"{name:<34}{row['median_seconds']:>8.2f}{row['mb_per_s']:>7,.0f}"
+                    f"{row['median_cpu']:>7.2f}{row['median_fsync']:>8.2f}"
+                    f"{b['bytes'] / row['compressed_bytes']:>6.0f}x{speed:>8.2f}")
+            if row["fastevlog"]:
+                ratios = b[f"{kind}_round_ratios"]
+                line += f"  {ratios[0]:.2f}-{ratios[-1]:.2f}; in CPU s {b[kind + '_cpu_ratio']:.2f}"
+            elif name == b[f"{kind}_reference"]:
+                line += "  the fastest loop: the reference"
+            out.append(line)
+    out.append("fastevlog, each file: locked, checked closed, compressed in 1 MiB chunks with a checksum, "
+               "fsynced, renamed,")
+    out.append("directory fsynced, original removed; the loops write each file (no fsync but in the "
+               f"'{SYNCED_LOOP}' row)")
+    return out
+
+
+def report_c(c: dict) -> List[str]:
+    plain, zstd = "without compression", "--compress zstd"
+    out = [f"(c) fastevlog simulate --events {c['events']:,} (files of {c['max_file_size'] / MIB:g} MiB), "
+           f"median of {c['rounds']} interleaved rounds, each in a fresh directory"
+           + (" (simulate --compress stood in for by this script)" if c["stand_in"] else ""),
+           f"{'run':<24}{'wall s':>8}{'x without':>10}{'process s':>11}  rounds' range"]
+    for name in (plain, zstd):
+        line = (f"{name:<24}{c['seconds'][name]:>8.2f}{c['seconds'][name] / c['seconds'][plain]:>10.2f}"
+                f"{c['process_seconds'][name]:>11.2f}")
+        if name == zstd:
+            line += f"  {c['round_ratios'][0]:.2f}-{c['round_ratios'][-1]:.2f}"
+        out.append(line)
+    said = c["compress_command_said"].splitlines()
+    uncompressed, disk = c["uncompressed_bytes"], c["disk_uncompressed"]
+    out += [
+        f"at exit      {', '.join(map(str, c['compressed_at_exit']))} of {c['files_written']} files "
+        "compressed, "
+        f"{', '.join(map(str, c['left_uncompressed']))} left uncompressed (stop() does not wait)",
+        f"finishing    fastevlog compress DIR: {c['compress_command_seconds']:.2f} s, the whole process"
+        + (f" ({said[0]})" if said else ""),
+        f"compression  {c['compression_ratio']:.1f}x: {uncompressed / MB:,.1f} MB of lines in "
+        f"{uncompressed / c['compression_ratio'] / MB:,.1f} MB",
+        f"disk use     {disk / MB:,.1f} MB uncompressed; with zstd {c['disk_at_exit'] / MB:,.1f} MB at exit "
+        f"({c['disk_at_exit'] / disk:.1%}), {c['disk_at_end'] / MB:,.1f} MB after fastevlog compress "
+        f"({c['disk_at_end'] / disk:.2%})",
+    ]
+    return out
 
 
 def version_of(name: str) -> str:
@@ -648,7 +719,8 @@ def version_of(name: str) -> str:
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="a,b,c", help="which parts to run (default a,b,c)")
-    parser.add_argument("--calls", type=int, default=1_000_000, help="(a) calls a round (default %(default)s)")
+    parser.add_argument("--calls", type=int, default=3_000_000,
+                        help="(a) calls a round (default %(default)s)")
     parser.add_argument("--max-file-size", type=int, default=4 * MIB,
                         help="(a) the loggers' rotation size (default 4 MiB)")
     parser.add_argument("--rounds", type=int, default=5, help="(a) and (b) rounds (default %(default)s)")
@@ -708,7 +780,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 def worker_main(arguments: List[str]) -> None:
-    """Stand-ins for ``fastevlog simulate --compress KIND ...`` and ``fastevlog compress DIR --compress KIND``.
+    """Stand-ins for ``fastevlog simulate --compress KIND ...`` and ``fastevlog compress DIR --compress K``.
 
     For a build whose command line does not have them yet: simulate is the command itself with its
     logger given compress=; compress is housekeep(), which finishes leftovers, then one pass.
