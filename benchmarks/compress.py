@@ -160,11 +160,14 @@ def drain(logger: Any, directory: str, compress: Optional[str]) -> None:
     if compress is None:
         return
     deadline = time.monotonic() + DRAIN_TIMEOUT
+    compressed = logger.metrics()["files_compressed"]
     # Done when only the file being written is left uncompressed, and no compression is under way.
     while len(log_files(directory)) > 1 or temporaries(directory):
         if time.monotonic() > deadline:
-            raise SystemExit(f"(a) the compressor did not catch up within {DRAIN_TIMEOUT:.0f} s: "
-                             f"{len(log_files(directory))} files left in {directory}")
+            idle = logger.metrics()["files_compressed"] == compressed
+            stuck = "compressed nothing" if idle else "fell behind"
+            raise SystemExit(f"(a) the compressor {stuck} in {DRAIN_TIMEOUT:g} s after the calls: "
+                             f"{len(log_files(directory))} files left uncompressed in {directory}")
         time.sleep(0.02)
 
 
