@@ -148,7 +148,7 @@ def test_quick_run_compared_every_loop_in_b(quick_run):
     assert {row["kind"] for row in b["rows"].values()} == {"zstd", "gzip"}
     for row in b["rows"].values():
         assert len(row["seconds"]) == quick_run["rounds"]
-        assert 0 < row["compressed_bytes"] < b["bytes"]
+        assert 0 < row["compressed_bytes"] < row["bytes"] <= b["bytes"]
     assert not b["rows"][b["zstd_reference"]]["fastevlog"]
     assert b["zstd_reference"] != compress.SYNCED_LOOP
     assert b["rows"]["fastevlog housekeep, zstd"]["fsyncs"] >= 2 * b["files"]  # the file and the directory
@@ -163,3 +163,18 @@ def test_quick_run_finished_the_main_job_in_c(quick_run):
     assert c["disk_at_end"] < c["disk_uncompressed"]
     assert c["compression_ratio"] > 1
     assert {target["what"][:3] for target in quick_run["targets"]} == {"(a)", "(b)"}
+
+
+def test_quick_run_says_how_busy_the_machine_was(quick_run):
+    """Each part gives the share of the CPUs other processes used meanwhile (Linux: /proc/stat)."""
+    if compress.cpu_use() is None:
+        pytest.skip("no /proc/stat here")
+    for part in "abc":
+        assert 0.0 <= quick_run[part]["others_cpu_share"] <= 1.0
+
+
+def test_others_share_leaves_out_this_process():
+    """CPU the machine spent less this process's own, over all CPUs and the wall time between."""
+    cores = os.cpu_count() or 1
+    assert compress.others_share((100.0, 10.0, 50.0), (100.0 + cores, 10.0 + cores / 2, 51.0)) == 0.5
+    assert compress.others_share(None, (1.0, 1.0, 1.0)) is None
