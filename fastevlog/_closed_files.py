@@ -43,6 +43,10 @@ _LOCK_TRIES = 200
 _LOCK_RETRY_DELAY = 0.005
 
 
+# Opening a log file's name failed because no regular file is there: gone, or a planted symlink or socket.
+_NOT_A_FILE = {errno.ENOENT, errno.ELOOP, errno.ENXIO}
+
+
 class FileInUse(OSError):
     """A log file that another process keeps locked: it cannot be written now."""
 
@@ -112,13 +116,13 @@ def stamps_in_use(directory: LogDirectory, log_file: str) -> Optional[Set[str]]:
             continue
         try:
             fd = directory.open(name, os.O_RDONLY | os.O_NONBLOCK)
-        except FileNotFoundError:
-            continue  # recovered or stopped since the listing
-        except OSError:
+        except OSError as error:
+            if error.errno in _NOT_A_FILE:
+                continue  # recovered or stopped since the listing, or a planted symlink: no buffer
             return None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
+                continue  # loggers make their buffers regular files: whatever this is, it records nothing
             found = _dead_buffer.recorded_stamps(functools.partial(_read, fd))
         except (OSError, ValueError):
             return None
@@ -200,8 +204,10 @@ def _lock(directory: LogDirectory, file: LogicalFile) -> Optional[Claim]:
     try:
         # O_NONBLOCK: a FIFO planted under the name must not block the open.
         fd = directory.open(file.name, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
+    except OSError as error:
+        if error.errno in _NOT_A_FILE or error.errno in (errno.EACCES, errno.EPERM):
+            return None  # not a file, or not ours to touch
+        raise
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import zlib
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ._closed_files import Claim, LogicalFile, claim_closed, list_log_files
+from ._decompress import GzipReader, Input, ZstdReader
 from ._directory import LogDirectory
 
 _log = logging.getLogger("fastevlog")
@@ -50,6 +51,10 @@ class Compressor:
         self.kind = kind
         self.suffix = KINDS[kind]
         self.level = DEFAULT_LEVELS[kind] if level is None else level
+        if self.level not in LEVELS[kind]:
+            levels = LEVELS[kind]
+            raise ValueError(f"compress_level must be {levels[0]} to {levels[-1]} for compress={kind!r}, "
+                             f"not {self.level!r}")
         self._zstd: Any = None
         self._flush_block: int = zlib.Z_SYNC_FLUSH
         if kind == "zstd":
@@ -102,7 +107,7 @@ class Compressor:
     def _write(self, source: int, target: int, stopping: Callable[[], bool]) -> int:
         """Compress all of source into target from their starts; the bytes written."""
         if self._zstd is not None:
-            stream = self._zstd.compressobj(size=os.fstat(source).st_size)
+            stream = self._zstd.compressobj()
         else:
             stream = zlib.compressobj(self.level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # a gzip member
         written = offset = 0
@@ -168,7 +173,7 @@ def _finish_pair(directory: LogDirectory, held: Claim, final: str) -> bool:
     """The claimed original beside its compressed copy: remove the one that must go; True if the original."""
     try:
         whole = _same_content(directory, final, held.fd)
-    except (OSError, ImportError) as error:  # ImportError: a .zst copy, and no zstandard to read it
+    except (OSError, RuntimeError) as error:  # RuntimeError: a .zst copy, and no zstandard to read it
         _log.error("cannot read %s back (%s); it stays beside %s", directory.join(final), error,
                    directory.join(held.name))
         return False
@@ -185,30 +190,29 @@ def _finish_pair(directory: LogDirectory, held: Claim, final: str) -> bool:
 
 
 def _same_content(directory: LogDirectory, final: str, original: int) -> bool:
-    """Whether the file ``final`` decompresses to exactly the bytes of ``original``, and is whole."""
-    fd = directory.open(final, os.O_RDONLY | os.O_NONBLOCK)
-    try:
+    """Whether the file ``final`` decompresses, whole, to exactly the bytes of ``original``.
+
+    Read as fastevlog count reads it, a block at a time: a planted copy that
+    inflates to gigabytes never holds more than one block.  Raises RuntimeError
+    for a .zst copy when zstandard is not installed.
+    """
+    with os.fdopen(directory.open(final, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as file:
+        raw = Input(file, None)
+        reader: Union[GzipReader, ZstdReader]
         if final.endswith(KINDS["zstd"]):
-            stream: Any = _zstandard().ZstdDecompressor().decompressobj()
+            reader = ZstdReader(raw, b"", directory.join(final))
         else:
-            stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        offset = at = 0
+            reader = GzipReader(raw, b"")
+        block = memoryview(bytearray(CHUNK_BYTES))
+        at = 0
         while True:
-            data = os.pread(fd, CHUNK_BYTES, offset)
-            if not data:
+            n = reader.readinto(block)
+            if not n:
                 break
-            offset += len(data)
-            try:
-                out = stream.decompress(data)
-            except Exception:  # zlib.error, zstandard.ZstdError: not a whole compressed file
+            if os.pread(original, n, at) != block[:n]:
                 return False
-            if os.pread(original, len(out), at) != out:
-                return False
-            at += len(out)
-        ended = stream.eof if hasattr(stream, "eof") else True
-        return ended and at == os.fstat(original).st_size
-    finally:
-        os.close(fd)
+            at += n
+        return reader.damage is None and at == os.fstat(original).st_size
 
 
 def _original_of_temporary(entry: str) -> Optional[str]:

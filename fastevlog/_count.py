@@ -6,6 +6,10 @@ without the GIL; this module does what is left: finding the sources, reading the
 applying the filters and the ``source`` key to each source's groups, merging them, and writing the
 result as JSON, CSV or a table.  What is counted is specified in tests/count_reference.py.
 
+A directory is counted as it is while a logger compresses or deletes its closed files: each event once
+(an X.log and its compressed twin, both there for a moment, are read once; a listed file gone before it
+is opened is read from its compressed sibling, or skipped when deleted).  See _log_files.
+
 Memory is bounded by the groups and one block per thread, never by a file's size: a block holds
 whole lines; the unterminated tail is carried to the next block, and a line longer than the block
 grows it.  A live file is counted up to its first NUL byte (a range its writers have not written
@@ -18,6 +22,7 @@ import fnmatch
 import json
 import os
 import re
+import stat
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
@@ -46,6 +51,7 @@ TimeArgument = Union[str, datetime, None]
 PLAIN_KEYS = ("level", "event_id", "minute", "hour", "day", "source")
 TIME_UNITS = {"minute": 1, "hour": 2, "day": 3}  # the scanner's time_unit; a smaller one is finer
 LOG_SUFFIXES = (".log", ".log.gz", ".log.zst")
+PLAIN_SUFFIX = ".log"
 LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as log() reads them
 
 BLOCK_SIZE = 1 << 20  # bytes scanned at a time; 4 MiB blocks (out of L2 cache) scanned ~10% slower
@@ -445,6 +451,10 @@ class _Source(NamedTuple):
     name: str  # the PATH argument it came from, as given: its ``source`` key
     path: Optional[str]  # None for standard input
     size: int  # on disk, for the progress bar; 0 when unknown
+    # Found in a directory's listing: a compressor or retention may remove it before it is opened,
+    # then its compressed siblings are read instead, in this order, or nothing (see _log_files).
+    listed: bool = False
+    siblings: Tuple[str, ...] = ()
 
 
 def _check_paths(paths: Union[PathArgument, Sequence[PathArgument]]) -> List[str]:
@@ -477,24 +487,56 @@ def _sources(names: Sequence[str]) -> List[_Source]:
         if name == STDIN:
             sources.append(_Source(name, None, 0))
         elif os.path.isdir(name):
-            sources += [_Source(name, path, _size(path)) for path in _log_files(name)]
+            sources += [_Source(name, path, _size(path), True, _compressed_siblings(path))
+                        for path in _log_files(name)]
         else:
             sources.append(_Source(name, name, _size(name)))
     return sources
 
 
 def _log_files(directory: str) -> List[str]:
+    """The directory's log files at any depth, each event in one of them once, even while a logger
+    compresses or deletes its closed files.
+
+    A compressor writes X.log.gz or X.log.zst whole, renames it into place, then removes X.log: when
+    both are listed, X.log is read and its compressed twin is not.  A listed X.log gone when it is
+    looked at or opened has been compressed meanwhile, or deleted (retention): its compressed sibling
+    is read if there is one by then (_count_source), else nothing.
+    """
     def unreadable(error: OSError) -> None:  # os.walk would skip it, and its files with it
         raise error
 
     found = []
     for parent, subdirectories, files in os.walk(directory, onerror=unreadable):
         subdirectories.sort()
+        plain = set()  # the X.log names of this directory that are files, or were a moment ago
+        listed = []
         for file in sorted(files):
+            if not file.endswith(LOG_SUFFIXES):
+                continue
             path = os.path.join(parent, file)
-            if file.endswith(LOG_SUFFIXES) and os.path.isfile(path):
-                found.append(path)
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except FileNotFoundError:  # removed since the listing: an X.log is looked for at its open
+                regular = file.endswith(PLAIN_SUFFIX)
+            if not regular:
+                continue
+            if file.endswith(PLAIN_SUFFIX):
+                plain.add(file)
+            listed.append(file)
+        found += [os.path.join(parent, file) for file in listed
+                  if file.endswith(PLAIN_SUFFIX) or _uncompressed_name(file) not in plain]
     return found
+
+
+def _uncompressed_name(name: str) -> str:
+    """X.log for X.log.gz and X.log.zst."""
+    return name[:name.rindex(PLAIN_SUFFIX) + len(PLAIN_SUFFIX)]
+
+
+def _compressed_siblings(path: str) -> Tuple[str, ...]:
+    """Where a listed X.log's events are once it is compressed: zstd first, the usual choice."""
+    return (path + ".zst", path + ".gz") if path.endswith(PLAIN_SUFFIX) else ()
 
 
 def _size(path: str) -> int:
@@ -509,28 +551,49 @@ class _SourceCount(NamedTuple):
     bad_lines: int
     bytes: int
     damage: Optional[str]
+    path: Optional[str]  # the file read: a listed X.log's compressed sibling if it was gone; None for stdin
 
 
 class _Stopped(Exception):
     """Another worker failed or the count was interrupted: this one stops too."""
 
 
-def _count_source(source: _Source, plan: _Plan, block_size: int, on_read: Optional[Callable[[int], Any]],
-                  stop: threading.Event, field_keys: Dict[Optional[bytes], KeyValue]) -> _SourceCount:
+def _count_source(
+        source: _Source, plan: _Plan, block_size: int, on_read: Optional[Callable[[int], Any]],
+        stop: threading.Event, field_keys: Dict[Optional[bytes], KeyValue]) -> Optional[_SourceCount]:
+    """The source counted, or None when it was a listed file gone with its compressed siblings."""
     scanner = _core.CountScanner(**plan.scanner_arguments)
     if source.path is None:
         if sys.stdin is None:
             raise ValueError("paths: '-' is standard input, and this process has none")
         covered, damage = _scan_stream(scanner, sys.stdin.buffer, STDIN, block_size, on_read, stop)
+        path = None
     else:
-        with open(source.path, "rb", buffering=0) as file:
+        opened = _open_source(source)
+        if opened is None:
+            return None
+        path, file = opened
+        with file:
             try:
                 os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a larger read-ahead
             except OSError:  # a pipe or a terminal
                 pass
-            covered, damage = _scan_stream(scanner, file, source.path, block_size, on_read, stop)
+            covered, damage = _scan_stream(scanner, file, path, block_size, on_read, stop)
     return _SourceCount(_merge_groups(scanner.groups(), plan, source.name, field_keys), scanner.bad_lines,
-                        covered, damage)
+                        covered, damage, path)
+
+
+def _open_source(source: _Source) -> Optional[Tuple[str, IO[bytes]]]:
+    """The source's file opened (the path read, the file), or None when a listed file and all its
+    compressed siblings are gone: compressed and then deleted, or deleted by retention, meanwhile."""
+    assert source.path is not None
+    for path in (source.path, *source.siblings):
+        try:
+            return path, open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            if not source.listed:  # a PATH given by name: its absence is an error
+                raise
+    return None
 
 
 def _scan_stream(scanner: Any, file: IO[bytes], path: str, block_size: int,
@@ -683,6 +746,7 @@ def _count(sources: List[_Source], plan: _Plan, progress: bool, block_size: int)
     field_keys: Dict[Optional[bytes], KeyValue] = {}
     stop = threading.Event()
     results: List[Optional[_SourceCount]] = [None] * len(sources)
+    done = [False] * len(sources)
     errors: List[BaseException] = []
     next_source = iter(range(len(sources)))
     lock = threading.Lock()
@@ -695,6 +759,7 @@ def _count(sources: List[_Source], plan: _Plan, progress: bool, block_size: int)
                 return
             try:
                 results[index] = _count_source(sources[index], plan, block_size, on_read, stop, field_keys)
+                done[index] = True
             except _Stopped:
                 return
             except BaseException as error:
@@ -719,17 +784,20 @@ def _count(sources: List[_Source], plan: _Plan, progress: bool, block_size: int)
     if errors:
         raise errors[0]
     groups: Dict[GroupKey, int] = {}
-    bad_lines = covered = 0
+    bad_lines = covered = files = 0
     damaged = []
-    for source, result in zip(sources, results):
-        assert result is not None
+    assert all(done)
+    for result in results:
+        if result is None:  # gone before it was opened: not a file read
+            continue
+        files += 1
         for key, lines in result.groups.items():
             groups[key] = groups.get(key, 0) + lines
         bad_lines += result.bad_lines
         covered += result.bytes
         if result.damage is not None:
-            damaged.append(Damaged(source.path or STDIN, result.damage))
-    return CountResult(plan.by, groups, len(sources), covered, bad_lines, damaged)
+            damaged.append(Damaged(result.path or STDIN, result.damage))
+    return CountResult(plan.by, groups, files, covered, bad_lines, damaged)
 
 
 def _progress_bar(sources: Sequence[_Source]) -> Any:

@@ -60,18 +60,33 @@ class Housekeeping:
     def run(self) -> bool:
         """One pass; False if a compression failed (it is tried again on a later pass)."""
         ok = True
-        if self.retention.limits():
-            self._delete(expired(self._closed_files(), self.retention, self.clock(), by_bytes=False))
-        if self.compressor is not None:
-            for file in list_log_files(self.directory, self.log_file):
-                if file.forms[0] != file.name:
-                    continue  # compressed already
-                if self.stopping():
-                    return ok
-                ok = self._compress(file) and ok
-        if self.retention.keep_bytes is not None:
+        tried = set()
+        while not self.stopping():
+            # Before each compression: files that retention deletes are never compressed, and a
+            # backlog of compressions does not hold retention back.
+            if self.retention.limits():
+                self._delete(expired(self._closed_files(), self.retention, self.clock(), by_bytes=False))
+            if self.compressor is None:
+                break
+            waiting = [file for file in list_log_files(self.directory, self.log_file)
+                       if file.forms[0] == file.name and file.name not in tried]
+            if not waiting:
+                break
+            tried.add(waiting[0].name)
+            ok = self._compress(waiting[0]) and ok
+        if self.retention.keep_bytes is not None and not self.stopping():
             self._delete(expired(self._closed_files(), self.retention, self.clock()))
         return ok
+
+    def retain(self) -> None:
+        """Retention alone, quick (deleting, not compressing): a stopping logger's last pass.
+
+        keep_bytes waits for compression when there is one to do: files not
+        compressed yet would count for more than they will take.
+        """
+        if self.retention.limits():
+            self._delete(expired(self._closed_files(), self.retention, self.clock(),
+                                 by_bytes=self.compressor is None))
 
     def abandon(self) -> None:
         """In a forked child: close the inherited descriptors of the files held (the parent's locks stay)."""
@@ -126,7 +141,7 @@ class Housekeeping:
                     continue
                 held = claims[0]
             try:
-                deleted = 0
+                deleted, removed = 0, []
                 for form in reversed(file.forms):  # the original last: never a lone half of a pair
                     try:
                         size = self.directory.stat(form).st_size
@@ -136,17 +151,19 @@ class Housekeeping:
                     except FileNotFoundError:
                         continue
                     deleted += size
+                    removed.append(form)
             except OSError as error:
                 _log.error("cannot delete %s (%s); trying again on a later pass",
-                           self.directory.join(file.name), error)
+                           self.directory.join(file.forms[-1]), error)
                 continue
             finally:
                 if held is not None:
                     self._let_go(held)
-            self.report.files_deleted += 1
-            self.report.bytes_deleted += deleted
-            _log.info("deleted %s (%d bytes): %s", self.directory.join(file.name), deleted,
-                      self._why(going))
+            if removed:
+                self.report.files_deleted += 1
+                self.report.bytes_deleted += deleted
+                _log.info("deleted %s (%d bytes): %s", ", ".join(map(self.directory.join, removed)), deleted,
+                          self._why(going))
 
     def _why(self, file: ClosedFile) -> str:
         keep_files, keep_bytes, keep_days = self.retention

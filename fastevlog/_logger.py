@@ -160,6 +160,16 @@ def _check_flush_interval(flush_interval: Any) -> float:
     return seconds
 
 
+def _finish_compressions(directory: LogDirectory, log_file: str) -> int:
+    """finish_compressions() at start: what it cannot do is reported, and the start goes on."""
+    try:
+        return finish_compressions(directory, log_file)
+    except OSError as error:
+        _log.error("cannot finish the compressions left in %s (%s); they stay as they are",
+                   directory.path, error)
+        return 0
+
+
 def _check_compression(compress: Any, compress_level: Any) -> Optional[Compressor]:
     """The compressor asked for, or None; an error naming the parameter when it cannot be had."""
     kind = _check_choice("compress", compress, (None, *KINDS))
@@ -394,7 +404,7 @@ class EventLogCounter(_core.LoggerCore):
             # Recovery wrote its files itself; the writers start on a file of their own,
             # which they grow strictly in order from its first byte.
             self._files.close()
-            self._compressions_finished = finish_compressions(log_directory, log_file)
+            self._compressions_finished = _finish_compressions(log_directory, log_file)
             self._stopped = False
             self._start()
         except BaseException:
@@ -492,8 +502,20 @@ class EventLogCounter(_core.LoggerCore):
             self._files.close()
             self._ring.detach()
             self._buffer_file.close(remove=not keep and self._buffer_file_exists())
+            self._retain_at_stop()
             self._files.directory.close()
             live_loggers.discard(self)
+
+    def _retain_at_stop(self) -> None:
+        """Delete what retention no longer keeps, now that the last file is closed (a short script's
+        files would otherwise wait for the next start); compression waits for the next start."""
+        if self._housekeeper is None:
+            return
+        try:
+            self._housekeeping.retain()
+        except Exception as error:  # stop() goes on: a later start deletes them
+            _log.error("retention at stop failed (%s: %s); the next start tries again",
+                       type(error).__name__, error)
 
     def _buffer_file_exists(self) -> bool:
         """Whether the buffer file is still at its name (a deleted directory takes it along)."""

@@ -1,24 +1,30 @@
 """The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers,
-``count`` counts the lines of log files."""
+``count`` counts the lines of log files, ``compress`` compresses and prunes the closed ones."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import glob
+import gzip
+import io
 import json
 import logging
+import math
 import os
 import re
 import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional
 
 from . import __version__, _core, _count
 from ._buffer_file import log_files_with_buffers
+from ._closed_files import list_log_files, log_file_pattern
+from ._compression import DEFAULT_LEVELS, KINDS, LEVELS, finish_compressions
 from ._directory import LogDirectory
+from ._housekeeper import housekeep
 from ._logger import EventLogCounter, _check_log_file
 from ._recovery import recover_buffer_files
 from ._rotation import LogFiles
@@ -35,8 +41,11 @@ SIMULATE_FLAGS = {
     "log_file": "--log-file", "directory": "--dir", "buffer_size": "--buffer-size",
     "buffer_bytes": "--buffer-bytes", "flush_interval": "--flush-interval",
     "max_file_size": "--max-file-size", "rotate_every": "--rotate-every", "num_workers": "--num-workers",
-    "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level",
+    "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level", "compress": "--compress",
+    "compress_level": "--compress-level", "keep_files": "--keep-files", "keep_bytes": "--keep-bytes",
+    "keep_days": "--keep-days",
 }
+KEEP_FLAGS = ("--keep-files", "--keep-bytes", "--keep-days")
 RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
 COUNT_FLAGS = {"paths:": "PATH", "by": "--by", "since": "--since", "until": "--until", "levels": "--level",
                "event_id": "--event-id", "jobs": "--jobs"}
@@ -87,6 +96,57 @@ def _port(text: str) -> int:
     if port > 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port, 0 to 65535, not {port}")
     return port
+
+
+def _days(text: str) -> float:
+    """An argparse type: a positive, finite number of days (fractions allowed: 0.5 is 12 hours)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of days, not {text!r}") from None
+    if not 0 < days < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number of days, not {text!r}")
+    return days
+
+
+def _add_housekeeping_flags(parser: argparse.ArgumentParser, compress_help: str,
+                            compress_default: Optional[str]) -> None:
+    """The flags of simulate and compress that say what happens to closed log files."""
+    parser.add_argument("--compress", choices=sorted(KINDS), default=compress_default, help=compress_help)
+    parser.add_argument("--compress-level", type=_int_at_least(1), metavar="N",
+                        help=f"gzip {LEVELS['gzip'][0]}-{LEVELS['gzip'][-1]} "
+                             f"(default {DEFAULT_LEVELS['gzip']}), zstd {LEVELS['zstd'][0]}-"
+                             f"{LEVELS['zstd'][-1]} (default {DEFAULT_LEVELS['zstd']})")
+    parser.add_argument("--keep-files", type=_int_at_least(0), metavar="N",
+                        help="keep the newest N closed log files, delete the older ones "
+                             "(files being written come on top)")
+    parser.add_argument("--keep-bytes", type=_int_at_least(0), metavar="N",
+                        help="keep the newest closed log files up to N bytes on disk (compressed or "
+                             "not), delete the older ones")
+    parser.add_argument("--keep-days", type=_days, metavar="D",
+                        help="delete closed log files last written more than D days ago")
+
+
+def _check_compression(args: argparse.Namespace) -> None:
+    """--compress-level fits --compress, and --compress zstd has its package: else an error naming them."""
+    if args.compress_level is not None:
+        if args.compress is None:
+            raise UsageError("--compress-level needs --compress gzip or --compress zstd")
+        levels = LEVELS[args.compress]
+        if args.compress_level not in levels:
+            raise UsageError(f"--compress-level must be {levels[0]} to {levels[-1]} for --compress "
+                             f"{args.compress}, not {args.compress_level}")
+    if args.compress == "zstd" and not _zstandard_installed():
+        raise CommandFailed("--compress zstd needs the zstandard package: pip install 'fastevlog[zstd]', "
+                            "or use --compress gzip")
+
+
+def _zstandard_installed() -> bool:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _log_file_name(text: str) -> str:
@@ -145,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
                           "count it (default %(default)s)")
     sim.add_argument("--level", type=str.upper, choices=_core.LEVEL_NAMES, default="DEBUG",
                      help="minimum level written, any case (default %(default)s)")
+    _add_housekeeping_flags(sim, "compress each closed log file on a background thread, to "
+                                 "NAME.log.gz or NAME.log.zst (zstd needs pip install 'fastevlog[zstd]') "
+                                 "(default: not compressed)", None)
     sim.add_argument("--noop", action="store_true",
                      help="run the same loop calling a no-op instead of logging (the floor to compare with)")
     sim.add_argument("--verify", action="store_true",
@@ -162,9 +225,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write the events left in buffer files of dead processes to log files",
         description="What a logger starting on DIR would do first: the buffer files of processes "
                     "that ended (killed, crashed) are written to log files and removed; those of "
-                    "running processes are left alone. Exits with 1 when a buffer file could not be "
-                    "recovered completely: it is kept for a later run (an I/O error, a full disk) or, "
-                    "when it cannot be read, renamed NAME.quarantined; stderr says which and why. "
+                    "running processes are left alone. Then compressions that killed processes "
+                    "left are finished (or undone), as a logger starting does. Exits with 1 when a "
+                    "buffer file could not be recovered completely: it is kept for a later run (an I/O "
+                    "error, a full disk) or, when it cannot be read, renamed NAME.quarantined; stderr "
+                    "says which and why. "
                     "Exit status 2 on a bad flag.")
     rec.set_defaults(run=recover_command, command_parser=rec)
     rec.add_argument("directory", metavar="DIR", help="the log directory holding the buffer files")
@@ -172,6 +237,25 @@ def _parser() -> argparse.ArgumentParser:
                      help="only this base name (default: every one with a buffer file)")
     rec.add_argument("--max-file-size", type=_int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                      help="rotate a log file before it would exceed this size (default %(default)s)")
+    cmp = commands.add_parser(
+        "compress",
+        help="compress the closed log files of a directory, and delete the old ones",
+        description="What a logger with compress= and keep_*= does in the background, once: first "
+                    "finishes (or undoes) the compressions that stopped or killed processes left, then "
+                    "deletes the closed log files past --keep-files/--keep-days, compresses the closed "
+                    "ones left (oldest first), and deletes those past --keep-bytes. Files that a "
+                    "running logger writes, empty files and files a dead process's buffer still has "
+                    "events for are left alone. Safe while loggers run on DIR. Exit status: 0 when "
+                    "done, 1 when a file could not be compressed or deleted (it is kept; stderr says "
+                    "why), 2 on a bad flag.")
+    cmp.set_defaults(run=compress_command, command_parser=cmp)
+    cmp.add_argument("directory", metavar="DIR", help="the log directory")
+    cmp.add_argument("--log-file", type=_log_file_name, metavar="NAME",
+                     help="only the files of this base name, NAME_YYYYMMDD_HHMMSS*.log (default: every "
+                          "base name in DIR)")
+    default_kind = "zstd" if _zstandard_installed() else "gzip"
+    _add_housekeeping_flags(cmp, "compress to NAME.log.gz or NAME.log.zst (default: zstd when the "
+                                 "zstandard package is installed, else gzip; here %(default)s)", default_kind)
     cnt = commands.add_parser(
         "count",
         help="count the lines of log files by level, event id, time or a field",
@@ -242,8 +326,75 @@ def count_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def compress_command(args: argparse.Namespace) -> int:
+    """Housekeep DIR once per base name; 0 when done, 1 when a file could not be compressed or deleted."""
+    _check_compression(args)
+    if not os.path.isdir(args.directory):
+        raise CommandFailed(f"{args.directory} is not a directory")
+    log_files = [args.log_file] if args.log_file else _base_names(args.directory)
+    failures = 0
+    with _housekeeping_said() as errors:
+        for log_file in log_files:
+            report = housekeep(args.directory, log_file, args.compress, args.compress_level, args.keep_files,
+                               args.keep_bytes, args.keep_days)
+            left = sum(file.forms[0] == file.name for file in _listed(args.directory, log_file))
+            print(f"{log_file}: {report.files_compressed} compressed, {report.files_deleted} deleted "
+                  f"({report.bytes_deleted:,} bytes), {left} not compressed (being written, empty, "
+                  f"awaiting recovery or failed)")
+            failures += report.compress_failures
+    if not log_files:
+        print(f"no log files in {args.directory}")
+    if failures or errors[0]:
+        print("fastevlog: not every file could be compressed or deleted (see above); those are kept as they "
+              "were, for another run", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _base_names(directory: str) -> List[str]:
+    """The log_file names of DIR's log files, compressed or not."""
+    pattern = log_file_pattern(None)
+    matches = (pattern.fullmatch(entry) for entry in os.listdir(directory))
+    return sorted({match.group(1) for match in matches if match is not None})
+
+
+def _listed(directory: str, log_file: str) -> List[Any]:
+    opened = LogDirectory(directory, 0o640)
+    try:
+        return list_log_files(opened, log_file)
+    finally:
+        opened.close()
+
+
+@contextlib.contextmanager
+def _housekeeping_said() -> Iterator[List[int]]:
+    """The housekeeping's INFO lines (compressed, deleted) on stdout while inside; yields [errors]:
+    the ERRORs logged (on stderr already), which fail the command."""
+    errors = [0]
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors[0] += 1
+            elif record.levelno == logging.INFO:
+                print(self.format(record))
+
+    handler = Said(logging.INFO)
+    logger = logging.getLogger("fastevlog")
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield errors
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def recover_command(args: argparse.Namespace) -> int:
-    """Recover every dead buffer file in DIR: 0 when all were, 1 when one was kept or set aside."""
+    """Recover every dead buffer file in DIR, then finish compressions cut short: 0 when every buffer
+    file was recovered, 1 when one was kept or set aside."""
     # Not a usage error: the same command may work once the directory is there.
     if not os.path.isdir(args.directory):
         raise CommandFailed(f"{args.directory} is not a directory")
@@ -258,9 +409,15 @@ def recover_command(args: argparse.Namespace) -> int:
             files.close()
         print(f"{log_file}: recovered {report.events:,} events")
         failures += len(report.failures)
-    directory.close()
+    try:
+        # After recovery, as a logger's start does: a compressed file is never one recovery writes into.
+        finished = finish_compressions(directory, args.log_file)
+    finally:
+        directory.close()
     if not log_files:
         print(f"no buffer files in {args.directory}")
+    if finished:
+        print(f"finished {finished} compression(s) cut short by killed processes")
     if failures:
         print(f"fastevlog: {failures} buffer file(s) could not be recovered completely (see above)",
               file=sys.stderr)
@@ -385,13 +542,15 @@ class _Progress:
 
 def _start_logger(args: argparse.Namespace) -> EventLogCounter:
     """The logger simulate's flags describe; its errors name the flags."""
+    _check_compression(args)
     try:
         return EventLogCounter(
             log_file=args.log_file, directory=args.directory, buffer_size=args.buffer_size,
             buffer_bytes=args.buffer_bytes, flush_interval=args.flush_interval,
             max_file_size=args.max_file_size, rotate_every=args.rotate_every,
             num_workers=args.num_workers, max_retries=args.max_retries, on_full=args.on_full,
-            level=args.level)
+            level=args.level, compress=args.compress, compress_level=args.compress_level,
+            keep_files=args.keep_files, keep_bytes=args.keep_bytes, keep_days=args.keep_days)
     except (TypeError, ValueError) as error:  # its parameters are checked before anything is created
         raise UsageError(name_flags(str(error), SIMULATE_FLAGS)) from None
     except OSError as error:  # the directory or the buffer file could not be made: nothing the flags said
@@ -441,6 +600,10 @@ class _MetricsEndpoint:
 
 def simulate(args: argparse.Namespace) -> int:
     """Run the producers, stop the logger, print what was logged and written (exit statuses: see --help)."""
+    keeping = [flag for flag in KEEP_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
+    if args.verify and keeping:
+        raise UsageError(f"--verify checks that the files hold every event, and {keeping[0]} deletes "
+                         f"files: leave one of them out")
     if args.metrics_port is None:
         return _simulate(args, None)
     if args.noop:
@@ -523,6 +686,12 @@ def _written(args: argparse.Namespace, logger: EventLogCounter) -> int:
     print(f"bytes      {metrics['bytes_written']:,}")
     print(f"logged     {metrics['events_logged']:,} events")
     print(f"written    {metrics['events_written']:,} events, {metrics['dropped']:,} dropped")
+    if args.compress is not None:
+        # stop() does not wait for a compression: what is left is done at the next start or by
+        # `fastevlog compress`.
+        print(f"compressed {metrics['files_compressed']} files, {metrics['compress_failures']} failures")
+    if any(getattr(args, flag[2:].replace("-", "_")) is not None for flag in KEEP_FLAGS):
+        print(f"deleted    {metrics['files_deleted']} files, {metrics['bytes_deleted']:,} bytes")
     for level, n in counts["levels"].items():
         print(f"{level:<10} {n:,}")
     if metrics["events_written"] + metrics["dropped"] != metrics["events_logged"]:
@@ -539,16 +708,37 @@ def _written(args: argparse.Namespace, logger: EventLogCounter) -> int:
 
 
 def _verify(directory: str, log_file: str) -> int:
-    """Lines in the log files, each checked to be JSON with the four keys."""
+    """Lines in the log files (compressed ones too), each checked to be JSON with the four keys."""
     lines = 0
     keys = ["timestamp", "level", "event_id", "message"]
-    for path in sorted(glob.glob(os.path.join(glob.escape(directory), glob.escape(log_file) + "_*.log"))):
-        with open(path, "rb") as file:
+    for path in _log_files_once(directory, log_file):
+        with _open_log(path) as file:
             for line in file:
                 if list(json.loads(line))[:4] != keys:
                     raise ValueError(f"{path}: line without the four keys: {line[:200]!r}")
                 lines += 1
     return lines
+
+
+def _log_files_once(directory: str, log_file: str) -> List[str]:
+    """Each of log_file's files once: NAME.log, else its compressed form (both are there only while a
+    compression finishes)."""
+    prefix = os.path.join(glob.escape(directory), glob.escape(log_file))
+    paths = {path for suffix in (".log", ".log.gz", ".log.zst") for path in glob.glob(f"{prefix}_*{suffix}")}
+    return sorted(path for path in paths
+                  if path.endswith(".log") or path[:path.rindex(".log") + len(".log")] not in paths)
+
+
+def _open_log(path: str) -> IO[bytes]:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if path.endswith(".zst"):
+        import zstandard
+
+        compressed = open(path, "rb")  # noqa: SIM115 (the reader closes it)
+        reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader)  # type: ignore[arg-type]
+    return open(path, "rb")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -48,6 +48,12 @@ _COUNTERS = (
      "Times a producer found the buffer full and waited for the writers (on_full='block')."),
     ("fastevlog_recovered_events_total", "recovered_events",
      "Lines recovery wrote at start from buffer files of dead processes."),
+    ("fastevlog_files_compressed_total", "files_compressed", "Closed log files compressed."),
+    ("fastevlog_files_deleted_total", "files_deleted", "Closed log files deleted by retention."),
+    ("fastevlog_bytes_deleted_total", "bytes_deleted",
+     "Bytes on disk of the log files deleted by retention."),
+    ("fastevlog_compress_failures_total", "compress_failures",
+     "Compressions that failed; the original is kept and tried again later."),
 )
 _GAUGES = (
     ("fastevlog_buffer_bytes_in_use", "buffer_bytes_in_use", "Bytes in the buffer not yet written."),

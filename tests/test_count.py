@@ -8,6 +8,7 @@ plain, gzip and zstd; the answer must be the reference's, as_json() byte for byt
 from __future__ import annotations
 
 import gzip
+import os
 import random
 import sys
 import tempfile
@@ -393,13 +394,14 @@ class TestReading:
 
 
 class TestLiveFiles:
-    def test_counting_while_a_logger_writes(self, tmp_path):
-        """Counts taken while a logger writes its files never exceed what was logged, and each file has
-        at most one bad line (the one being written, or cut by a range not written yet); once the
-        logger stops, every event counts and no line is bad."""
+    @pytest.mark.parametrize("compress", [None, "gzip"])
+    def test_counting_while_a_logger_writes(self, tmp_path, compress):
+        """Counts taken while a logger writes its files (and compresses the closed ones) never exceed
+        what was logged, and each file has at most one bad line (the one being written, or cut by a
+        range not written yet); once the logger stops, every event counts and no line is bad."""
         events = 60000
         logger = fastevlog.EventLogCounter(directory=str(tmp_path), log_file="live", flush_interval=0.005,
-                                           max_file_size=300_000, num_workers=4)
+                                           max_file_size=300_000, num_workers=4, compress=compress)
 
         def produce() -> None:
             for index in range(events):
@@ -422,6 +424,133 @@ class TestLiveFiles:
         result = fastevlog.count(str(tmp_path), _block_size=4096)
         assert (result.total, result.bad_lines) == (events, 0)
         assert result.groups[("ERROR", "event_0")] == len(range(0, events, 14))
+
+
+class TestCompressionMeanwhile:
+    """A directory counted while a logger compresses (X.log -> temporary -> X.log.zst, then X.log
+    removed) or deletes its closed files: every event once, whenever the count looks."""
+
+    @staticmethod
+    def compress(path: Path, suffix: str = ".zst") -> Path:
+        """What the compressor leaves: X.log's content compressed into X.log.zst (or .gz)."""
+        data = path.read_bytes()
+        target = path.with_name(path.name + suffix)
+        compressed = zstandard.ZstdCompressor().compress(data) if suffix == ".zst" else gzip.compress(data)
+        target.write_bytes(compressed)
+        return target
+
+    def test_original_and_compressed_count_once(self, tmp_path, other):
+        """X.log beside its X.log.zst or X.log.gz (between rename and unlink): only X.log is read;
+        a compressed file alone is read; a compressor's temporary is not."""
+        data = other[0][1]
+        for name in ("a", "b", "c", "d"):
+            (tmp_path / f"{name}.log").write_bytes(data)
+        self.compress(tmp_path / "a.log")
+        self.compress(tmp_path / "b.log", ".gz")
+        self.compress(tmp_path / "c.log")
+        (tmp_path / "c.log").unlink()
+        self.compress(tmp_path / "d.log", ".gz")
+        (tmp_path / "d.log").unlink()
+        (tmp_path / ".e.log.zst.tmp").write_bytes(zstandard.ZstdCompressor().compress(data))
+        result = fastevlog.count(str(tmp_path))
+        assert result.as_json() == expected([("x", data)] * 4)
+        assert result.files == 4
+
+    def test_gone_before_its_look(self, tmp_path, other, monkeypatch):
+        """X.log listed, then compressed away before count looks at it: read from X.log.zst."""
+        data = other[0][1]
+        (tmp_path / "a.log").write_bytes(data)
+        (tmp_path / "b.log").write_bytes(data)
+        walk = _count.os.walk
+
+        def walk_then_compress(top, **options):
+            for parent, subdirectories, files in walk(top, **options):
+                if "a.log" in files:  # the listing is taken: now the compressor finishes
+                    self.compress(Path(parent) / "a.log")
+                    (Path(parent) / "a.log").unlink()
+                yield parent, subdirectories, files
+
+        monkeypatch.setattr(_count.os, "walk", walk_then_compress)
+        result = fastevlog.count(str(tmp_path))
+        assert result.as_json() == expected([("x", data)] * 2)
+        assert result.files == 2
+
+    @pytest.mark.parametrize("siblings, read", [((".zst",), ".zst"), ((".gz",), ".gz"),
+                                                 ((".gz", ".zst"), ".zst"), ((), None)])
+    def test_gone_before_its_open(self, tmp_path, other, monkeypatch, siblings, read):
+        """X.log listed, then gone when opened: read from X.log.zst, else X.log.gz; neither (retention
+        deleted it): skipped, not an error."""
+        data, other_data = other[0][1], b'{"level":"INFO","event_id":"only in the .gz"}\n'
+        (tmp_path / "a.log").write_bytes(data)
+        (tmp_path / "b.log").write_bytes(data)
+        open_source = _count._open_source
+
+        def compressed_before_open(source):
+            if source.path.endswith("a.log") and os.path.exists(source.path):
+                for suffix in siblings:
+                    self.compress(Path(source.path), suffix)
+                if len(siblings) == 2:  # which one is read: the other holds different lines
+                    (tmp_path / "a.log.gz").write_bytes(gzip.compress(other_data))
+                os.unlink(source.path)
+            return open_source(source)
+
+        monkeypatch.setattr(_count, "_open_source", compressed_before_open)
+        result = fastevlog.count(str(tmp_path), jobs=1)
+        assert result.as_json() == expected([("x", data)] * (2 if read else 1))
+        assert result.files == (2 if read else 1)
+
+    def test_compressed_file_deleted_before_its_open(self, tmp_path, other, monkeypatch):
+        """A listed X.log.zst deleted by retention before it is opened: skipped."""
+        data = other[0][1]
+        (tmp_path / "a.log").write_bytes(data)
+        self.compress(tmp_path / "a.log")
+        (tmp_path / "a.log").rename(tmp_path / "b.log")
+        open_source = _count._open_source
+
+        def deleted_before_open(source):
+            if source.path.endswith("a.log.zst"):
+                os.unlink(source.path)
+            return open_source(source)
+
+        monkeypatch.setattr(_count, "_open_source", deleted_before_open)
+        result = fastevlog.count(str(tmp_path), jobs=1)
+        assert (result.as_json(), result.files) == (expected([("x", data)]), 1)
+
+    @pytest.mark.parametrize("kind", ["gzip", "zstd"])
+    def test_at_every_step_of_a_real_compression(self, tmp_path, monkeypatch, kind):
+        """The housekeeper's own compression, counted at each of its steps: every event once."""
+        from fastevlog import _compression, _housekeeper
+
+        line = b'{"timestamp":"2026-12-04T05:00:00Z","level":"INFO","event_id":"e","message":"m"}\n'
+        lines = (_compression.CHUNK_BYTES * 3 // 2) // len(line)  # two chunks: a half-written temporary
+        for stamp in ("20261204_050000", "20261204_050001"):
+            (tmp_path / f"app_{stamp}.log").write_bytes(line * lines)
+        totals = {}
+
+        def count_now(step: str) -> None:
+            totals[step] = fastevlog.count(str(tmp_path), jobs=1).total
+
+        monkeypatch.setattr(_compression, "_reached", count_now)
+        report = _housekeeper.housekeep(str(tmp_path), "app", compress=kind)
+        assert report.files_compressed == 2
+        assert set(totals) == set(_compression.STEPS)
+        assert totals == {step: 2 * lines for step in _compression.STEPS}
+
+    def test_path_given_by_name_is_read_as_given(self, tmp_path, other, monkeypatch):
+        """A PATH named on its own is not replaced by its compressed sibling: gone, it is an error."""
+        data = other[0][1]
+        path = tmp_path / "a.log"
+        path.write_bytes(data)
+        open_source = _count._open_source
+
+        def compressed_before_open(source):
+            self.compress(path)
+            path.unlink()
+            return open_source(source)
+
+        monkeypatch.setattr(_count, "_open_source", compressed_before_open)
+        with pytest.raises(FileNotFoundError):
+            fastevlog.count(str(path))
 
 
 # -- Hypothesis --------------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ COUNTER_KEYS = {
     "fastevlog_events_dropped_total": "dropped",
     "fastevlog_buffer_full_waits_total": "buffer_full_waits",
     "fastevlog_recovered_events_total": "recovered_events",
+    "fastevlog_files_compressed_total": "files_compressed",
+    "fastevlog_files_deleted_total": "files_deleted",
+    "fastevlog_bytes_deleted_total": "bytes_deleted",
+    "fastevlog_compress_failures_total": "compress_failures",
 }
 GAUGE_KEYS = {
     "fastevlog_buffer_bytes_in_use": "buffer_bytes_in_use",
