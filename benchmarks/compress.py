@@ -741,7 +741,7 @@ def report_c(c: dict) -> List[str]:
         "compressed, "
         f"{', '.join(map(str, c['left_uncompressed']))} left uncompressed (stop() does not wait)",
         f"finishing    fastevlog compress DIR: {c['compress_command_seconds']:.2f} s, the whole process"
-        + (f" ({said[0]})" if said else ""),
+        + (f": {said[-1]}" if said else ""),
         f"compression  {c['compression_ratio']:.1f}x: {uncompressed / MB:,.1f} MB of lines in "
         f"{uncompressed / c['compression_ratio'] / MB:,.1f} MB",
         f"disk use     {disk / MB:,.1f} MB uncompressed; with zstd {c['disk_at_exit'] / MB:,.1f} MB at exit "
