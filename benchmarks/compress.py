@@ -3,7 +3,7 @@
 Three parts, each against a reference measured in the same run, rounds interleaved, medians reported:
 
 (a) log() with the writers and a compressor running against the same without compression: hot_path.py's
-    "log(), writers running" row (N calls of ``log("INFO", "event_7", message)``, the events fit in the
+    "log(), writers running" row (3M calls of ``log("INFO", "event_7", message)``, the events fit in the
     buffer, flush() between rounds), here with two loggers that differ only in ``compress="zstd"``, both
     rotating at --max-file-size (4 MiB) so that files close, and are compressed, while the calls are
     timed. The row says how many files the compressor finished during the timed calls (its metrics), and
@@ -14,16 +14,18 @@ Three parts, each against a reference measured in the same run, rounds interleav
     hard links to --files files of ``fastevlog simulate`` output (10 MB each) against the zstandard
     package compressing the same files in plain loops at the same level, one thread, pinned to one CPU:
     read + ``ZstdCompressor(level=3).compress``, a 1 MiB ``compressobj`` loop, ``copy_stream``; each
-    writes its NAME.log.zst. The fastest loop is the reference. MB/s are of uncompressed input. The
-    same for gzip at level 6 against zlib (no target). Every file compressed is decompressed and
-    compared with its original.
+    writes its NAME.log.zst. The fastest loop is the reference; two more are shown, never the
+    reference: compress() + fsync, and a loop with fastevlog's own stream settings. MB/s are of
+    uncompressed input. The same for gzip at level 6 against zlib on the first --gzip-files (no
+    target). Every file compressed is decompressed and compared with its original.
 (c) the main job: ``fastevlog simulate`` (10M events by default) with ``--compress zstd`` and without,
     each in a fresh directory: wall time, what was left uncompressed when it exited (stop() does not
     wait for compressions), then ``fastevlog compress DIR`` timed finishing it; the compression ratio
     and the directory's disk use (st_blocks, as du counts) against the uncompressed run's.
 
-    python benchmarks/compress.py [--calls 1000000] [--files 30] [--events 10000000] [--rounds 5]
-                                  [--main-rounds 3] [--json PATH] [--quick]
+    python benchmarks/compress.py [--parts a,b,c] [--calls 3000000] [--files 30] [--gzip-files 10]
+                                  [--events 10000000] [--rounds 7] [--main-rounds 3] [--input-dir DIR]
+                                  [--json PATH] [--quick]
 
 --quick: tiny sizes, a few seconds (benchmarks/test_compress_bench.py runs it). Machines here are shared
 and noisy: read the ratios of one run, not the seconds.
