@@ -537,25 +537,11 @@ def part_b(args: argparse.Namespace, scratch: str) -> dict:
 
 # --------------------------------------------------------------------------- (c) the main job
 
-def cli_has_compression() -> bool:
-    """Whether this build's command line has ``simulate --compress`` and ``fastevlog compress``."""
-    result = subprocess.run([sys.executable, "-m", "fastevlog", "simulate", "--help"], capture_output=True,
-                            text=True, cwd=NEUTRAL_CWD)
-    return "--compress" in result.stdout
-
-
-def run_cli(arguments: List[str], timeout: Optional[float] = None,
-            stand_in: bool = False) -> Tuple[float, str]:
-    """(wall seconds, stdout) of ``python -m fastevlog ARGUMENTS``, run from NEUTRAL_CWD; stops on failure.
-
-    stand_in: run it through this script's worker_main instead (a build whose command line lacks them).
-    """
-    if stand_in:
-        command = [sys.executable, os.path.abspath(__file__), "--worker", *arguments]
-    else:
-        command = [sys.executable, "-m", "fastevlog", *arguments]
+def run_cli(arguments: List[str]) -> Tuple[float, str]:
+    """(wall seconds, stdout) of ``python -m fastevlog ARGUMENTS``, run from NEUTRAL_CWD; stops on failure."""
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=NEUTRAL_CWD, timeout=timeout)
+    result = subprocess.run([sys.executable, "-m", "fastevlog", *arguments], capture_output=True, text=True,
+                            cwd=NEUTRAL_CWD)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"fastevlog {' '.join(arguments)} exited with {result.returncode}:\n"
@@ -576,7 +562,7 @@ def main_job_round(args: argparse.Namespace, directory: str, compress: Optional[
     shutil.rmtree(directory, ignore_errors=True)
     extra = ["--compress", compress] if compress else []
     wall, stdout = run_cli(["simulate", "--events", str(args.events), "--dir", directory, "--no-progress",
-                            "--max-file-size", str(args.main_file_size), *extra], stand_in=args.stand_in)
+                            "--max-file-size", str(args.main_file_size), *extra])
     row: Dict[str, Any] = {
         "process_seconds": wall,
         "seconds": float(printed(r"^wall time\s+([\d.]+) s", stdout)),
@@ -589,7 +575,7 @@ def main_job_round(args: argparse.Namespace, directory: str, compress: Optional[
     row["temporaries_at_exit"] = len(temporaries(directory))
     row["disk_at_exit"], row["apparent_at_exit"] = disk_use(directory)
     if compress:
-        wall, stdout = run_cli(["compress", directory, "--compress", compress], stand_in=args.stand_in)
+        wall, stdout = run_cli(["compress", directory, "--compress", compress])
         row["compress_command_seconds"] = wall
         row["compress_command_said"] = stdout.strip()
         left = log_files(directory)
@@ -608,10 +594,6 @@ def main_job_round(args: argparse.Namespace, directory: str, compress: Optional[
 
 
 def part_c(args: argparse.Namespace, scratch: str) -> dict:
-    args.stand_in = not cli_has_compression()
-    if args.stand_in:
-        print("(c) this build's simulate has no --compress: the main job runs through this script's "
-              "stand-in (the same command, its logger given compress=)", file=sys.stderr)
     setups = {"without compression": None, "--compress zstd": "zstd"}
     rows: Dict[str, List[dict]] = {name: [] for name in setups}
     for round_ in range(args.main_rounds):
@@ -628,7 +610,7 @@ def part_c(args: argparse.Namespace, scratch: str) -> dict:
 
     ratios = sorted(z["seconds"] / p["seconds"] for z, p in zip(zstd, plain))
     return {
-        "stand_in": args.stand_in, "events": args.events, "rounds": args.main_rounds,
+        "events": args.events, "rounds": args.main_rounds,
         "max_file_size": args.main_file_size, "runs": rows,
         "seconds": {name: median(runs, "seconds") for name, runs in rows.items()},
         "process_seconds": {name: median(runs, "process_seconds") for name, runs in rows.items()},
@@ -748,9 +730,7 @@ def report_b(b: dict, rounds: int) -> List[str]:
 def report_c(c: dict) -> List[str]:
     plain, zstd = "without compression", "--compress zstd"
     out = [f"(c) fastevlog simulate --events {c['events']:,} (files of {c['max_file_size'] / MIB:g} MiB), "
-           f"median of {c['rounds']} interleaved rounds, each in a fresh directory" + others(c)
-           + ("\n    (simulate --compress and fastevlog compress stood in for by this script: not in this "
-              "build's command line)" if c["stand_in"] else ""),
+           f"median of {c['rounds']} interleaved rounds, each in a fresh directory" + others(c),
            f"{'run':<24}{'wall s':>8}{'x without':>10}{'process s':>11}  rounds' range"]
     for name in (plain, zstd):
         line = (f"{name:<24}{c['seconds'][name]:>8.2f}{c['seconds'][name] / c['seconds'][plain]:>10.2f}"
@@ -846,33 +826,5 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     return figures
 
 
-def worker_main(arguments: List[str]) -> None:
-    """Stand-ins for ``fastevlog simulate --compress KIND ...`` and ``fastevlog compress DIR --compress K``.
-
-    For a build whose command line does not have them yet: simulate is the command itself with its
-    logger given compress=; compress is housekeep(), which finishes leftovers, then one pass.
-    """
-    import functools
-
-    from fastevlog import cli
-    from fastevlog._housekeeper import housekeep
-
-    if arguments[0] == "simulate":
-        kind = None
-        if "--compress" in arguments:
-            at = arguments.index("--compress")
-            kind = arguments[at + 1]
-            del arguments[at:at + 2]
-        cli.EventLogCounter = functools.partial(fastevlog.EventLogCounter, compress=kind)  # type: ignore
-        raise SystemExit(cli.main(arguments))
-    directory, kind = arguments[1], arguments[arguments.index("--compress") + 1]
-    report = housekeep(directory, LOG_FILE, compress=kind)
-    print(f"compressed {report.files_compressed} files, {report.compress_failures} failures (stand-in)")
-    raise SystemExit(1 if report.compress_failures else 0)
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2:])
-    else:
-        main()
+    main()
