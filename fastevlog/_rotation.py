@@ -10,7 +10,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable, Deque, List, Optional, Set, Tuple
 
-from ._closed_files import FileInUse, hold_for_writing
+from ._closed_files import COMPRESSED_SUFFIXES, FileInUse, hold_for_writing
 from ._directory import LogDirectory
 
 _log = logging.getLogger("fastevlog")
@@ -189,6 +189,9 @@ class LogFiles:
         while True:
             name_stamp = stamp if suffix == 0 else f"{stamp}_{suffix:06d}"
             name = self.name_of(name_stamp)
+            if self._compressed(name):
+                suffix += 1
+                continue
             try:
                 fd = self.directory.open(name, _CREATE_FLAGS, self.file_mode)
             except FileExistsError:
@@ -219,6 +222,21 @@ class LogFiles:
         with self._lock:
             self._open.add(file)
         return file
+
+    def _compressed(self, name: str) -> bool:
+        """Whether name was used and compressed since (the clock went back, or a restart in its second).
+
+        Its compressed copy must keep the name to itself: beside it, a new NAME.log would be read
+        instead of it, and taken for a compression cut short.  Checked before creating: a copy
+        appears only while the original still holds the name, so O_EXCL refuses it then.
+        """
+        for suffix in COMPRESSED_SUFFIXES:
+            try:
+                self.directory.stat(name + suffix)
+                return True
+            except FileNotFoundError:
+                pass
+        return False
 
     def name_of(self, stamp: str) -> str:
         """The name of the log file with this stamp, in the directory."""
