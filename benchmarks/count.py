@@ -250,8 +250,8 @@ def make_input(directory: str, events: int) -> None:
     print(f"making the input: fastevlog simulate --events {events} --dir {directory}", file=sys.stderr)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "fastevlog", "simulate", "--events", str(events),
-                    "--dir", os.path.abspath(directory), "--no-progress"], check=True, stdout=subprocess.DEVNULL,
-                   cwd=NEUTRAL_CWD)
+                    "--dir", os.path.abspath(directory), "--no-progress"], check=True,
+                   stdout=subprocess.DEVNULL, cwd=NEUTRAL_CWD)
     print(f"made in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
