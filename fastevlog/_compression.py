@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ._closed_files import Claim, LogicalFile, claim_closed, list_log_files
 from ._decompress import GzipReader, Input, ZstdReader
@@ -63,12 +63,14 @@ class Compressor:
             self._flush_block = zstandard.COMPRESSOBJ_FLUSH_BLOCK
 
     def compress(self, directory: LogDirectory, held: Claim,
-                 stopping: Callable[[], bool] = lambda: False) -> Optional[int]:
+                 stopping: Callable[[], bool] = lambda: False, settle: bool = True) -> Optional[int]:
         """Compress the claimed file to NAME.log{suffix} and remove it; the compressed size.
 
         None when the original was removed by hand meanwhile (nothing is
         renamed then).  Raises Stopped when ``stopping()`` turns true, OSError
         when a step fails; the temporary is removed and the original kept.
+        With settle False, the original stays beside its copy, still claimed,
+        for settle() to remove with others after one fsync of the directory.
         """
         _reached("claimed")
         final = held.name + self.suffix
@@ -97,11 +99,8 @@ class Compressor:
             return None
         directory.rename(temporary, final)
         _reached("renamed")
-        os.fsync(directory.fd)
-        _reached("directory synced")
-        if held.still_named():
-            directory.unlink(held.name)
-        _reached("original removed")
+        if settle:
+            settle_compressed(directory, [held])
         return size
 
     def _write(self, source: int, target: int, stopping: Callable[[], bool]) -> int:
@@ -124,6 +123,21 @@ class Compressor:
                 written += _write_all(target, stream.flush(self._flush_block))
                 _reached("temporary half written")
         return written + _write_all(target, stream.flush())
+
+
+def settle_compressed(directory: LogDirectory, renamed: Sequence[Claim]) -> None:
+    """Make the renames of compressed copies durable, then remove their claimed originals.
+
+    One fsync of the directory covers every rename before it: a pass syncs
+    once for several files.  Until then each original stays beside its copy,
+    a state readers and finish_compressions() already handle.
+    """
+    os.fsync(directory.fd)
+    _reached("directory synced")
+    for held in renamed:
+        if held.still_named():
+            directory.unlink(held.name)
+        _reached("original removed")
 
 
 def temporary_name(final: str) -> str:

@@ -60,6 +60,14 @@ class LogDirectory:
         check_plain_name(name)
         return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
 
+    def exists(self, name: str) -> bool:
+        """Whether anything (a symlink included) is at name."""
+        try:
+            self.stat(name)
+        except FileNotFoundError:
+            return False
+        return True
+
     def unlink(self, name: str) -> None:
         check_plain_name(name)
         os.unlink(name, dir_fd=self.fd)

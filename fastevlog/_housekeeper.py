@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from ._closed_files import Claim, LogicalFile, claim_closed, list_log_files
-from ._compression import Compressor, Stopped, finish_compressions
+from ._compression import Compressor, Stopped, finish_compressions, settle_compressed
 from ._directory import LogDirectory
 from ._retention import ClosedFile, Retention, expired
 
@@ -30,6 +30,8 @@ _log = logging.getLogger("fastevlog")
 PERIOD = 30.0  # seconds between passes when nothing wakes the thread
 SETTLE = 0.1  # after a wake: the segment that ended in the closed file is released meanwhile
 FIRST_RETRY, LAST_RETRY = 1.0, 60.0  # after a failure, doubling
+# Compressed files whose originals wait for one fsync of the directory (more: both forms exist longer).
+_SETTLE_AT_ONCE = 16
 _CLAIMS_AT_ONCE = 256  # files held locked at once while finding which are closed: bounds the descriptors
 
 
@@ -61,19 +63,26 @@ class Housekeeping:
         """One pass; False if a compression failed (it is tried again on a later pass)."""
         ok = True
         tried = set()
-        while not self.stopping():
-            # Before each compression: files that retention deletes are never compressed, and a
-            # backlog of compressions does not hold retention back.
-            if self.retention.limits():
-                self._delete(expired(self._closed_files(), self.retention, self.clock(), by_bytes=False))
-            if self.compressor is None:
-                break
-            waiting = [file for file in list_log_files(self.directory, self.log_file)
-                       if file.forms[0] == file.name and file.name not in tried]
-            if not waiting:
-                break
-            tried.add(waiting[0].name)
-            ok = self._compress(waiting[0]) and ok
+        renamed: List[Claim] = []  # compressed, their originals to remove after one directory fsync
+        try:
+            while not self.stopping():
+                # Before each compression: files that retention deletes are never compressed, and a
+                # backlog of compressions does not hold retention back.
+                if self.retention.limits():
+                    self._settle(renamed)
+                    self._delete(expired(self._closed_files(), self.retention, self.clock(), by_bytes=False))
+                if self.compressor is None:
+                    break
+                waiting = [file for file in list_log_files(self.directory, self.log_file)
+                           if file.forms[0] == file.name and file.name not in tried]
+                if not waiting:
+                    break
+                tried.add(waiting[0].name)
+                ok = self._compress(waiting[0], renamed) and ok
+                if len(renamed) >= _SETTLE_AT_ONCE:
+                    self._settle(renamed)
+        finally:
+            self._settle(renamed)
         if self.retention.keep_bytes is not None and not self.stopping():
             self._delete(expired(self._closed_files(), self.retention, self.clock()))
         return ok
@@ -173,29 +182,50 @@ class Housekeeping:
                                                           ("keep_bytes", keep_bytes)) if value is not None]
         return "older than what " + " and ".join(limits) + " keep"
 
-    def _compress(self, file: LogicalFile) -> bool:
+    def _compress(self, file: LogicalFile, renamed: List[Claim]) -> bool:
+        """Compress file, leaving its original to _settle (in ``renamed``); False if it failed."""
         assert self.compressor is not None
         claims = self._claim([file])
         if not claims:
             return True  # in use, empty, or to be recovered: a later pass
         held = claims[0]
         try:
-            size = self.compressor.compress(self.directory, held, self.stopping)
+            size = self.compressor.compress(self.directory, held, self.stopping, settle=False)
         except Stopped:
+            self._let_go(held)
             _log.info("stopped compressing %s; the next start compresses it", self.directory.join(file.name))
             return True
         except OSError as error:
+            self._let_go(held)
             self.report.compress_failures += 1
             _log.error("cannot compress %s (%s); it is kept as it is and tried again later",
                        self.directory.join(file.name), error)
             return False
-        finally:
+        if size is None:  # removed by hand meanwhile
             self._let_go(held)
-        if size is not None:
-            self.report.files_compressed += 1
-            _log.info("compressed %s (%d -> %d bytes)", self.directory.join(file.name),
-                      held.stat.st_size, size)
+            return True
+        if self.directory.exists(held.name):
+            renamed.append(held)
+        else:  # a compression cut short was finished: the original is gone already
+            self._let_go(held)
+        self.report.files_compressed += 1
+        _log.info("compressed %s (%d -> %d bytes)", self.directory.join(file.name), held.stat.st_size, size)
         return True
+
+    def _settle(self, renamed: List[Claim]) -> None:
+        """Remove the originals of what was compressed, after one fsync of the directory."""
+        if not renamed:
+            return
+        try:
+            settle_compressed(self.directory, renamed)
+        except OSError as error:
+            # Each copy is whole and renamed: the next pass or start removes the original beside it.
+            _log.error("cannot finish compressing %s (%s); the originals stay beside their copies until "
+                       "a later pass", ", ".join(self.directory.join(held.name) for held in renamed), error)
+        finally:
+            for held in renamed:
+                self._let_go(held)
+            renamed.clear()
 
 
 class Housekeeper:

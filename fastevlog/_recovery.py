@@ -231,7 +231,7 @@ class _Replay:
         again, so the piece is never written to two new files.
         """
         moved = self.files.name_of(f"{piece.stamp}_recovered_{piece.offset}")
-        if _exists(self.directory, moved):  # an earlier recovery sent it there
+        if self.directory.exists(moved):  # an earlier recovery sent it there
             fd, offset = _open_place(self.directory, moved, 0), 0
         else:
             name = self.files.name_of(piece.stamp)
@@ -303,14 +303,6 @@ def _create_place(directory: LogDirectory, name: str, mode: int) -> int:
     return fd
 
 
-def _exists(directory: LogDirectory, name: str) -> bool:
-    try:
-        directory.stat(name)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _write_missing(fd: int, data: bytes, offset: int) -> int:
     """Write data at offset unless the file holds it there already; returns the lines it did not hold."""
     on_disk = os.pread(fd, len(data), offset)
@@ -363,7 +355,7 @@ def _quarantine(directory: LogDirectory, name: str, fd: int, reason: str, report
         return
     for n in range(1000):
         aside = f"{name}.quarantined" + (f".{n}" if n else "")
-        if not _exists(directory, aside):
+        if not directory.exists(aside):
             directory.rename(name, aside)
             _fail(report, logging.ERROR, f"cannot recover all of {path}: {reason}; "
                                          f"set aside as {directory.join(aside)}")

@@ -159,3 +159,25 @@ def test_stop_applies_retention_to_what_it_closed(tmp_path, compress):
     assert len([p for p in tmp_path.iterdir() if ".log" in p.name]) == 2
     assert logger.metrics()["files_deleted"] > 0
     assert sequence_numbers(tmp_path)[-1] == 999  # the newest kept
+
+
+def test_a_pass_syncs_the_directory_once_for_several_files(tmp_path, monkeypatch):
+    """The renames of a pass's copies are made durable together, then the originals go."""
+    import os
+    import stat
+    with EventLogCounter(directory=tmp_path, max_file_size=5_000) as logger:
+        log_some(logger, 500)
+    originals = len(list(tmp_path.glob("*.log")))
+    assert 4 <= originals <= _housekeeper._SETTLE_AT_ONCE
+    synced = {"directory": 0, "file": 0}
+    real_fsync = os.fsync
+
+    def counted(fd):
+        synced["directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted)
+    report = _housekeeper.housekeep(str(tmp_path), compress="gzip")
+    assert report.files_compressed == originals == synced["file"]
+    assert synced["directory"] == 1
+    assert not list(tmp_path.glob("*.log")) and sequence_numbers(tmp_path) == list(range(500))
