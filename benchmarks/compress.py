@@ -738,9 +738,9 @@ def report_b(b: dict, rounds: int) -> List[str]:
                          f"{b[kind + '_fastest_ratio']:.2f}x of it")
             out.append(line)
     out.append("fastevlog, each file: locked, checked closed, compressed in 1 MiB chunks with a checksum, "
-               "fsynced, renamed,")
-    out.append("directory fsynced, original removed; the loops write each file (no fsync but in the "
-               f"'{SYNCED_LOOP}' row);")
+               "fsynced, renamed; then the")
+    out.append("directory fsynced once for up to 16 files and their originals removed; the loops write each "
+               f"file (no fsync but in the '{SYNCED_LOOP}' row);")
     out.append(f"'{FASTEVLOG_LOOP}': a 1 MiB loop with fastevlog's checksum, pread and first-chunk flush")
     return out
 
