@@ -176,7 +176,7 @@ class Housekeeping:
 
     def _why(self, file: ClosedFile) -> str:
         keep_files, keep_bytes, keep_days = self.retention
-        if keep_days is not None and file.mtime < self.clock() - keep_days * 86400:
+        if self.retention.too_old(file, self.clock()):
             return f"last written more than keep_days={keep_days:g} days ago"
         limits = [f"{name}={value:_}" for name, value in (("keep_files", keep_files),
                                                           ("keep_bytes", keep_bytes)) if value is not None]

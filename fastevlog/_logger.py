@@ -396,9 +396,9 @@ class EventLogCounter(_core.LoggerCore):
             # Recovery wrote its files itself; the writers start on a file of their own,
             # which they grow strictly in order from its first byte.
             self._files.close()
-            self._compressions_finished = _finish_compressions(log_directory, log_file)
+            compressions_finished = _finish_compressions(log_directory, log_file)
             self._stopped = False
-            self._start()
+            self._start(compressions_finished)
         except BaseException:
             log_directory.close()  # a refused start (e.g. no room for the buffer file) keeps no descriptor
             raise
@@ -406,7 +406,7 @@ class EventLogCounter(_core.LoggerCore):
         if install_signal_handlers:  # once nothing can fail: a refused logger installs nothing
             install_sigterm_handler(stop_all)
 
-    def _start(self) -> None:
+    def _start(self, compressions_finished: int = 0) -> None:
         """A buffer file of this process's own, mapped into the ring, and the threads that write it."""
         directory, log_file, *_, file_mode, _ = self._files_parameters
         segment_count, segment_size, min_level, block_when_full, seal_after_events = self._ring_parameters
@@ -427,7 +427,7 @@ class EventLogCounter(_core.LoggerCore):
         self._scheduler.start(ring)
         compressor, retention = self._housekeeping_parameters
         self._housekeeping = Housekeeping(directory, log_file, compressor, retention, self._files.clock)
-        self._housekeeping.report.files_compressed = self._compressions_finished
+        self._housekeeping.report.files_compressed = compressions_finished  # before its thread starts
         self._housekeeper: Optional[Housekeeper] = None
         if compressor is not None or retention.limits():
             self._housekeeper = Housekeeper(self._housekeeping)
@@ -446,7 +446,6 @@ class EventLogCounter(_core.LoggerCore):
         self._scheduler.abandon()
         if self._housekeeper is not None:
             self._housekeeper.abandon()
-        self._compressions_finished = 0
         self._files.abandon()
         self._buffer_file.abandon()
         self._files = LogFiles(*self._files_parameters)

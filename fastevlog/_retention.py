@@ -17,6 +17,10 @@ class Retention(NamedTuple):
     def limits(self) -> bool:
         return any(limit is not None for limit in self)
 
+    def too_old(self, file: ClosedFile, now: float) -> bool:
+        """Whether file was last written more than keep_days ago."""
+        return self.keep_days is not None and file.mtime < now - self.keep_days * SECONDS_PER_DAY
+
 
 class ClosedFile(NamedTuple):
     name: str
@@ -32,12 +36,11 @@ def expired(files: Sequence[ClosedFile], retention: Retention, now: float,
     stdlib's backupCount, keep_files=N keeps N files besides those being written.
     With by_bytes False, keep_bytes is not applied (before compression shrinks them).
     """
-    keep_files, keep_bytes, keep_days = retention
-    oldest_kept = None if keep_days is None else now - keep_days * SECONDS_PER_DAY
+    keep_files, keep_bytes, _ = retention
     going = []
     kept = kept_bytes = 0
     for file in reversed(files):
-        if oldest_kept is not None and file.mtime < oldest_kept:
+        if retention.too_old(file, now):
             going.append(file)  # takes no room from the newer files' limits
             continue
         kept += 1

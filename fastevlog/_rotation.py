@@ -230,13 +230,7 @@ class LogFiles:
         instead of it, and taken for a compression cut short.  Checked before creating: a copy
         appears only while the original still holds the name, so O_EXCL refuses it then.
         """
-        for suffix in COMPRESSED_SUFFIXES:
-            try:
-                self.directory.stat(name + suffix)
-                return True
-            except FileNotFoundError:
-                pass
-        return False
+        return any(self.directory.exists(name + suffix) for suffix in COMPRESSED_SUFFIXES)
 
     def name_of(self, stamp: str) -> str:
         """The name of the log file with this stamp, in the directory."""
