@@ -71,6 +71,7 @@ from ._logger import (  # noqa: E402
     stop_all,
 )
 from ._loguru import loguru_sink  # noqa: E402
+from ._shipper import NatsShipper  # noqa: E402
 from ._structlog import structlog_factory  # noqa: E402
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ __all__ = [
     "EventLogCounter",
     "Handler",
     "LoggerStoppedError",
+    "NatsShipper",
     "WriteError",
     "add_level",
     "bind",
@@ -134,6 +136,7 @@ def configure(
     keep_files: Optional[int] = None,
     keep_bytes: Optional[int] = None,
     keep_days: Optional[float] = None,
+    ship_to: Optional[NatsShipper] = None,
 ) -> EventLogCounter:
     """Replace the default logger with one built from these EventLogCounter parameters.
 
@@ -152,7 +155,7 @@ def configure(
             num_workers=num_workers, max_retries=max_retries, on_full=on_full, level=level,
             file_mode=file_mode, clock=clock, install_signal_handlers=install_signal_handlers,
             compress=compress, compress_level=compress_level, keep_files=keep_files, keep_bytes=keep_bytes,
-            keep_days=keep_days)
+            keep_days=keep_days, ship_to=ship_to)
         old, _default = _default, new
     if old is not None:
         old.stop()

@@ -14,7 +14,8 @@ when, holding an exclusive flock on it:
   before they were written, are written into their file by the next recovery
   (_recovery.py).  A live process's buffer only names files it has open
   (locked) or has just closed (a segment not yet released): skipping those too
-  only puts their turn off to the next pass.
+  only puts their turn off to the next pass;
+- a shipper has acked all its bytes, if the directory is shipped (_ship_cursor.py).
 
 A closed file stays closed: no one opens an old log file for writing but
 recovery, and recovery only writes where a buffer file records a piece.
@@ -34,6 +35,7 @@ from typing import Dict, List, NamedTuple, Optional, Set
 from . import _dead_buffer
 from ._buffer_file import buffer_file_pattern
 from ._directory import LogDirectory
+from ._ship_cursor import unshipped
 
 COMPRESSED_SUFFIXES = (".gz", ".zst")
 
@@ -190,9 +192,16 @@ def claim_closed(directory: LogDirectory, log_file: str, files: List[LogicalFile
         for held in claims:
             held.close()
         return None
+    try:
+        # Read after the locks too: the files hold no more bytes than the shipper may have acked.
+        shipping = unshipped(directory, {held.name: held.stat.st_size for held in claims})
+    except OSError:
+        for held in claims:
+            held.close()
+        raise
     closed = []
     for held in claims:
-        if is_recorded(held.stamp, in_use):
+        if is_recorded(held.stamp, in_use) or held.name in shipping:
             held.close()
         else:
             closed.append(held)

@@ -23,6 +23,7 @@ from ._recovery import recover
 from ._retention import Retention
 from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler
+from ._shipper import NatsShipper, Shipper, ShipReport
 from ._signals import install_sigterm_handler
 
 if TYPE_CHECKING:
@@ -330,6 +331,11 @@ class EventLogCounter(_core.LoggerCore):
             disk (compressed or not); None sets no limit.
         keep_days: delete closed files last written more than this many days
             ago (by clock()); None sets no limit.
+        ship_to: a fastevlog.NatsShipper: the directory's log files (any
+            process's) are published to its NATS JetStream stream by a thread
+            of this logger, from the files, as they are written (README, Many
+            machines).  One process at a time ships a directory; the others
+            stand by.  Compression and retention wait for a file's bytes to be acked.
         install_signal_handlers: on SIGTERM, stop every logger (writing what is
             pending), then run the previous handler or the default action.
             Must be called from the main thread.
@@ -364,6 +370,7 @@ class EventLogCounter(_core.LoggerCore):
         keep_files: Optional[int] = None,
         keep_bytes: Optional[int] = None,
         keep_days: Optional[float] = None,
+        ship_to: Optional[NatsShipper] = None,
     ) -> None:
         # Every parameter is checked before anything is created, so a refused logger leaves nothing behind.
         log_file = _check_log_file(log_file)
@@ -382,6 +389,9 @@ class EventLogCounter(_core.LoggerCore):
         install_signal_handlers = _check_install_signal_handlers(install_signal_handlers)
         compressor = _check_compression(compress, compress_level)
         retention = _check_retention(keep_files, keep_bytes, keep_days)
+        if ship_to is not None and not isinstance(ship_to, NatsShipper):
+            raise TypeError(f"ship_to must be a fastevlog.NatsShipper or None, not {type(ship_to).__name__}")
+        self._ship_to = ship_to
 
         log_directory = _open_directory(directory, file_mode)
         segment_count, segment_size = ring_geometry(buffer_bytes)
@@ -433,6 +443,10 @@ class EventLogCounter(_core.LoggerCore):
             self._housekeeper = Housekeeper(self._housekeeping)
             self._files.file_closed = self._housekeeper.wake
             self._housekeeper.start()
+        self._shipper: Optional[Shipper] = None
+        if self._ship_to is not None:
+            self._shipper = Shipper(self._ship_to, directory)
+            self._shipper.start()
 
     def _restart_after_fork(self) -> None:
         """In a forked child: leave the parent's buffer, files and (vanished) threads alone; start afresh.
@@ -446,6 +460,8 @@ class EventLogCounter(_core.LoggerCore):
         self._scheduler.abandon()
         if self._housekeeper is not None:
             self._housekeeper.abandon()
+        if self._shipper is not None:
+            self._shipper.abandon()
         self._files.abandon()
         self._buffer_file.abandon()
         self._files = LogFiles(*self._files_parameters)
@@ -493,6 +509,8 @@ class EventLogCounter(_core.LoggerCore):
             self._files.close()
             self._ring.detach()
             self._buffer_file.close(remove=not keep and self._buffer_file_exists())
+            if self._shipper is not None:
+                self._shipper.stop()  # ships what is written for up to its stop_timeout
             self._retain_at_stop()
             self._files.directory.close()
             live_loggers.discard(self)
@@ -532,6 +550,7 @@ class EventLogCounter(_core.LoggerCore):
             recovered_events=self.recovered_events,
             buffer_bytes=self._buffer_bytes,
             **vars(self._housekeeping.report),
+            **vars(self._shipper.report if self._shipper is not None else ShipReport()),
         )
         return result
 
