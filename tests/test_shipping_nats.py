@@ -468,3 +468,20 @@ def test_server_unreachable_from_the_start(tmp_path, children):
         assert_counts_equal(source, mirror, events=200_000)
     finally:
         server.kill()
+
+
+def test_stop_while_the_server_is_unreachable_ends_the_shipper(tmp_path):
+    """stop() gives the shipper stop_timeout s and then it ends, connected or not: no thread is left
+    retrying a server that never came (nats-py's first connect, told to retry forever, never returns)."""
+    server = NatsServer(tmp_path)  # never started
+    source = tmp_path / "logs"
+    source.mkdir()
+    logger = fastevlog.EventLogCounter(directory=source, ship_to=shipper(server.url, stop_timeout=0.5))
+    log_threads(logger, threads=2, per_thread=1000)
+    time.sleep(1.0)  # the shipper is in its connect loop
+    logger.stop()
+    wait_until(lambda: not any(thread.name == "fastevlog-shipper" and thread.is_alive()
+                               for thread in threading.enumerate()), 30, "the shipper thread to end")
+    # The files stay for the next shipper, and nothing was acked.
+    assert logger.metrics()["shipped_bytes"] == 0
+    assert source_size(source) > 0
