@@ -105,11 +105,13 @@ class _Idle:
 class _Puller:
     """Pull requests to the durable consumer, answered on an inbox of its own.
 
-    Not nats-py's PullSubscription.fetch: a message arriving as its wait times out was seen lost
-    there (the server then counts it delivered, and it comes back only after ack_wait).  Here every
-    delivery lands in a deque from the subscription's callback and stays until taken, whenever it
-    comes.  Each request has its own reply subject, so the server's notice that a request expired
-    (status 408) or found nothing ends only that request's wait.
+    Not nats-py's PullSubscription.fetch, which takes any message with a "Status" header for the
+    server's notice: anyone who can publish on the stream's subjects could stall it with one (an
+    error raised at every fetch, the message never acked nor terminated).  Here a delivery is told
+    by its $JS.ACK reply subject, whatever its headers, and is rejected like any invalid chunk.
+    Every delivery lands in a deque from the subscription's callback and stays until taken,
+    whenever it comes.  Each request has its own reply subject, so the server's notice that a
+    request expired (408) or found nothing (404) ends only that request's wait.
     """
 
     def __init__(self, nc: Any, stream: str, durable: str) -> None:

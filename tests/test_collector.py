@@ -210,19 +210,23 @@ def test_invalid_messages_are_rejected_and_never_written(server, stream, tmp_pat
         _with(good, offset="9" * 40),
         chunk(HOST, FILE, 10, b"nul \0 inside\n"),
         chunk(HOST, OTHER, 0, b""),
+        # What the server's notices look like to nats-py's fetch: a delivery all the same here.
+        ({"Status": "503", "Description": "No Responders"}, b"status-like\n"),
     ]
+    # A valid chunk that also has a "Status" header: written like any other.
+    status_too = ({**chunk(HOST, OTHER, 0, b"408\n")[0], "Status": "408"}, b"408\n")
     # Ids of their own: the server's duplicate window would drop copies of good's id unseen.
     bad = [({**headers, "Nats-Msg-Id": f"bad-{n}"} if headers else headers, payload)
            for n, (headers, payload) in enumerate(bad)]
-    publish(server, stream, bad + [good])
+    publish(server, stream, bad + [good, status_too])
     outside = tmp_path / "outside"
     outside.mkdir()
     mirror = tmp_path / "mirror"
     collector = collect(server, stream, mirror)
-    assert tree(mirror) == {f"{HOST}/{FILE}": b"line\n"}
+    assert tree(mirror) == {f"{HOST}/{FILE}": b"line\n", f"{HOST}/{OTHER}": b"408\n"}
     assert list(outside.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mirror", "outside"]
-    assert (collector.report.rejected, collector.report.messages) == (len(bad), 1)
+    assert (collector.report.rejected, collector.report.messages) == (len(bad), 2)
     rejections = [r for r in caplog.records if "rejected" in r.getMessage()]
     assert len(rejections) == len(bad)
     assert any("Fastevlog-Host '..'" in r.getMessage() for r in rejections)
