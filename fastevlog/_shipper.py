@@ -145,6 +145,7 @@ class Shipper:
         self._deadline = math.inf  # monotonic time at which the shipper ends whatever is left
         self._thread: Optional[threading.Thread] = None
         self._warned: Dict[str, float] = {}
+        self.failed = False  # run() ended on an unexpected error (logged)
 
     # --- on a thread beside a logger -------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class Shipper:
         try:
             asyncio.run(self._main(until_idle))
         except Exception:
+            self.failed = True
             _log.exception("the shipper failed; files are no longer shipped until the next start")
         finally:
             self._save(force=True)

@@ -1,5 +1,6 @@
 """The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers,
-``count`` counts the lines of log files, ``compress`` compresses and prunes the closed ones."""
+``count`` counts the lines of log files, ``compress`` compresses and prunes the closed ones,
+``ship`` publishes a directory's log files to NATS JetStream."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ from ._compression import DEFAULT_LEVELS, KINDS, LEVELS, finish_compressions
 from ._directory import LogDirectory
 from ._housekeeper import housekeep
 from ._logger import EventLogCounter, _check_log_file
+from ._nats import import_nats
 from ._recovery import recover_buffer_files
 from ._rotation import LogFiles
+from ._shipper import NatsShipper, Shipper
 
 DISTINCT_IDS = 1000  # event i has id event_{i % 1000}
 # Events a producer logs between two looks at the stop flag: 20 threads sharing about
@@ -51,6 +54,7 @@ COUNT_FLAGS = {"paths:": "PATH", "by": "--by", "since": "--since", "until": "--u
                "event_id": "--event-id", "jobs": "--jobs"}
 # count()'s messages start with the parameter (and name the other one of a window after "not before").
 COUNT_PARAMETER = re.compile(r"(^|\bnot before )(" + "|".join(COUNT_FLAGS) + ")")
+SHIP_FLAGS = {"servers": "--nats", "stream": "--stream", "subject": "--subject", "host": "--host"}
 # Inputs larger than this get a progress bar (when stderr is a terminal): smaller ones take about a second.
 COUNT_PROGRESS_BYTES = 100 * 1000 * 1000
 
@@ -88,6 +92,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
         return value
     return whole_number
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds ≥ 0, not {text}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -256,6 +271,32 @@ def _parser() -> argparse.ArgumentParser:
     default_kind = "zstd" if _zstandard_installed() else "gzip"
     _add_housekeeping_flags(cmp, "compress to NAME.log.gz or NAME.log.zst (default: zstd when the "
                                  "zstandard package is installed, else gzip; here %(default)s)", default_kind)
+    shp = commands.add_parser(
+        "ship",
+        help="publish a directory's log files to a NATS JetStream stream, as they are written",
+        description="A sidecar beside the processes that log into DIR (any number of them, any base "
+                    "name): publishes the lines written to DIR's log files to the JetStream stream, in "
+                    "chunks of whole lines, each under an id naming its host, file and byte range, and "
+                    "keeps how far each file is acked in DIR/.fastevlog-ship-STREAM.json. Restarted, it "
+                    "goes on from there; chunks published again keep their ids. One shipper at a time "
+                    "ships DIR to a stream: a second one waits for the first to end. While servers are "
+                    "down it waits for them and the files accumulate. Creates the stream (file storage, "
+                    "one replica) if it is missing. Runs until SIGTERM or Ctrl-C (exit status 0), or "
+                    "with --until-idle until nothing was left to ship for that long. Exit status 1 on "
+                    "an error, 2 on a bad flag. Needs pip install 'fastevlog[nats]'.")
+    shp.set_defaults(run=ship_command, command_parser=shp)
+    shp.add_argument("directory", metavar="DIR", help="the log directory")
+    shp.add_argument("--nats", required=True, metavar="URL[,URL...]",
+                     help="the NATS servers, e.g. nats://127.0.0.1:4222 (several: comma-separated)")
+    shp.add_argument("--stream", default="FASTEVLOG", metavar="NAME",
+                     help="the JetStream stream (default %(default)s)")
+    shp.add_argument("--subject", default="fastevlog.events", metavar="SUBJECT",
+                     help="the subject published on; the stream must take it (default %(default)s)")
+    shp.add_argument("--host", metavar="NAME",
+                     help="this machine's name at the collector, which mirrors its files under DIR/NAME "
+                          "(default: the host name; give each directory shipped to one stream its own)")
+    shp.add_argument("--until-idle", type=_seconds, metavar="SECONDS",
+                     help="exit once nothing was left to ship for SECONDS (default: run until stopped)")
     cnt = commands.add_parser(
         "count",
         help="count the lines of log files by level, event id, time or a field",
@@ -349,6 +390,35 @@ def compress_command(args: argparse.Namespace) -> int:
               "were, for another run", file=sys.stderr)
         return 1
     return 0
+
+
+def ship_command(args: argparse.Namespace) -> int:
+    """Ship DIR until a signal or --until-idle; 0 then."""
+    try:
+        config = NatsShipper(args.nats, args.stream, args.subject, args.host)
+    except (TypeError, ValueError) as error:
+        raise UsageError(name_flags(str(error), SHIP_FLAGS)) from None
+    if not os.path.isdir(args.directory):
+        raise CommandFailed(f"{args.directory} is not a directory")
+    try:
+        import_nats()
+    except ImportError as error:
+        raise CommandFailed(str(error)) from None
+    directory = LogDirectory(args.directory, 0o640)
+    shipper = Shipper(config, directory)
+    previous = {number: signal.signal(number, lambda *_: shipper.stop_now())
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        shipper.run(args.until_idle)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        directory.close()
+    report = shipper.report
+    print(f"shipped {report.shipped_events:,} lines ({report.shipped_bytes:,} bytes) to {config.stream}; "
+          f"{report.ship_lag_bytes:,} bytes not shipped yet; {report.ship_publish_retries} publish retries, "
+          f"{report.ship_reconnects} reconnects")
+    return 1 if shipper.failed else 0
 
 
 def _base_names(directory: str) -> List[str]:
