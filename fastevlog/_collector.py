@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import json
 import logging
 import math
 import os
 import stat
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _nats
 from ._directory import LogDirectory
@@ -38,10 +39,19 @@ MAX_ACK_PENDING = 1024
 FETCH_TIMEOUT = 1.0
 # A write that failed (a full disk) is retried by nak with this delay, doubled for each
 # redelivery up to NAK_MAX_DELAY: the disk gets time to clear without a busy loop of errors.
-NAK_DELAY = 1.0
-NAK_MAX_DELAY = 30.0
-# Errors a fetch or a consumer lookup may meet while the servers come and go: waited out.
+# Half a second off the FETCH_TIMEOUT beat: nats-server 2.9.10 was seen to count a nak'ed message
+# delivered to a pull request expiring that very moment, and deliver nothing (it then returns only
+# after ack_wait); with a delay of exactly 1 s the two met every time the collector was idle.
+NAK_DELAY = 1.5
+NAK_MAX_DELAY = 29.5
+# Errors a consumer lookup may meet while the servers come and go: waited out.
 RETRY_DELAY = 0.5
+# A pull request's answer (messages, or the server's notice that it expired) is awaited this much
+# longer than the request lives on the server before the server counts as out of reach.
+ANSWER_GRACE = 0.5
+STREAM_NOT_FOUND = 10059  # JetStream's error code; 10014 is "consumer not found"
+# Bytes of deliveries the client may hold for the collector: a batch of 1 MB chunks, twice over.
+PENDING_BYTES = 256 * 1024 * 1024
 # Open descriptors kept between batches: a shipper writes one or two files of a host at a time.
 OPEN_FILES = 64
 OPEN_HOSTS = 64
@@ -90,6 +100,102 @@ class _Idle:
     def over(self) -> bool:
         return self.seconds is not None and self._since is not None \
             and time.monotonic() - self._since >= self.seconds
+
+
+class _Puller:
+    """Pull requests to the durable consumer, answered on an inbox of its own.
+
+    Not nats-py's PullSubscription.fetch, which takes any message with a "Status" header for the
+    server's notice: anyone who can publish on the stream's subjects could stall it with one (an
+    error raised at every fetch, the message never acked nor terminated).  Here a delivery is told
+    by its $JS.ACK reply subject, whatever its headers, and is rejected like any invalid chunk.
+    Every delivery lands in a deque from the subscription's callback and stays until taken,
+    whenever it comes.  Each request has its own reply subject, so the server's notice that a
+    request expired (408) or found nothing (404) ends only that request's wait.
+    """
+
+    def __init__(self, nc: Any, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._sub: Any = None
+        self._messages: Deque[Any] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._request = 0
+        self._answered: Set[int] = set()  # requests the server answered (a message or a notice)
+        self._ended: Set[int] = set()  # requests the server will send nothing more for
+        self.gone: Optional[str] = None  # the server's word that the consumer went away
+
+    async def start(self) -> None:
+        # nats-py subscribes again by itself after a reconnect.
+        self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._received,
+                                             pending_bytes_limit=PENDING_BYTES)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # the connection is gone: so is the subscription
+                pass
+
+    async def _received(self, message: Any) -> None:
+        request = message.subject.rpartition(".")[2]
+        number = int(request) if request.isdigit() else -1
+        self._answered.add(number)
+        if (message.reply or "").startswith("$JS.ACK."):  # a delivery; anything else is a notice
+            self._messages.append(message)
+        else:
+            headers = message.headers or {}
+            status = headers.get("Status", "")
+            if status != "100":  # 100: a heartbeat; 404/408: nothing (more); 409: see below
+                self._ended.add(number)
+            if status == "409" and "deleted" in headers.get("Description", "").lower():
+                self.gone = headers.get("Description")
+        self._arrived.set()
+
+    def take(self, count: int) -> List[Any]:
+        return [self._messages.popleft() for _ in range(min(count, len(self._messages)))]
+
+    async def fetch(self, batch: int, timeout: float) -> Tuple[List[Any], bool]:
+        """Up to batch messages, waiting up to timeout for the first; and whether the server answered.
+
+        First what the consumer has now (no_wait: the server answers at once, 404 when nothing);
+        only when that is nothing, a request that waits on the server for the first message.
+        """
+        if len(self._messages) >= batch:
+            return self.take(batch), True
+        answered = await self._request_and_wait(batch, {"no_wait": True}, timeout)
+        if answered and not self._messages:
+            answered = await self._request_and_wait(batch, {"expires": int(timeout * 1e9)}, timeout)
+        return self.take(batch), answered or bool(self._messages)
+
+    async def _request_and_wait(self, batch: int, options: Dict[str, Any], timeout: float) -> bool:
+        """Send a pull request; wait until batch messages are in hand or the server ends the
+        request; whether it answered."""
+        self._request += 1
+        number = self._request
+        self._answered.clear()
+        self._ended.clear()
+        self.gone = None
+        request = {"batch": batch - len(self._messages), **options}
+        try:
+            await self._nc.publish(self._subject, json.dumps(request).encode(),
+                                   reply=f"{self._inbox}.{number}")
+        except Exception as error:  # the client is closed, or its buffer full while reconnecting
+            _log.debug("pull request: %s", error)
+            await asyncio.sleep(min(timeout, RETRY_DELAY))
+            return False
+        deadline = time.monotonic() + timeout + ANSWER_GRACE
+        while len(self._messages) < batch and number not in self._ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except asyncio.TimeoutError:
+                break
+        return number in self._answered
 
 
 class _Unwritable(Exception):
@@ -248,6 +354,7 @@ class Collector:
         self.batch = batch
         self.ack_wait = float(ack_wait)
         self.report = CollectReport()
+        self._waiting_said = False
 
     def run(self, stopping: Optional[Callable[[], bool]] = None, until_idle: Optional[float] = None) -> None:
         """Collect until stopping() or until_idle seconds without a message; the batch in hand is
@@ -273,69 +380,69 @@ class Collector:
         if nc is None:  # stopped before a server answered
             return
         idle = _Idle(until_idle, lambda: nc.is_connected, lambda: self.report.reconnects)
+        puller = _Puller(nc, self.stream, self.durable)
         try:
             js = nc.jetstream()
             fetch_timeout = min(FETCH_TIMEOUT, until_idle) if until_idle is not None else FETCH_TIMEOUT
-            sub = None
+            await puller.start()
+            consumer_found = False
             while not stopping() and not idle.over():
-                if sub is None:
-                    sub = await self._subscribe(nats, js, stopping, idle)
+                if not consumer_found:
+                    consumer_found = await self._find_consumer(nats, js, stopping, idle)
                     continue
                 idle.start()
-                try:
-                    messages = await sub.fetch(self.batch, timeout=fetch_timeout)
-                except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                    idle.found_nothing()
-                    continue
-                except nats.errors.Error as error:
-                    if nc.is_closed:  # connect() reconnects forever: closed means something else closed it
-                        raise RuntimeError(f"the connection to {', '.join(self.servers)} was closed: "
-                                           f"{error or type(error).__name__}") from None
-                    # The consumer or the stream went away (a server lost them), or the client is
-                    # between servers: look them up again.
-                    _log.warning("fetching from consumer %s of stream %s: %s; trying again", self.durable,
-                                 self.stream, error or type(error).__name__)
+                messages, answered = await puller.fetch(self.batch, fetch_timeout)
+                if messages:
                     idle.reset()
-                    await self._unsubscribe(sub)
-                    sub = None
-                    await asyncio.sleep(RETRY_DELAY)
-                    continue
-                idle.reset()
-                await self._store(messages, mirror)
-            await self._unsubscribe(sub)
+                    await self._store(messages, mirror)
+                elif answered:
+                    idle.found_nothing()
+                else:
+                    # Not even an expiry notice: the server is out of reach, or it lost the consumer
+                    # (or the stream) and nothing answers for it; look it up again once connected.
+                    idle.reset()
+                    if puller.gone is not None:
+                        _log.warning("consumer %s of stream %s: %s; looking it up again", self.durable,
+                                     self.stream, puller.gone)
+                    consumer_found = not nc.is_connected
+            # Chunks delivered after the last batch: written and acked too, rather than left to ack_wait.
+            left = puller.take(MAX_ACK_PENDING)
+            if left:
+                await self._store(left, mirror)
             try:
                 await nc.flush(timeout=5)  # the last acks out before the connection closes
             except (asyncio.TimeoutError, nats.errors.Error):
                 pass  # unacked messages come back after ack_wait: rewritten, harmless
         finally:
+            await puller.stop()
             await nc.close()
 
-    async def _subscribe(self, nats: Any, js: Any, stopping: Callable[[], bool], idle: _Idle) -> Any:
-        """The pull subscription to the durable consumer, created if missing; None if stopped or idle
-        first."""
-        said = False
-        while not stopping() and not idle.over():
-            idle.start()
+    async def _find_consumer(self, nats: Any, js: Any, stopping: Callable[[], bool], idle: _Idle) -> bool:
+        """Whether the durable consumer is there, created if missing (after a RETRY_DELAY when not)."""
+        idle.start()
+        try:
             try:
-                try:
-                    await js.consumer_info(self.stream, self.durable)
-                except nats.js.errors.NotFoundError:
-                    await self._create_consumer(nats, js)
-                return await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+                await js.consumer_info(self.stream, self.durable)
             except nats.js.errors.NotFoundError as error:
-                # The shippers create the stream: a collector may well start first.  Nothing to fetch
-                # is idle.
-                if not said:
-                    _log.warning("stream %s: %s; waiting for it", self.stream, error.description or error)
-                    said = True
-                await asyncio.sleep(RETRY_DELAY)
-                idle.found_nothing()
-            except nats.errors.Error as error:
-                _log.warning("consumer %s of stream %s: %s; trying again", self.durable, self.stream,
-                             error or type(error).__name__)
-                idle.reset()
-                await asyncio.sleep(RETRY_DELAY)
-        return None
+                if error.err_code == STREAM_NOT_FOUND:
+                    raise
+                await self._create_consumer(nats, js)
+            self._waiting_said = False
+            return True
+        except nats.js.errors.NotFoundError as error:
+            # The shippers create the stream: a collector may well start first.  Nothing to fetch
+            # is idle.
+            if not self._waiting_said:
+                _log.warning("stream %s: %s; waiting for it", self.stream, error.description or error)
+                self._waiting_said = True
+            await asyncio.sleep(RETRY_DELAY)
+            idle.found_nothing()
+        except nats.errors.Error as error:
+            _log.warning("consumer %s of stream %s: %s; trying again", self.durable, self.stream,
+                         error or type(error).__name__)
+            idle.reset()
+            await asyncio.sleep(RETRY_DELAY)
+        return False
 
     async def _create_consumer(self, nats: Any, js: Any) -> None:
         config = nats.js.api.ConsumerConfig(
@@ -347,14 +454,6 @@ class Collector:
         except nats.js.errors.BadRequestError:
             # Another collector created it meanwhile with another ack_wait: it is used as it is.
             await js.consumer_info(self.stream, self.durable)
-
-    @staticmethod
-    async def _unsubscribe(sub: Any) -> None:
-        if sub is not None:
-            try:
-                await sub.unsubscribe()
-            except Exception:  # the connection is gone: so is the subscription
-                pass
 
     async def _store(self, messages: List[Any], mirror: _Mirror) -> None:
         """Write the batch, sync what it touched, then ack what is on disk; reject the invalid, nak the
@@ -448,7 +547,7 @@ class Collector:
             delivered = message.metadata.num_delivered
         except Exception:  # not a JetStream message's reply subject: the first delay
             delivered = 1
-        return min(NAK_MAX_DELAY, NAK_DELAY * 2 ** min(max(delivered - 1, 0), 8))
+        return min(NAK_MAX_DELAY, (NAK_DELAY + 0.5) * 2 ** min(max(delivered - 1, 0), 8) - 0.5)
 
 
 async def _answer(reply: Awaitable[None]) -> None:

@@ -88,6 +88,10 @@ class ShipCursor:
         """Replace the cursor with files' offsets, durably."""
         temporary = self.name + ".tmp"
         data = json.dumps({"version": _VERSION, "files": files}, separators=(",", ":")).encode()
+        try:
+            self.directory.unlink(temporary)  # one a crash left, or a planted symlink O_NOFOLLOW would refuse
+        except FileNotFoundError:
+            pass
         fd = self.directory.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             view = memoryview(data)

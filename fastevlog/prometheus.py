@@ -54,11 +54,18 @@ _COUNTERS = (
      "Bytes on disk of the log files deleted by retention."),
     ("fastevlog_compress_failures_total", "compress_failures",
      "Compressions that failed; the original is kept and tried again later."),
+    ("fastevlog_shipped_bytes_total", "shipped_bytes", "Bytes of log files acked by the JetStream stream."),
+    ("fastevlog_shipped_events_total", "shipped_events", "Lines of log files acked by the JetStream stream."),
+    ("fastevlog_ship_publish_retries_total", "ship_publish_retries",
+     "Chunks published again after a failure or a missing ack."),
+    ("fastevlog_ship_reconnects_total", "ship_reconnects", "Reconnections of the shipper to NATS."),
 )
 _GAUGES = (
     ("fastevlog_buffer_bytes_in_use", "buffer_bytes_in_use", "Bytes in the buffer not yet written."),
     ("fastevlog_buffer_bytes", "buffer_bytes",
      "Capacity of the buffer: buffer_bytes rounded down to whole segments (0 once stopped)."),
+    ("fastevlog_ship_lag_bytes", "ship_lag_bytes",
+     "Bytes written to log files and not yet acked by the JetStream stream, at the shipper's last look."),
 )
 _EVENTS = ("fastevlog_events_total", "Events accepted into the buffer, by level.")
 _EVENTS_BY_ID = ("fastevlog_events_by_id_total",

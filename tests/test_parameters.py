@@ -141,12 +141,14 @@ _REFUSED = [
     ({"keep_days": float("inf")}, ValueError, "keep_days"),
     ({"keep_days": "7"}, TypeError, "keep_days"),
     ({"keep_days": True}, TypeError, "keep_days"),
+    # ship_to: a NatsShipper (which checks its own values: tests/test_shipper.py), not a URL.
+    ({"ship_to": "nats://127.0.0.1:4222"}, TypeError, "ship_to"),
 ]
 
 # Parameters without a wrong value in the table: calling clock() up front would take a reading from the
 # fake clocks tests inject (a bad reading is reported by the scheduler, CRITICAL, when it comes); True for
 # install_signal_handlers is wrong only off the main thread (TestSignalHandlers).
-_NO_WRONG_VALUE = {"clock", "install_signal_handlers"}
+_NO_WRONG_VALUE = {"clock", "install_signal_handlers", "ship_to"}
 
 
 @pytest.fixture

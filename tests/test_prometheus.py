@@ -37,10 +37,15 @@ COUNTER_KEYS = {
     "fastevlog_files_deleted_total": "files_deleted",
     "fastevlog_bytes_deleted_total": "bytes_deleted",
     "fastevlog_compress_failures_total": "compress_failures",
+    "fastevlog_shipped_bytes_total": "shipped_bytes",
+    "fastevlog_shipped_events_total": "shipped_events",
+    "fastevlog_ship_publish_retries_total": "ship_publish_retries",
+    "fastevlog_ship_reconnects_total": "ship_reconnects",
 }
 GAUGE_KEYS = {
     "fastevlog_buffer_bytes_in_use": "buffer_bytes_in_use",
     "fastevlog_buffer_bytes": "buffer_bytes",
+    "fastevlog_ship_lag_bytes": "ship_lag_bytes",
 }
 
 # {(sample name, labels): value}
