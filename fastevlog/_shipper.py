@@ -150,6 +150,7 @@ class Shipper:
     # --- on a thread beside a logger -------------------------------------------------------------
 
     def start(self) -> None:
+        self._become_shipper()  # before the housekeeper's first pass, which must find our cursor
         self._thread = threading.Thread(target=self.run, name="fastevlog-shipper", daemon=True)
         self._thread.start()
 
@@ -179,6 +180,7 @@ class Shipper:
     def run(self, until_idle: Optional[float] = None) -> None:
         """Ship until stopped; with until_idle, also end once nothing was left to ship for so many seconds."""
         try:
+            self._become_shipper()
             asyncio.run(self._main(until_idle))
         except Exception:
             self.failed = True
@@ -249,6 +251,10 @@ class Shipper:
         if not self._is_shipper and self.cursor.take():
             self._is_shipper = True
             self.acked = self.cursor.load()  # now that no one else moves it
+            if not self.directory.exists(self.cursor.name):
+                # Saved at once: compression and retention hold the files only once a cursor is there.
+                self._dirty = True
+                self._save(force=True)
         return self._is_shipper
 
     def _standby_lag(self) -> None:

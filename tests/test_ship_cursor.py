@@ -1,4 +1,4 @@
-"""The shipping cursor: saved whole, one shipper per (directory, stream), and what it holds from housekeeping."""
+"""The shipping cursor: saved whole, one shipper per (directory, stream), what it holds from housekeeping."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class TestSaved:
     def test_a_symlink_is_not_followed(self, directory, tmp_path):
         """A planted symlink at the cursor's name is not read, and saving replaces it, not its target."""
         target = tmp_path / "target"
-        target.write_text('{"version": 1, "files": {"%s": 99}}' % NAME)
+        target.write_text(json.dumps({"version": 1, "files": {NAME: 99}}))
         os.symlink(target, tmp_path / cursor_name("S"))
         cursor = ShipCursor(directory, "S")
         assert cursor.load() == {}
