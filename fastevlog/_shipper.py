@@ -51,7 +51,8 @@ class NatsShipper:
         servers: the servers' URLs, a list or one comma-separated string.
         stream: the JetStream stream; created if missing (with replicas,
             duplicate_window, max_bytes and max_age), used as it is otherwise.
-        subject: the subject the chunks are published on; the stream must take it.
+        subject: the subject the chunks are published on; the stream must take
+            it.  Defaults to fastevlog.{stream}, so that streams never overlap.
         host: this machine's name at the collector (DIR/{host}); give each
             directory shipped to one stream a name of its own.  Defaults to the
             host name.
@@ -66,13 +67,13 @@ class NatsShipper:
     """
 
     def __init__(self, servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222",
-                 stream: str = "FASTEVLOG", subject: str = "fastevlog.events", host: Optional[str] = None,
+                 stream: str = "FASTEVLOG", subject: Optional[str] = None, host: Optional[str] = None,
                  stop_timeout: float = 5.0,
                  replicas: int = 1, duplicate_window: float = 120.0, max_bytes: Optional[int] = None,
                  max_age: Optional[float] = None) -> None:
         self.servers = split_servers(servers)
         self.stream = check_stream(stream)
-        self.subject = _check_subject(subject)
+        self.subject = _check_subject(f"fastevlog.{stream}" if subject is None else subject)
         self.host = check_host(socket.gethostname().split(".")[0] if host is None else host)
         self.stop_timeout = _check_seconds("stop_timeout", stop_timeout, zero=True)
         if type(replicas) is not int or not 1 <= replicas <= 5:
@@ -228,6 +229,7 @@ class Shipper:
             if not stream_ready:
                 stream_ready = await self._ensure_stream(js)
                 if not stream_ready:
+                    self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
                     await self._sleep(1.0)
                     continue
             shipped = await self._pass(client, js)
