@@ -112,7 +112,7 @@ class TestParameters:
         ({"stream": ""}, ValueError, "stream"),
         ({"subject": "a.*"}, ValueError, "subject"),
         ({"subject": "a..b"}, ValueError, "subject"),
-        ({"subject": None}, TypeError, "subject"),
+        ({"subject": 5}, TypeError, "subject"),
         ({"host": "a/b"}, ValueError, "host"),
         ({"host": ".."}, ValueError, "host"),
         ({"host": 5}, TypeError, "host"),
