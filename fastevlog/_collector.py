@@ -37,6 +37,7 @@ MAX_ACK_PENDING = 1024
 # A fetch waits at most this long for messages: how soon a stop request or --until-idle is seen
 # while the stream is quiet.
 FETCH_TIMEOUT = 1.0
+MIN_FETCH_TIMEOUT = 0.05  # with --until-idle 0: one short wait for the first message
 # A write that failed (a full disk) is retried by nak with this delay, doubled for each
 # redelivery up to NAK_MAX_DELAY: the disk gets time to clear without a busy loop of errors.
 # Half a second off the FETCH_TIMEOUT beat: nats-server 2.9.10 was seen to count a nak'ed message
@@ -360,8 +361,10 @@ class Collector:
         """Collect until stopping() or until_idle seconds without a message; the batch in hand is
         written and acked first.  Raises ImportError without nats-py, OSError when DIR cannot be
         opened."""
-        if until_idle is not None and (isinstance(until_idle, bool) or not 0 < until_idle < math.inf):
-            raise ValueError(f"until_idle must be a positive number of seconds, not {until_idle!r}")
+        if until_idle is not None and (isinstance(until_idle, bool)
+                                       or not isinstance(until_idle, (int, float))
+                                       or not 0 <= until_idle < math.inf):
+            raise ValueError(f"until_idle must be a finite number of seconds, at least 0, not {until_idle!r}")
         _nats.import_nats()
         mirror = _Mirror(self.directory)
         try:
@@ -383,7 +386,8 @@ class Collector:
         puller = _Puller(nc, self.stream, self.durable)
         try:
             js = nc.jetstream()
-            fetch_timeout = min(FETCH_TIMEOUT, until_idle) if until_idle is not None else FETCH_TIMEOUT
+            fetch_timeout = FETCH_TIMEOUT if until_idle is None else max(MIN_FETCH_TIMEOUT,
+                                                                          min(FETCH_TIMEOUT, until_idle))
             await puller.start()
             consumer_found = False
             while not stopping() and not idle.over():

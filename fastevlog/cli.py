@@ -1,6 +1,6 @@
 """The fastevlog command: ``simulate`` runs the seed's workload, ``recover`` replays dead buffers,
 ``count`` counts the lines of log files, ``compress`` compresses and prunes the closed ones,
-``ship`` publishes a directory's log files to NATS JetStream."""
+``ship`` publishes a directory's log files to NATS JetStream, ``collect`` mirrors them from there."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional
 from . import __version__, _core, _count
 from ._buffer_file import log_files_with_buffers
 from ._closed_files import list_log_files, log_file_pattern
+from ._collector import Collector
 from ._compression import DEFAULT_LEVELS, KINDS, LEVELS, finish_compressions
 from ._directory import LogDirectory
 from ._housekeeper import housekeep
@@ -46,7 +47,7 @@ SIMULATE_FLAGS = {
     "max_file_size": "--max-file-size", "rotate_every": "--rotate-every", "num_workers": "--num-workers",
     "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level", "compress": "--compress",
     "compress_level": "--compress-level", "keep_files": "--keep-files", "keep_bytes": "--keep-bytes",
-    "keep_days": "--keep-days",
+    "keep_days": "--keep-days", "ship_to": "--ship-to",
 }
 KEEP_FLAGS = ("--keep-files", "--keep-bytes", "--keep-days")
 RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
@@ -55,6 +56,8 @@ COUNT_FLAGS = {"paths:": "PATH", "by": "--by", "since": "--since", "until": "--u
 # count()'s messages start with the parameter (and name the other one of a window after "not before").
 COUNT_PARAMETER = re.compile(r"(^|\bnot before )(" + "|".join(COUNT_FLAGS) + ")")
 SHIP_FLAGS = {"servers": "--nats", "stream": "--stream", "subject": "--subject", "host": "--host"}
+COLLECT_FLAGS = {"servers": "--nats", "stream": "--stream", "directory": "--dir", "durable": "--durable",
+                 "batch": "--batch", "ack_wait": "--ack-wait", "until_idle": "--until-idle"}
 # Inputs larger than this get a progress bar (when stderr is a terminal): smaller ones take about a second.
 COUNT_PROGRESS_BYTES = 100 * 1000 * 1000
 
@@ -223,6 +226,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_housekeeping_flags(sim, "compress each closed log file on a background thread, to "
                                  "NAME.log.gz or NAME.log.zst (zstd needs pip install 'fastevlog[zstd]') "
                                  "(default: not compressed)", None)
+    sim.add_argument("--ship-to", metavar="URL[,URL...]",
+                     help="ship the log files to these NATS servers' JetStream stream while logging, as "
+                          "EventLogCounter(ship_to=NatsShipper(URL)) does; stop waits up to 5 s for the "
+                          "rest (needs pip install 'fastevlog[nats]') (default: not shipped)")
+    sim.add_argument("--ship-stream", default="FASTEVLOG", metavar="NAME",
+                     help="the stream --ship-to publishes to, created if missing (default %(default)s)")
     sim.add_argument("--noop", action="store_true",
                      help="run the same loop calling a no-op instead of logging (the floor to compare with)")
     sim.add_argument("--verify", action="store_true",
@@ -290,13 +299,44 @@ def _parser() -> argparse.ArgumentParser:
                      help="the NATS servers, e.g. nats://127.0.0.1:4222 (several: comma-separated)")
     shp.add_argument("--stream", default="FASTEVLOG", metavar="NAME",
                      help="the JetStream stream (default %(default)s)")
-    shp.add_argument("--subject", default="fastevlog.events", metavar="SUBJECT",
-                     help="the subject published on; the stream must take it (default %(default)s)")
+    shp.add_argument("--subject", metavar="SUBJECT",
+                     help="the subject published on; the stream must take it (default fastevlog.STREAM)")
     shp.add_argument("--host", metavar="NAME",
                      help="this machine's name at the collector, which mirrors its files under DIR/NAME "
                           "(default: the host name; give each directory shipped to one stream its own)")
     shp.add_argument("--until-idle", type=_seconds, metavar="SECONDS",
                      help="exit once nothing was left to ship for SECONDS (default: run until stopped)")
+    col = commands.add_parser(
+        "collect",
+        help="write the chunks shipped to a JetStream stream into a mirror of each host's log files",
+        description="Pulls the chunks that `fastevlog ship` published to the stream from a durable "
+                    "consumer (--durable, created if missing; an existing one is used as it is, so "
+                    "several collectors can share it) and writes each at its offset into DIR/HOST/FILE, "
+                    "a byte-identical mirror of every shipped log file, for `fastevlog count DIR`. A chunk "
+                    "is acked only once written and synced to disk: one delivered again rewrites the "
+                    "same bytes. Invalid messages are rejected (never written; said on stderr). A write "
+                    "that fails (a full disk, a symlink in DIR) is not acked and is retried later. Runs "
+                    "until SIGTERM or Ctrl-C, or with --until-idle until nothing came for that long; "
+                    "either way the chunks in hand are written and acked first, and the exit status is "
+                    "0. Exit status 1 on an error, 2 on a bad flag. Needs pip install 'fastevlog[nats]'.")
+    col.set_defaults(run=collect_command, command_parser=col)
+    col.add_argument("--nats", required=True, metavar="URL[,URL...]",
+                     help="the NATS servers, e.g. nats://127.0.0.1:4222 (several: comma-separated)")
+    col.add_argument("--dir", dest="directory", required=True, metavar="DIR",
+                     help="the mirror directory, created if missing (host directories 0750, files 0640)")
+    col.add_argument("--stream", default="FASTEVLOG", metavar="NAME",
+                     help="the JetStream stream the shippers publish to (default %(default)s)")
+    col.add_argument("--durable", default="fastevlog-collect", metavar="NAME",
+                     help="the durable consumer's name; collectors given the same one share the chunks "
+                          "(default %(default)s)")
+    col.add_argument("--batch", type=_int_at_least(1), default=64, metavar="N",
+                     help="chunks fetched, written and synced together (default %(default)s)")
+    col.add_argument("--ack-wait", type=_seconds, default=30.0, metavar="SECONDS",
+                     help="when creating the consumer: how long a chunk delivered and not acked (a "
+                          "collector killed) waits before it is delivered again (default %(default)g)")
+    col.add_argument("--until-idle", type=_seconds, metavar="SECONDS",
+                     help="exit once no chunk came for SECONDS while connected (default: run until "
+                          "stopped)")
     cnt = commands.add_parser(
         "count",
         help="count the lines of log files by level, event id, time or a field",
@@ -419,6 +459,41 @@ def ship_command(args: argparse.Namespace) -> int:
           f"{report.ship_lag_bytes:,} bytes not shipped yet; {report.ship_publish_retries} publish retries, "
           f"{report.ship_reconnects} reconnects")
     return 1 if shipper.failed else 0
+
+
+def collect_command(args: argparse.Namespace) -> int:
+    """Collect into --dir until a signal or --until-idle; 0 then."""
+    try:
+        collector = Collector(args.nats, args.stream, args.directory, args.durable, args.batch, args.ack_wait)
+    except (TypeError, ValueError) as error:
+        raise UsageError(name_flags(str(error), COLLECT_FLAGS)) from None
+    try:
+        import_nats()
+    except ImportError as error:
+        raise CommandFailed(str(error)) from None
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: Any) -> None:
+        # The chunks in hand are written and acked first; a second signal quits at once (what was not
+        # acked is delivered again after --ack-wait).
+        stop.set()
+        signal.signal(number, signal.SIG_DFL)
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)
+                if signal.getsignal(number) != signal.SIG_IGN}
+    try:
+        collector.run(stopping=stop.is_set, until_idle=args.until_idle)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    report = collector.report
+    print(f"collected {report.messages:,} chunks ({report.bytes:,} bytes) from {args.stream} into "
+          f"{args.directory}; {report.rejected} rejected, {report.write_failures} not written (left for "
+          f"redelivery), {report.reconnects} reconnects")
+    if report.rejected:
+        print(f"fastevlog: {report.rejected} invalid message(s) rejected and not written (see above)",
+              file=sys.stderr)
+    return 0
 
 
 def _base_names(directory: str) -> List[str]:
@@ -614,13 +689,26 @@ def _start_logger(args: argparse.Namespace) -> EventLogCounter:
     """The logger simulate's flags describe; its errors name the flags."""
     _check_compression(args)
     try:
+        ship_to = None
+        if args.ship_to is not None:
+            ship_to = NatsShipper(args.ship_to, stream=args.ship_stream)
+    except (TypeError, ValueError) as error:
+        flags = {"servers": "--ship-to", "stream": "--ship-stream"}
+        raise UsageError(name_flags(str(error), flags)) from None
+    if ship_to is not None:
+        try:
+            import_nats()
+        except ImportError as error:
+            raise CommandFailed(f"--ship-to: {error}") from None
+    try:
         return EventLogCounter(
             log_file=args.log_file, directory=args.directory, buffer_size=args.buffer_size,
             buffer_bytes=args.buffer_bytes, flush_interval=args.flush_interval,
             max_file_size=args.max_file_size, rotate_every=args.rotate_every,
             num_workers=args.num_workers, max_retries=args.max_retries, on_full=args.on_full,
             level=args.level, compress=args.compress, compress_level=args.compress_level,
-            keep_files=args.keep_files, keep_bytes=args.keep_bytes, keep_days=args.keep_days)
+            keep_files=args.keep_files, keep_bytes=args.keep_bytes, keep_days=args.keep_days,
+            ship_to=ship_to)
     except (TypeError, ValueError) as error:  # its parameters are checked before anything is created
         raise UsageError(name_flags(str(error), SIMULATE_FLAGS)) from None
     except OSError as error:  # the directory or the buffer file could not be made: nothing the flags said
@@ -762,6 +850,10 @@ def _written(args: argparse.Namespace, logger: EventLogCounter) -> int:
         print(f"compressed {metrics['files_compressed']} files, {metrics['compress_failures']} failures")
     if any(getattr(args, flag[2:].replace("-", "_")) is not None for flag in KEEP_FLAGS):
         print(f"deleted    {metrics['files_deleted']} files, {metrics['bytes_deleted']:,} bytes")
+    if args.ship_to is not None:
+        # What stop()'s wait did not ship goes at the next start, or with `fastevlog ship`.
+        print(f"shipped    {metrics['shipped_events']:,} events, {metrics['shipped_bytes']:,} bytes acked; "
+              f"{metrics['ship_lag_bytes']:,} bytes not yet")
     for level, n in counts["levels"].items():
         print(f"{level:<10} {n:,}")
     if metrics["events_written"] + metrics["dropped"] != metrics["events_logged"]:
