@@ -420,9 +420,10 @@ def _first_difference(left: bytes, right: bytes) -> int:
 
 def mirror_differences(source_dir: Union[str, Path], mirror_dir: Union[str, Path]) -> List[str]:
     """What differs between the *.log files of ``source_dir`` and those of ``mirror_dir`` (one host's
-    mirror, DIR/{host}); empty when they are byte-identical, file for file."""
+    mirror, DIR/{host}); empty when they are byte-identical, file for file (empty sources aside)."""
     source_dir, mirror_dir = Path(source_dir), Path(mirror_dir)
-    sources = {path.name: path for path in source_dir.glob("*.log")}
+    # An empty source file (a logger killed right after opening it) has no chunk to send: no mirror.
+    sources = {path.name: path for path in source_dir.glob("*.log") if path.stat().st_size > 0}
     mirrors = {path.name: path for path in mirror_dir.glob("*.log")} if mirror_dir.is_dir() else {}
     problems = []
     for name in sorted(set(sources) - set(mirrors)):

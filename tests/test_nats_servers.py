@@ -141,8 +141,10 @@ def test_mirror_comparison_names_the_first_difference(tmp_path):
     (mirror / "a_1.log").write_bytes(b"one\ntwo\n")
     assert_mirror_equals(source, mirror)
     (mirror / "a_1.log").write_bytes(b"one\ntwX\n")
+    (source / "empty_1.log").write_bytes(b"")  # nothing to ship: no mirror expected
     (source / "b_1.log").write_bytes(b"x\n")
     problems = mirror_differences(source, mirror)
+    assert len(problems) == 2, problems
     assert any("offset 6" in problem for problem in problems), problems
     assert any("b_1.log: missing" in problem for problem in problems), problems
     with pytest.raises(AssertionError, match="first difference at offset 6"):
