@@ -67,8 +67,8 @@ class Server:
         config = os.path.join(scratch, "nats.conf")
         with open(config, "w") as file:
             file.write(f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{scratch}/store" }}\n')
-        self.process = subprocess.Popen([binary, "-c", config], stdout=subprocess.DEVNULL,
-                                        stderr=open(os.path.join(scratch, "nats.log"), "w"))
+        with open(os.path.join(scratch, "nats.log"), "w") as log:
+            self.process = subprocess.Popen([binary, "-c", config], stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -296,8 +296,9 @@ def part_c(args: argparse.Namespace, url: str, scratch: str) -> dict:
         directory = os.path.join(scratch, f"sidecar{round_}")
         os.makedirs(directory)
         stream = f"SIDE{round_}"
-        ship = subprocess.Popen([sys.executable, "-m", "fastevlog", "ship", directory, "--nats", url, "--stream",
-                                 stream, "--host", HOST, "--until-idle", "0.5"], stdout=subprocess.PIPE, text=True)
+        ship = subprocess.Popen([sys.executable, "-m", "fastevlog", "ship", directory, "--nats", url,
+                                 "--stream", stream, "--host", HOST, "--until-idle", "0.5"],
+                                stdout=subprocess.PIPE, text=True)
         sidecar.append(simulate(directory, args.main_events))
         ended = time.perf_counter()
         out, _ = ship.communicate(timeout=600)
@@ -312,13 +313,10 @@ def part_c(args: argparse.Namespace, url: str, scratch: str) -> dict:
         stream = f"OWN{round_}"
         wall = simulate(directory, args.main_events, "--ship-to", url, "--ship-stream", stream)
         own.append(wall)
-        opened = LogDirectory(directory, 0o640)
-        try:
-            acked = json.load(open(os.path.join(directory, f".fastevlog-ship-{stream}.json")))["files"]
-            own_lag.append(sum(os.path.getsize(os.path.join(directory, name)) - acked.get(name, 0)
-                               for name in log_files(directory)))
-        finally:
-            opened.close()
+        with open(os.path.join(directory, f".fastevlog-ship-{stream}.json")) as file:
+            acked = json.load(file)["files"]
+        own_lag.append(sum(os.path.getsize(os.path.join(directory, name)) - acked.get(name, 0)
+                           for name in log_files(directory)))
         asyncio.run(_delete_stream(url, stream))
         shutil.rmtree(directory)
     alone_s = statistics.median(alone)
@@ -348,8 +346,9 @@ def report(figures: dict) -> str:
             f"(on {a['naive_events']:,} events)"]
     b = figures.get("b")
     if b:
-        lines += [f"(b) shipper and collector together, {b['bytes'] / MB:,.1f} MB: last ack {b['shipped_s']:.2f} s, "
-                  f"last write {b['collected_s']:.2f} s ({b['collector_behind_s']:+.2f} s); mirror byte-identical"]
+        lines += [f"(b) shipper and collector together, {b['bytes'] / MB:,.1f} MB: last ack "
+                  f"{b['shipped_s']:.2f} s, last write {b['collected_s']:.2f} s "
+                  f"({b['collector_behind_s']:+.2f} s); mirror byte-identical"]
     c = figures.get("c")
     if c:
         lines += [
