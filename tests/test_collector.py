@@ -10,8 +10,9 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from nats_servers import NatsServer, make_stream, require_nats_server, wait_until
@@ -95,10 +96,19 @@ def consumer(server: NatsServer, stream: str, durable: str = "fastevlog-collect"
     return asyncio.run(_consumer(server.url, stream, durable))
 
 
+# Every run ends by itself: a broken collector that never goes idle is stopped (and the test fails).
+RUN_LIMIT = 30.0
+
+
+def limited(stopping: Callable[[], bool] = lambda: False) -> Callable[[], bool]:
+    deadline = time.monotonic() + RUN_LIMIT
+    return lambda: stopping() or time.monotonic() > deadline
+
+
 def collect(server: NatsServer, stream: str, directory: Path, until_idle: float = 0.5, **options: Any
             ) -> Collector:
     collector = Collector(server.url, stream, str(directory), **options)
-    collector.run(until_idle=until_idle)
+    collector.run(stopping=limited(), until_idle=until_idle)
     return collector
 
 
@@ -110,7 +120,7 @@ def collecting(collector: Collector, until_idle: Optional[float] = None) -> Iter
 
     def run() -> None:
         try:
-            collector.run(stopping=stop.is_set, until_idle=until_idle)
+            collector.run(stopping=limited(stop.is_set), until_idle=until_idle)
         except BaseException as error:
             failures.append(error)
 
@@ -361,7 +371,7 @@ def test_stopping_finishes_the_batch_in_hand(server, stream, tmp_path):
     messages = chunks_of(lines(500), 300)
     publish(server, stream, messages)
     collector = Collector(server.url, stream, str(tmp_path / "m"), batch=8)
-    collector.run(stopping=lambda: collector.report.messages > 0)
+    collector.run(stopping=limited(lambda: collector.report.messages > 0))
     assert collector.report.messages == 8
     info = consumer(server, stream)
     assert (info.num_ack_pending, info.num_pending) == (0, len(messages) - 8)
@@ -393,7 +403,7 @@ def test_waits_for_a_stream_created_later(server, tmp_path):
     """The collector may start before any shipper made the stream: it waits for it; with until_idle,
     a stream that never comes is idle and the run ends."""
     collector = Collector(server.url, "LATER", str(tmp_path / "m"))
-    collector.run(until_idle=0.5)  # never created: ends, nothing written
+    collector.run(stopping=limited(), until_idle=0.5)  # never created: ends, nothing written
     assert collector.report.messages == 0
     with collecting(collector):
         make_stream(server.url, "LATER", ["LATER.events"])
