@@ -306,6 +306,27 @@ def test_a_full_disk_leaves_chunks_unacked_until_written(server, stream, tmp_pat
                for r in caplog.records)
 
 
+def test_an_offset_beyond_the_file_systems_largest_file_is_rejected(server, stream, tmp_path, caplog):
+    """A valid offset no retry can write (EFBIG: ext4 holds files up to 16 TiB) is rejected, not
+    retried forever; the chunks beside it are written."""
+    probe = tmp_path / "probe"
+    with open(probe, "wb") as file:
+        try:
+            os.pwrite(file.fileno(), b"x", 2 ** 48 - 10)
+        except OSError:
+            pass
+        else:
+            pytest.skip("this file system holds files of 256 TiB")
+    caplog.set_level(logging.ERROR, logger="fastevlog")
+    publish(server, stream, [chunk(HOST, FILE, 2 ** 48 - 10, b"far\n"), chunk(HOST, FILE, 0, b"near\n")])
+    collector = collect(server, stream, tmp_path / "m")
+    assert (collector.report.rejected, collector.report.messages) == (1, 1)
+    assert (tmp_path / "m" / HOST / FILE).read_bytes() == b"near\n"
+    assert any("largest file" in r.getMessage() for r in caplog.records)
+    info = consumer(server, stream)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+
 def test_two_collectors_share_the_consumer(server, stream, tmp_path):
     """Two collectors on one durable consumer and one DIR: each message written by whoever got it,
     all of them acked, the mirror whole."""
@@ -365,13 +386,23 @@ def _fetch_without_ack(server: NatsServer, stream: str, count: int, ack_wait: fl
     return asyncio.run(fetch())
 
 
-def test_stopping_finishes_the_batch_in_hand(server, stream, tmp_path):
-    """stopping() true while a batch is in hand: that batch is written and acked, nothing else is
-    fetched, nothing is left unacked."""
+def test_stopping_finishes_the_batch_in_hand(server, stream, tmp_path, monkeypatch):
+    """stopping() true while a batch is in hand (a signal during the fetch): that batch is written and
+    acked, nothing else is fetched, nothing is left unacked."""
     messages = chunks_of(lines(500), 300)
     publish(server, stream, messages)
+    stop = threading.Event()
+    fetch = _collector._Puller.fetch
+
+    async def fetch_then_stop(self: Any, batch: int, timeout: float) -> Any:
+        fetched = await fetch(self, batch, timeout)
+        if fetched[0]:
+            stop.set()
+        return fetched
+
+    monkeypatch.setattr(_collector._Puller, "fetch", fetch_then_stop)
     collector = Collector(server.url, stream, str(tmp_path / "m"), batch=8)
-    collector.run(stopping=limited(lambda: collector.report.messages > 0))
+    collector.run(stopping=limited(stop.is_set))
     assert collector.report.messages == 8
     info = consumer(server, stream)
     assert (info.num_ack_pending, info.num_pending) == (0, len(messages) - 8)
