@@ -430,6 +430,32 @@ def test_reconnects_after_the_server_is_killed(tmp_path):
         assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": lines(600, "1"), f"{HOST}/{OTHER}": lines(600, "2")}
 
 
+def test_a_consumer_deleted_meanwhile_is_made_again(server, stream, tmp_path):
+    """The consumer deleted under a running collector (as a server can lose it): made again, it
+    delivers the stream from the start, and the rewritten mirror is the same."""
+    first, second = lines(300, "1"), lines(300, "2")
+    publish(server, stream, chunks_of(first, 1000))
+    collector = Collector(server.url, stream, str(tmp_path / "m"))
+
+    async def delete() -> None:
+        import nats
+
+        nc = await nats.connect(server.url)
+        try:
+            await nc.jetstream().delete_consumer(stream, "fastevlog-collect")
+        finally:
+            await nc.close()
+
+    with collecting(collector):
+        wait_until(lambda: collector.report.messages == len(chunks_of(first, 1000)), 20, "the first file")
+        asyncio.run(delete())
+        publish(server, stream, chunks_of(second, 1000, file=OTHER))
+        every = len(chunks_of(first, 1000)) * 2 + len(chunks_of(second, 1000))
+        wait_until(lambda: collector.report.messages == every, 20, "the stream again from its start")
+    assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": first, f"{HOST}/{OTHER}": second}
+    assert consumer(server, stream).num_ack_pending == 0
+
+
 def test_waits_for_a_stream_created_later(server, tmp_path):
     """The collector may start before any shipper made the stream: it waits for it; with until_idle,
     a stream that never comes is idle and the run ends."""
