@@ -333,10 +333,19 @@ def test_two_collectors_share_the_consumer(server, stream, tmp_path):
     data = {FILE: lines(2000, "x"), OTHER: lines(1500, "y")}
     messages = [m for name, body in data.items() for m in chunks_of(body, 1000, file=name)]
     collectors = [Collector(server.url, stream, str(tmp_path / "m"), batch=4) for _ in range(2)]
+    def waiting() -> int:
+        try:
+            return consumer(server, stream).num_waiting
+        except Exception:  # not created yet
+            return 0
+
     with collecting(collectors[0]), collecting(collectors[1]):
+        wait_until(lambda: waiting() >= 2, 20, "both collectors' pull requests")
         publish(server, stream, messages)
         wait_until(lambda: sum(c.report.messages for c in collectors) >= len(messages), 30, "every chunk")
     assert sum(c.report.messages for c in collectors) == len(messages)  # nothing redelivered
+    # Both waited on the consumer as the chunks came: the server shared them out.
+    assert all(c.report.messages > 0 for c in collectors), [c.report for c in collectors]
     assert tree(tmp_path / "m") == {f"{HOST}/{name}": body for name, body in data.items()}
     assert consumer(server, stream).num_ack_pending == 0
 
