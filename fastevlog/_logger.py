@@ -435,6 +435,11 @@ class EventLogCounter(_core.LoggerCore):
         # Reentrant: a SIGTERM handler may run stop() while the main thread is inside it.
         self._stop_lock = threading.RLock()
         self._scheduler.start(ring)
+        self._shipper: Optional[Shipper] = None
+        if self._ship_to is not None:
+            # First: its cursor must be in the directory before the housekeeper's first pass.
+            self._shipper = Shipper(self._ship_to, directory)
+            self._shipper.start()
         compressor, retention = self._housekeeping_parameters
         self._housekeeping = Housekeeping(directory, log_file, compressor, retention, self._files.clock)
         self._housekeeping.report.files_compressed = compressions_finished  # before its thread starts
@@ -443,10 +448,6 @@ class EventLogCounter(_core.LoggerCore):
             self._housekeeper = Housekeeper(self._housekeeping)
             self._files.file_closed = self._housekeeper.wake
             self._housekeeper.start()
-        self._shipper: Optional[Shipper] = None
-        if self._ship_to is not None:
-            self._shipper = Shipper(self._ship_to, directory)
-            self._shipper.start()
 
     def _restart_after_fork(self) -> None:
         """In a forked child: leave the parent's buffer, files and (vanished) threads alone; start afresh.

@@ -33,7 +33,7 @@ _SCHEMES = ("nats://", "tls://", "ws://", "wss://")
 
 # Reconnecting: nats-py's default gives up after 60 attempts (about 2 minutes); we never give up.
 _RECONNECT_WAIT = 0.5
-_FIRST_CONNECT_RETRY, _LAST_CONNECT_RETRY = 0.5, 5.0
+_STOP_POLL = 0.1  # seconds between looks at stopping() while connecting
 
 
 def import_nats() -> Any:
@@ -78,8 +78,8 @@ async def connect(servers: List[str], *, name: str, on_reconnect: Callable[[], N
                   stopping: Callable[[], bool]) -> Any:
     """A client connected to one of servers, reconnecting forever; None if stopping() came first.
 
-    The first connection is retried too (nats-py gives up on it at once): a
-    shipper started while the servers are down waits for them.
+    With no limit on attempts nats-py also retries the first connection
+    forever: a shipper started while the servers are down waits for them.
     """
     nats = import_nats()
 
@@ -89,21 +89,19 @@ async def connect(servers: List[str], *, name: str, on_reconnect: Callable[[], N
     async def error(failure: Exception) -> None:
         _log.debug("nats: %s: %s", type(failure).__name__, failure)
 
-    delay = _FIRST_CONNECT_RETRY
-    while not stopping():
-        try:
-            return await nats.connect(servers=servers, name=name, reconnected_cb=reconnected, error_cb=error,
-                                      max_reconnect_attempts=-1, reconnect_time_wait=_RECONNECT_WAIT,
-                                      connect_timeout=2)
-        except Exception as failure:  # no server answers yet, or refused us: try again
-            _log.debug("nats: cannot connect to %s (%s: %s); trying again in %.1f s",
-                       ",".join(servers), type(failure).__name__, failure, delay)
-        waited = 0.0
-        while waited < delay and not stopping():
-            await asyncio.sleep(0.1)
-            waited += 0.1
-        delay = min(delay * 2, _LAST_CONNECT_RETRY)
-    return None
+    connecting = asyncio.ensure_future(nats.connect(
+        servers=servers, name=name, reconnected_cb=reconnected, error_cb=error, max_reconnect_attempts=-1,
+        reconnect_time_wait=_RECONNECT_WAIT, connect_timeout=2))
+    while not connecting.done():
+        if stopping():
+            connecting.cancel()
+            try:
+                await connecting
+            except BaseException:  # cancelled, or failed meanwhile: either way we stop
+                pass
+            return None
+        await asyncio.wait([connecting], timeout=_STOP_POLL)
+    return connecting.result()
 
 
 def chunk_headers(host: str, file: str, start: int, end: int) -> Dict[str, str]:

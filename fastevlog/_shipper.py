@@ -51,7 +51,8 @@ class NatsShipper:
         servers: the servers' URLs, a list or one comma-separated string.
         stream: the JetStream stream; created if missing (with replicas,
             duplicate_window, max_bytes and max_age), used as it is otherwise.
-        subject: the subject the chunks are published on; the stream must take it.
+        subject: the subject the chunks are published on; the stream must take
+            it.  Defaults to fastevlog.{stream}, so that streams never overlap.
         host: this machine's name at the collector (DIR/{host}); give each
             directory shipped to one stream a name of its own.  Defaults to the
             host name.
@@ -66,13 +67,13 @@ class NatsShipper:
     """
 
     def __init__(self, servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222",
-                 stream: str = "FASTEVLOG", subject: str = "fastevlog.events", host: Optional[str] = None,
+                 stream: str = "FASTEVLOG", subject: Optional[str] = None, host: Optional[str] = None,
                  stop_timeout: float = 5.0,
                  replicas: int = 1, duplicate_window: float = 120.0, max_bytes: Optional[int] = None,
                  max_age: Optional[float] = None) -> None:
         self.servers = split_servers(servers)
         self.stream = check_stream(stream)
-        self.subject = _check_subject(subject)
+        self.subject = _check_subject(f"fastevlog.{stream}" if subject is None else subject)
         self.host = check_host(socket.gethostname().split(".")[0] if host is None else host)
         self.stop_timeout = _check_seconds("stop_timeout", stop_timeout, zero=True)
         if type(replicas) is not int or not 1 <= replicas <= 5:
@@ -150,6 +151,7 @@ class Shipper:
     # --- on a thread beside a logger -------------------------------------------------------------
 
     def start(self) -> None:
+        self._become_shipper()  # before the housekeeper's first pass, which must find our cursor
         self._thread = threading.Thread(target=self.run, name="fastevlog-shipper", daemon=True)
         self._thread.start()
 
@@ -179,6 +181,7 @@ class Shipper:
     def run(self, until_idle: Optional[float] = None) -> None:
         """Ship until stopped; with until_idle, also end once nothing was left to ship for so many seconds."""
         try:
+            self._become_shipper()
             asyncio.run(self._main(until_idle))
         except Exception:
             self.failed = True
@@ -226,6 +229,7 @@ class Shipper:
             if not stream_ready:
                 stream_ready = await self._ensure_stream(js)
                 if not stream_ready:
+                    self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
                     await self._sleep(1.0)
                     continue
             shipped = await self._pass(client, js)
@@ -249,6 +253,10 @@ class Shipper:
         if not self._is_shipper and self.cursor.take():
             self._is_shipper = True
             self.acked = self.cursor.load()  # now that no one else moves it
+            if not self.directory.exists(self.cursor.name):
+                # Saved at once: compression and retention hold the files only once a cursor is there.
+                self._dirty = True
+                self._save(force=True)
         return self._is_shipper
 
     def _standby_lag(self) -> None:

@@ -47,7 +47,7 @@ SIMULATE_FLAGS = {
     "max_file_size": "--max-file-size", "rotate_every": "--rotate-every", "num_workers": "--num-workers",
     "max_retries": "--max-retries", "on_full": "--on-full", "level": "--level", "compress": "--compress",
     "compress_level": "--compress-level", "keep_files": "--keep-files", "keep_bytes": "--keep-bytes",
-    "keep_days": "--keep-days",
+    "keep_days": "--keep-days", "ship_to": "--ship-to",
 }
 KEEP_FLAGS = ("--keep-files", "--keep-bytes", "--keep-days")
 RECOVER_FLAGS = {"log_file": "--log-file", "directory": "DIR", "max_file_size": "--max-file-size"}
@@ -226,6 +226,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_housekeeping_flags(sim, "compress each closed log file on a background thread, to "
                                  "NAME.log.gz or NAME.log.zst (zstd needs pip install 'fastevlog[zstd]') "
                                  "(default: not compressed)", None)
+    sim.add_argument("--ship-to", metavar="URL[,URL...]",
+                     help="ship the log files to these NATS servers' JetStream stream while logging, as "
+                          "EventLogCounter(ship_to=NatsShipper(URL)) does; stop waits up to 5 s for the "
+                          "rest (needs pip install 'fastevlog[nats]') (default: not shipped)")
+    sim.add_argument("--ship-stream", default="FASTEVLOG", metavar="NAME",
+                     help="the stream --ship-to publishes to, created if missing (default %(default)s)")
     sim.add_argument("--noop", action="store_true",
                      help="run the same loop calling a no-op instead of logging (the floor to compare with)")
     sim.add_argument("--verify", action="store_true",
@@ -293,8 +299,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="the NATS servers, e.g. nats://127.0.0.1:4222 (several: comma-separated)")
     shp.add_argument("--stream", default="FASTEVLOG", metavar="NAME",
                      help="the JetStream stream (default %(default)s)")
-    shp.add_argument("--subject", default="fastevlog.events", metavar="SUBJECT",
-                     help="the subject published on; the stream must take it (default %(default)s)")
+    shp.add_argument("--subject", metavar="SUBJECT",
+                     help="the subject published on; the stream must take it (default fastevlog.STREAM)")
     shp.add_argument("--host", metavar="NAME",
                      help="this machine's name at the collector, which mirrors its files under DIR/NAME "
                           "(default: the host name; give each directory shipped to one stream its own)")
@@ -683,13 +689,26 @@ def _start_logger(args: argparse.Namespace) -> EventLogCounter:
     """The logger simulate's flags describe; its errors name the flags."""
     _check_compression(args)
     try:
+        ship_to = None
+        if args.ship_to is not None:
+            ship_to = NatsShipper(args.ship_to, stream=args.ship_stream)
+    except (TypeError, ValueError) as error:
+        flags = {"servers": "--ship-to", "stream": "--ship-stream"}
+        raise UsageError(name_flags(str(error), flags)) from None
+    if ship_to is not None:
+        try:
+            import_nats()
+        except ImportError as error:
+            raise CommandFailed(f"--ship-to: {error}") from None
+    try:
         return EventLogCounter(
             log_file=args.log_file, directory=args.directory, buffer_size=args.buffer_size,
             buffer_bytes=args.buffer_bytes, flush_interval=args.flush_interval,
             max_file_size=args.max_file_size, rotate_every=args.rotate_every,
             num_workers=args.num_workers, max_retries=args.max_retries, on_full=args.on_full,
             level=args.level, compress=args.compress, compress_level=args.compress_level,
-            keep_files=args.keep_files, keep_bytes=args.keep_bytes, keep_days=args.keep_days)
+            keep_files=args.keep_files, keep_bytes=args.keep_bytes, keep_days=args.keep_days,
+            ship_to=ship_to)
     except (TypeError, ValueError) as error:  # its parameters are checked before anything is created
         raise UsageError(name_flags(str(error), SIMULATE_FLAGS)) from None
     except OSError as error:  # the directory or the buffer file could not be made: nothing the flags said
@@ -831,6 +850,10 @@ def _written(args: argparse.Namespace, logger: EventLogCounter) -> int:
         print(f"compressed {metrics['files_compressed']} files, {metrics['compress_failures']} failures")
     if any(getattr(args, flag[2:].replace("-", "_")) is not None for flag in KEEP_FLAGS):
         print(f"deleted    {metrics['files_deleted']} files, {metrics['bytes_deleted']:,} bytes")
+    if args.ship_to is not None:
+        # What stop()'s wait did not ship goes at the next start, or with `fastevlog ship`.
+        print(f"shipped    {metrics['shipped_events']:,} events, {metrics['shipped_bytes']:,} bytes acked; "
+              f"{metrics['ship_lag_bytes']:,} bytes not yet")
     for level, n in counts["levels"].items():
         print(f"{level:<10} {n:,}")
     if metrics["events_written"] + metrics["dropped"] != metrics["events_logged"]:

@@ -37,6 +37,9 @@ def _main(capsys, *args):
     return status, out, err
 
 
+COMMANDS = ["simulate", "recover", "count", "compress", "ship", "collect"]
+
+
 def _subcommand_parsers():
     """{name: parser} for the top-level parser and each subcommand's."""
     parser = cli._parser()
@@ -53,16 +56,16 @@ class TestVersionAndHelp:
         assert _main(capsys, "--version") == (0, f"fastevlog {fastevlog.__version__}\n", "")
 
     def test_every_command_is_there(self):
-        assert set(_subcommand_parsers()) == {"fastevlog", "simulate", "recover", "count", "compress", "ship"}
+        assert set(_subcommand_parsers()) == {"fastevlog", *COMMANDS}
 
-    @pytest.mark.parametrize("name", ["fastevlog", "simulate", "recover", "count", "compress", "ship"])
+    @pytest.mark.parametrize("name", ["fastevlog", *COMMANDS])
     def test_every_option_has_help(self, name):
         """Each flag and argument of each command says what it does."""
         parser = _subcommand_parsers()[name]
         for action in parser._actions:
             assert action.help and action.help != argparse.SUPPRESS, action.option_strings or action.dest
 
-    @pytest.mark.parametrize("name", ["fastevlog", "simulate", "recover", "count", "compress", "ship"])
+    @pytest.mark.parametrize("name", ["fastevlog", *COMMANDS])
     def test_help_has_no_formatting_leftovers(self, name):
         """--help shows no %% or %(...) that argparse did not expand (the description is not %-formatted)."""
         text = _subcommand_parsers()[name].format_help()

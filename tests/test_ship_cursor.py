@@ -1,12 +1,12 @@
-"""The shipping cursor: saved whole, one shipper per (directory, stream), and what it holds from housekeeping."""
+"""The shipping cursor: saved whole, one shipper per (directory, stream), what it holds from housekeeping."""
 
 from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
-import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -63,7 +63,7 @@ class TestSaved:
     def test_a_symlink_is_not_followed(self, directory, tmp_path):
         """A planted symlink at the cursor's name is not read, and saving replaces it, not its target."""
         target = tmp_path / "target"
-        target.write_text('{"version": 1, "files": {"%s": 99}}' % NAME)
+        target.write_text(json.dumps({"version": 1, "files": {NAME: 99}}))
         os.symlink(target, tmp_path / cursor_name("S"))
         cursor = ShipCursor(directory, "S")
         assert cursor.load() == {}
@@ -72,11 +72,15 @@ class TestSaved:
         assert json.loads(target.read_text())["files"] == {NAME: 99}
 
 
-def _hold_then_wait(path, stream, ready, release):
-    opened = LogDirectory(path, 0o640)
-    assert ShipCursor(opened, stream).take()
-    ready.set()
-    release.wait(30)
+# Another process that becomes the shipper of a directory and waits to be killed.
+_HOLDER = """
+import sys, time
+from fastevlog._directory import LogDirectory
+from fastevlog._ship_cursor import ShipCursor
+assert ShipCursor(LogDirectory(sys.argv[1], 0o640), "S").take()
+print("ready", flush=True)
+time.sleep(60)
+"""
 
 
 class TestOneShipper:
@@ -97,21 +101,19 @@ class TestOneShipper:
 
     def test_a_killed_shipper_lets_go(self, tmp_path, directory):
         """Another process holds the directory; once it is killed, we become the shipper."""
-        context = multiprocessing.get_context("fork")
-        ready, release = context.Event(), context.Event()
-        holder = context.Process(target=_hold_then_wait, args=(str(tmp_path), "S", ready, release))
-        holder.start()
+        holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE,
+                                  text=True)
         try:
-            assert ready.wait(30)
+            assert holder.stdout.readline() == "ready\n"
             cursor = ShipCursor(directory, "S")
             assert not cursor.take()
-            os.kill(holder.pid, signal.SIGKILL)
-            holder.join(30)
+            holder.kill()
+            holder.wait(30)
             assert cursor.take()
             cursor.let_go()
         finally:
-            release.set()
-            holder.join(30)
+            holder.kill()
+            holder.wait(30)
 
 
 class TestUnshipped:
