@@ -146,12 +146,14 @@ class _Puller:
         if (message.reply or "").startswith("$JS.ACK."):  # a delivery; anything else is a notice
             self._messages.append(message)
         else:
-            headers = message.headers or {}
+            # nats-py keys Description by an enum member, which is not equal to the str as a key.
+            headers = {str(getattr(key, "value", key)): value
+                       for key, value in (message.headers or {}).items()}
             status = headers.get("Status", "")
             if status != "100":  # 100: a heartbeat; 404/408: nothing (more); 409: see below
                 self._ended.add(number)
             if status == "409" and "deleted" in headers.get("Description", "").lower():
-                self.gone = headers.get("Description")
+                self.gone = headers["Description"]
         self._arrived.set()
 
     def take(self, count: int) -> List[Any]:
@@ -399,15 +401,17 @@ class Collector:
                 if messages:
                     idle.reset()
                     await self._store(messages, mirror)
+                elif puller.gone is not None:  # deleted (by hand, or a server lost it): made again
+                    _log.warning("consumer %s of stream %s: %s; looking it up again", self.durable,
+                                 self.stream, puller.gone)
+                    idle.reset()
+                    consumer_found = False
                 elif answered:
                     idle.found_nothing()
                 else:
-                    # Not even an expiry notice: the server is out of reach, or it lost the consumer
-                    # (or the stream) and nothing answers for it; look it up again once connected.
+                    # Not even an expiry notice: the server is out of reach, or it has no consumer
+                    # (or stream) of that name to answer for; look it up again once connected.
                     idle.reset()
-                    if puller.gone is not None:
-                        _log.warning("consumer %s of stream %s: %s; looking it up again", self.durable,
-                                     self.stream, puller.gone)
                     consumer_found = not nc.is_connected
             # Chunks delivered after the last batch: written and acked too, rather than left to ack_wait.
             left = puller.take(MAX_ACK_PENDING)
