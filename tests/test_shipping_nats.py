@@ -176,14 +176,18 @@ def finish_collector(collector: Child) -> None:
     assert collector.terminate() == 0, collector.output()
 
 
-def log_threads(logger, threads: int, per_thread: int, tag: str = "e") -> None:
-    """``threads`` threads logging ``per_thread`` events each (event ids vary with the thread)."""
+def log_threads(logger, threads: int, per_thread: int, tag: str = "e",
+                pause: Optional[threading.Barrier] = None, pause_every: int = 0) -> None:
+    """``threads`` threads logging ``per_thread`` events each (event ids vary with the thread); with
+    ``pause``, every thread waits at that barrier after each ``pause_every`` events."""
     errors: List[BaseException] = []
 
     def work(index: int) -> None:
         try:
             for n in range(per_thread):
                 logger.info(f"{tag}{index}", n=n)
+                if pause is not None and n % pause_every == pause_every - 1:
+                    pause.wait(timeout=SETTLE)
         except BaseException as error:  # noqa: BLE001 - reported by the test's thread below
             errors.append(error)
 
@@ -245,8 +249,18 @@ def test_million_events_from_20_threads_shipped_while_logged(tmp_path, server, c
     make_stream(server.url, STREAM, [SUBJECT])
     collector = children("collector", collect_args(server.url, mirror))
     with fastevlog.EventLogCounter(directory=source, ship_to=shipper(server.url)) as logger:
-        log_threads(logger, threads=20, per_thread=50_000)
+        acked_after: List[int] = []
+
+        def some_shipped() -> None:
+            # Shipped while logged: the threads wait, each 12,500 events, until more is acked.
+            before = acked_after[-1] if acked_after else 0
+            acked_after.append(wait_until(lambda: logger.metrics()["shipped_bytes"] > before and
+                                          logger.metrics()["shipped_bytes"], SETTLE, "more bytes acked"))
+
+        log_threads(logger, threads=20, per_thread=50_000,
+                    pause=threading.Barrier(20, action=some_shipped), pause_every=12_500)
         metrics = wait_acked(logger, source)
+    assert len(acked_after) == 4
     total = source_size(source)
     assert metrics["shipped_bytes"] == total
     assert metrics["shipped_events"] == 1_000_000
@@ -451,11 +465,13 @@ def test_cluster_node_killed_mid_ship_shipper_fails_over(tmp_path, children):
 
 
 PRODUCER = """
-import os, sys, fastevlog
+import os, sys, time, fastevlog
 with fastevlog.EventLogCounter(directory=sys.argv[1], max_file_size=512 * 1024,
-                               flush_interval=0.05) as logger:
+                               flush_interval=0.02) as logger:
     for n in range(int(sys.argv[2])):
         logger.info("e", pid=os.getpid(), n=n)
+        if n % 500 == 499:
+            time.sleep(0.005)  # over a second or so: the sidecar meets files still growing
 """
 
 
