@@ -215,6 +215,18 @@ def wait_acked(logger, source: Path, timeout: float = SETTLE) -> Dict[str, int]:
     return wait_until(acked, timeout, "the shipper to ack every written byte", interval=0.1)
 
 
+def wait_mid_ship(logger, source: Path) -> None:
+    """Flush, and return once the shipper has some bytes acked and over 2 MB still to go: a fault
+    injected now lands mid-ship (an ack in flight is 1 MB at most)."""
+    logger.flush()
+
+    def mid_ship() -> bool:
+        shipped = logger.metrics()["shipped_bytes"]
+        return shipped > 0 and source_size(source) - shipped > 2_000_000
+
+    wait_until(mid_ship, SETTLE, "the shipper mid-way (some bytes acked, 2 MB to go)", interval=0.001)
+
+
 def messages(urls: str) -> int:
     try:
         return int(run_async(stream_info(urls, STREAM)).state.messages)
@@ -281,8 +293,9 @@ def test_server_killed_mid_ship_and_restarted_on_its_store(tmp_path, server, chi
         log_threads(logger, threads=4, per_thread=50_000, tag="before")
         logger.flush()
         # Kill as soon as the stream holds something: the shipper is mid-way through 16 MB.
-        wait_until(lambda: messages(server.url) > 0, SETTLE, "a first chunk in the stream", interval=0.01)
+        wait_mid_ship(logger, source)
         server.kill()
+        assert logger.metrics()["shipped_bytes"] < source_size(source), "the server was not killed mid-ship"
         log_threads(logger, threads=4, per_thread=25_000, tag="down")
         logger.flush()
         time.sleep(0.5)  # the shipper meets the dead server
@@ -427,8 +440,9 @@ def test_outage_longer_than_the_duplicate_window(tmp_path, server, children):
                                    ship_to=shipper(server.url)) as logger:
         log_threads(logger, threads=4, per_thread=50_000, tag="before")
         logger.flush()
-        wait_until(lambda: messages(server.url) > 0, SETTLE, "a first chunk in the stream", interval=0.01)
+        wait_mid_ship(logger, source)
         server.kill()
+        assert logger.metrics()["shipped_bytes"] < source_size(source), "the server was not killed mid-ship"
         # Down for 2.5 s, over twice the window, while the shipper keeps trying and logging goes on.
         log_threads(logger, threads=4, per_thread=25_000, tag="down")
         time.sleep(2.5)
@@ -448,16 +462,21 @@ def test_cluster_node_killed_mid_ship_shipper_fails_over(tmp_path, children):
         collector = children("collector", collect_args(cluster.urls, mirror))
         with fastevlog.EventLogCounter(directory=source, max_file_size=2 * 1024 * 1024,
                                        ship_to=shipper(cluster.urls)) as logger:
+            # The node the shipper is connected to (by its client name, in connz), else the stream's leader.
+            try:
+                victim = wait_until(lambda: cluster.node_serving("fastevlog-ship"), 10, "the shipper's node",
+                                    interval=0.1)
+                shippers_node = True
+            except AssertionError:
+                victim, shippers_node = cluster.stream_leader(STREAM), False
             log_threads(logger, threads=4, per_thread=50_000, tag="before")
-            logger.flush()
-            wait_until(lambda: messages(cluster.urls) > 0, SETTLE, "a first chunk in the stream",
-                       interval=0.01)
-            # The node the shipper is connected to if connz tells, else the stream's leader.
-            victim = cluster.node_serving("ship") or cluster.stream_leader(STREAM)
+            wait_mid_ship(logger, source)
             victim.kill()
             log_threads(logger, threads=4, per_thread=25_000, tag="after")
             metrics = wait_acked(logger, source)
         assert metrics["shipped_bytes"] >= source_size(source)
+        if shippers_node:
+            assert metrics["ship_reconnects"] > 0  # its node died: it went on through another
         wait_mirrored(source, mirror)
         finish_collector(collector)
         assert_counts_equal(source, mirror, events=300_000)
