@@ -10,8 +10,9 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from nats_servers import NatsServer, make_stream, require_nats_server, wait_until
@@ -95,10 +96,19 @@ def consumer(server: NatsServer, stream: str, durable: str = "fastevlog-collect"
     return asyncio.run(_consumer(server.url, stream, durable))
 
 
+# Every run ends by itself: a broken collector that never goes idle is stopped (and the test fails).
+RUN_LIMIT = 30.0
+
+
+def limited(stopping: Callable[[], bool] = lambda: False) -> Callable[[], bool]:
+    deadline = time.monotonic() + RUN_LIMIT
+    return lambda: stopping() or time.monotonic() > deadline
+
+
 def collect(server: NatsServer, stream: str, directory: Path, until_idle: float = 0.5, **options: Any
             ) -> Collector:
     collector = Collector(server.url, stream, str(directory), **options)
-    collector.run(until_idle=until_idle)
+    collector.run(stopping=limited(), until_idle=until_idle)
     return collector
 
 
@@ -110,7 +120,7 @@ def collecting(collector: Collector, until_idle: Optional[float] = None) -> Iter
 
     def run() -> None:
         try:
-            collector.run(stopping=stop.is_set, until_idle=until_idle)
+            collector.run(stopping=limited(stop.is_set), until_idle=until_idle)
         except BaseException as error:
             failures.append(error)
 
@@ -296,16 +306,46 @@ def test_a_full_disk_leaves_chunks_unacked_until_written(server, stream, tmp_pat
                for r in caplog.records)
 
 
+def test_an_offset_beyond_the_file_systems_largest_file_is_rejected(server, stream, tmp_path, caplog):
+    """A valid offset no retry can write (EFBIG: ext4 holds files up to 16 TiB) is rejected, not
+    retried forever; the chunks beside it are written."""
+    probe = tmp_path / "probe"
+    with open(probe, "wb") as file:
+        try:
+            os.pwrite(file.fileno(), b"x", 2 ** 48 - 10)
+        except OSError:
+            pass
+        else:
+            pytest.skip("this file system holds files of 256 TiB")
+    caplog.set_level(logging.ERROR, logger="fastevlog")
+    publish(server, stream, [chunk(HOST, FILE, 2 ** 48 - 10, b"far\n"), chunk(HOST, FILE, 0, b"near\n")])
+    collector = collect(server, stream, tmp_path / "m")
+    assert (collector.report.rejected, collector.report.messages) == (1, 1)
+    assert (tmp_path / "m" / HOST / FILE).read_bytes() == b"near\n"
+    assert any("largest file" in r.getMessage() for r in caplog.records)
+    info = consumer(server, stream)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+
 def test_two_collectors_share_the_consumer(server, stream, tmp_path):
     """Two collectors on one durable consumer and one DIR: each message written by whoever got it,
     all of them acked, the mirror whole."""
     data = {FILE: lines(2000, "x"), OTHER: lines(1500, "y")}
     messages = [m for name, body in data.items() for m in chunks_of(body, 1000, file=name)]
     collectors = [Collector(server.url, stream, str(tmp_path / "m"), batch=4) for _ in range(2)]
+    def waiting() -> int:
+        try:
+            return consumer(server, stream).num_waiting
+        except Exception:  # not created yet
+            return 0
+
     with collecting(collectors[0]), collecting(collectors[1]):
+        wait_until(lambda: waiting() >= 2, 20, "both collectors' pull requests")
         publish(server, stream, messages)
         wait_until(lambda: sum(c.report.messages for c in collectors) >= len(messages), 30, "every chunk")
     assert sum(c.report.messages for c in collectors) == len(messages)  # nothing redelivered
+    # Both waited on the consumer as the chunks came: the server shared them out.
+    assert all(c.report.messages > 0 for c in collectors), [c.report for c in collectors]
     assert tree(tmp_path / "m") == {f"{HOST}/{name}": body for name, body in data.items()}
     assert consumer(server, stream).num_ack_pending == 0
 
@@ -355,13 +395,23 @@ def _fetch_without_ack(server: NatsServer, stream: str, count: int, ack_wait: fl
     return asyncio.run(fetch())
 
 
-def test_stopping_finishes_the_batch_in_hand(server, stream, tmp_path):
-    """stopping() true while a batch is in hand: that batch is written and acked, nothing else is
-    fetched, nothing is left unacked."""
+def test_stopping_finishes_the_batch_in_hand(server, stream, tmp_path, monkeypatch):
+    """stopping() true while a batch is in hand (a signal during the fetch): that batch is written and
+    acked, nothing else is fetched, nothing is left unacked."""
     messages = chunks_of(lines(500), 300)
     publish(server, stream, messages)
+    stop = threading.Event()
+    fetch = _collector._Puller.fetch
+
+    async def fetch_then_stop(self: Any, batch: int, timeout: float) -> Any:
+        fetched = await fetch(self, batch, timeout)
+        if fetched[0]:
+            stop.set()
+        return fetched
+
+    monkeypatch.setattr(_collector._Puller, "fetch", fetch_then_stop)
     collector = Collector(server.url, stream, str(tmp_path / "m"), batch=8)
-    collector.run(stopping=lambda: collector.report.messages > 0)
+    collector.run(stopping=limited(stop.is_set))
     assert collector.report.messages == 8
     info = consumer(server, stream)
     assert (info.num_ack_pending, info.num_pending) == (0, len(messages) - 8)
@@ -389,11 +439,65 @@ def test_reconnects_after_the_server_is_killed(tmp_path):
         assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": lines(600, "1"), f"{HOST}/{OTHER}": lines(600, "2")}
 
 
+def test_a_consumer_deleted_meanwhile_is_made_again(server, stream, tmp_path):
+    """The consumer deleted under a running collector (as a server can lose it): made again, it
+    delivers the stream from the start, and the rewritten mirror is the same."""
+    first, second = lines(300, "1"), lines(300, "2")
+    publish(server, stream, chunks_of(first, 1000))
+    collector = Collector(server.url, stream, str(tmp_path / "m"))
+
+    async def delete() -> None:
+        import nats
+
+        nc = await nats.connect(server.url)
+        try:
+            await nc.jetstream().delete_consumer(stream, "fastevlog-collect")
+        finally:
+            await nc.close()
+
+    with collecting(collector):
+        wait_until(lambda: collector.report.messages == len(chunks_of(first, 1000)), 20, "the first file")
+        asyncio.run(delete())
+        publish(server, stream, chunks_of(second, 1000, file=OTHER))
+        every = len(chunks_of(first, 1000)) * 2 + len(chunks_of(second, 1000))
+        wait_until(lambda: collector.report.messages == every, 20, "the stream again from its start")
+    assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": first, f"{HOST}/{OTHER}": second}
+    assert consumer(server, stream).num_ack_pending == 0
+
+
+def test_an_outage_is_not_idleness(tmp_path):
+    """until_idle counts only while connected: the server down longer than that does not end the run
+    (the stream's messages wait on the server); once it is back and the stream is drained, it ends."""
+    require_nats_server()
+    with NatsServer(tmp_path / "own") as server:
+        make_stream(server.url, "O", ["O.events"])
+        publish(server, "O", chunks_of(lines(100, "1"), 1000))
+        collector = Collector(server.url, "O", str(tmp_path / "m"))
+        done = threading.Event()
+
+        def run() -> None:
+            collector.run(stopping=limited(), until_idle=1.0)
+            done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            wait_until(lambda: collector.report.messages > 0, 20, "the first chunks")
+            server.kill()
+            assert not done.wait(3.0), "the collector took the outage for the end of the stream"
+            server.start()
+            publish(server, "O", chunks_of(lines(100, "2"), 1000, file=OTHER))
+            assert done.wait(RUN_LIMIT), "the collector did not end once idle"
+        finally:
+            thread.join()
+        assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": lines(100, "1"), f"{HOST}/{OTHER}": lines(100, "2")}
+
+
 def test_waits_for_a_stream_created_later(server, tmp_path):
     """The collector may start before any shipper made the stream: it waits for it; with until_idle,
     a stream that never comes is idle and the run ends."""
     collector = Collector(server.url, "LATER", str(tmp_path / "m"))
-    collector.run(until_idle=0.5)  # never created: ends, nothing written
+    collector.run(stopping=limited(), until_idle=0.5)  # never created: ends, nothing written
     assert collector.report.messages == 0
     with collecting(collector):
         make_stream(server.url, "LATER", ["LATER.events"])
