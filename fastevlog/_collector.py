@@ -32,7 +32,8 @@ _log = logging.getLogger("fastevlog")
 
 FILE_MODE = 0o640  # the mirror's files; its directories get 0o750 (LogDirectory's rule)
 HOST_MODE = 0o750
-# The consumer's redelivery window is the collector's to choose only when it creates the consumer.
+# Chunks delivered and not acked yet, for all the collectors sharing the consumer together (set only
+# when a collector creates the consumer; an existing one is used as it is).
 MAX_ACK_PENDING = 1024
 # A fetch waits at most this long for messages: how soon a stop request or --until-idle is seen
 # while the stream is quiet.
@@ -40,9 +41,10 @@ FETCH_TIMEOUT = 1.0
 MIN_FETCH_TIMEOUT = 0.05  # with --until-idle 0: one short wait for the first message
 # A write that failed (a full disk) is retried by nak with this delay, doubled for each
 # redelivery up to NAK_MAX_DELAY: the disk gets time to clear without a busy loop of errors.
-# Half a second off the FETCH_TIMEOUT beat: nats-server 2.9.10 was seen to count a nak'ed message
-# delivered to a pull request expiring that very moment, and deliver nothing (it then returns only
-# after ack_wait); with a delay of exactly 1 s the two met every time the collector was idle.
+# 1.5, 3.5, 7.5 ... s: half a second off the FETCH_TIMEOUT beat.  With a delay of exactly 1 s,
+# nats-server 2.9.10 was seen (in about one test run of five) to count a nak'ed message delivered
+# when it fell due as an idle collector's pull request expired, and send nothing: it came back
+# only after ack_wait.
 NAK_DELAY = 1.5
 NAK_MAX_DELAY = 29.5
 # Errors a consumer lookup may meet while the servers come and go: waited out.

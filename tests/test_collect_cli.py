@@ -171,3 +171,28 @@ def test_simulate_ship_collect_count(tmp_path):
     assert_mirror_equals(source, tmp_path / "mirror" / HOST)
     counted = _fastevlog("count", "mirror", "--by", "level", "--format", "json", cwd=tmp_path)
     assert counted.returncode == 0 and '"total": 20000' in counted.stdout
+
+
+def test_sigterm_while_no_server_answers(tmp_path):
+    """No server at --nats: the collector waits for one (no exit of its own, even with --until-idle:
+    an outage is not idleness) and a SIGTERM ends it with status 0."""
+    require_nats_server()  # nats-py, at least
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        url = f"nats://127.0.0.1:{unused.getsockname()[1]}"
+        child = subprocess.Popen([sys.executable, "-m", "fastevlog", "collect", "--nats", url, "--dir", "m",
+                                  "--until-idle", "0.2"], cwd=tmp_path, env=child_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # DIR is made once the signal handlers are in place, before connecting.
+            wait_until(lambda: (tmp_path / "m").is_dir() or child.poll() is not None, 30, "--dir made")
+            with pytest.raises(subprocess.TimeoutExpired):  # still waiting for a server
+                child.wait(timeout=1)
+            child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 0, err
+    assert "collected 0 chunks" in out

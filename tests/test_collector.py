@@ -465,6 +465,34 @@ def test_a_consumer_deleted_meanwhile_is_made_again(server, stream, tmp_path):
     assert consumer(server, stream).num_ack_pending == 0
 
 
+def test_an_outage_is_not_idleness(tmp_path):
+    """until_idle counts only while connected: the server down longer than that does not end the run
+    (the stream's messages wait on the server); once it is back and the stream is drained, it ends."""
+    require_nats_server()
+    with NatsServer(tmp_path / "own") as server:
+        make_stream(server.url, "O", ["O.events"])
+        publish(server, "O", chunks_of(lines(100, "1"), 1000))
+        collector = Collector(server.url, "O", str(tmp_path / "m"))
+        done = threading.Event()
+
+        def run() -> None:
+            collector.run(stopping=limited(), until_idle=1.0)
+            done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            wait_until(lambda: collector.report.messages > 0, 20, "the first chunks")
+            server.kill()
+            assert not done.wait(3.0), "the collector took the outage for the end of the stream"
+            server.start()
+            publish(server, "O", chunks_of(lines(100, "2"), 1000, file=OTHER))
+            assert done.wait(RUN_LIMIT), "the collector did not end once idle"
+        finally:
+            thread.join()
+        assert tree(tmp_path / "m") == {f"{HOST}/{FILE}": lines(100, "1"), f"{HOST}/{OTHER}": lines(100, "2")}
+
+
 def test_waits_for_a_stream_created_later(server, tmp_path):
     """The collector may start before any shipper made the stream: it waits for it; with until_idle,
     a stream that never comes is idle and the run ends."""
