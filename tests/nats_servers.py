@@ -372,6 +372,14 @@ async def stream_info(url: Union[str, Sequence[str]], stream: str) -> Any:
         await nc.close()
 
 
+async def consumer_info(url: Union[str, Sequence[str]], stream: str, durable: str) -> Any:
+    nc = await _connect(url)
+    try:
+        return await nc.jetstream(timeout=5).consumer_info(stream, durable)
+    finally:
+        await nc.close()
+
+
 def stream_messages(url: Union[str, Sequence[str]], stream: str) -> int:
     """How many messages ``stream`` holds now."""
     return int(run_async(stream_info(url, stream)).state.messages)
