@@ -41,6 +41,9 @@ STANDBY_POLL = 1.0  # seconds between tries to become the shipper while another 
 PUBLISH_TIMEOUT = 5.0  # seconds for an ack; a cluster's leader election takes 6-8 s, so this is retried
 FIRST_RETRY, LAST_RETRY = 0.1, 2.0  # seconds between publish retries, doubling
 _WARN_EVERY = 30.0  # seconds between warnings of one kind while the stream does not answer
+FAILED_RETRY = 1.0  # seconds before the shipper goes on after an unexpected error
+MIN_CHUNK = 1024  # payload bytes a chunk may hold at least, under the server's max_payload
+_NO_STREAM_TRIES = 3  # publishes in a row that no stream answered before the stream is looked up again
 _PLAIN_LOG_FILE = log_file_pattern(None)
 
 
@@ -206,6 +209,10 @@ class Shipper:
                 return
             except _ConnectionClosed:
                 self.report.ship_reconnects += 1  # nats-py closed it for good; a new one
+            except Exception as error:  # a bug, or an error no retry below expected: the shipper goes on
+                self._warn("failed", "the shipper failed (%s: %s); it goes on in %.0f s",
+                           type(error).__name__, error, FAILED_RETRY, exc_info=True)
+                await self._sleep(FAILED_RETRY)
             finally:
                 try:
                     await asyncio.wait_for(client.close(), 2.0)
@@ -232,7 +239,11 @@ class Shipper:
                     self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
                     await self._sleep(1.0)
                     continue
-            shipped = await self._pass(client, js)
+            try:
+                shipped = await self._pass(client, js)
+            except _StreamGone:
+                stream_ready = False  # deleted under us: made again, or waited for
+                continue
             now = time.monotonic()
             self._save(force=not shipped)
             if shipped:
@@ -333,6 +344,11 @@ class Shipper:
             offset = self.acked.get(name, 0)
             while offset < size and not self._past_deadline():
                 limit = client.max_payload - HEADROOM
+                if limit < MIN_CHUNK:
+                    self._warn("payload", "the NATS server's max_payload of %d bytes leaves no room for a "
+                               "chunk and its headers: fastevlog needs at least %d; nothing is shipped",
+                               client.max_payload, HEADROOM + MIN_CHUNK)
+                    break
                 data = os.pread(fd, min(limit, size - offset), offset)
                 end = _chunk_end(data, limit)
                 if end == 0:
@@ -351,7 +367,10 @@ class Shipper:
     async def _publish(self, client: Any, js: Any, name: str, offset: int, chunk: bytes) -> None:
         config = self.config
         headers = chunk_headers(config.host, name, offset, offset + len(chunk))
+        nats = import_nats()
+        no_stream_errors = (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError)
         delay = FIRST_RETRY
+        no_stream = 0
         while True:
             try:
                 await js.publish(config.subject, chunk, stream=config.stream, headers=dict(headers))
@@ -361,6 +380,9 @@ class Shipper:
                     raise _Stopped from error
                 if client.is_closed:
                     raise _ConnectionClosed from error
+                no_stream = no_stream + 1 if isinstance(error, no_stream_errors) else 0
+                if no_stream > _NO_STREAM_TRIES:
+                    raise _StreamGone from error
                 self.report.ship_publish_retries += 1
                 self._warn("publish", "publishing to the JetStream stream %s failed (%s: %s); retrying",
                            config.stream, type(error).__name__, error)
@@ -384,11 +406,11 @@ class Shipper:
         self._dirty = False
         self._saved_at = now
 
-    def _warn(self, kind: str, message: str, *args: Any) -> None:
+    def _warn(self, kind: str, message: str, *args: Any, exc_info: bool = False) -> None:
         now = time.monotonic()
         if now - self._warned.get(kind, -math.inf) >= _WARN_EVERY:
             self._warned[kind] = now
-            _log.warning(message, *args)
+            _log.warning(message, *args, exc_info=exc_info)
 
 
 def _chunk_end(data: bytes, limit: int) -> int:
@@ -410,6 +432,10 @@ def _lag(sizes: Dict[str, int], acked: Dict[str, int]) -> int:
 
 class _Stopped(Exception):
     """The stop's deadline passed while a chunk waited for its ack: it is published again next time."""
+
+
+class _StreamGone(Exception):
+    """Nothing answers on the subject, again and again: the stream was deleted, or never took it."""
 
 
 class _ConnectionClosed(Exception):

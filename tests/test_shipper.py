@@ -342,3 +342,72 @@ class TestShipCommand:
         assert process.returncode == 0, err
         assert "shipped 0 lines" in out
         assert (tmp_path / NAME).read_bytes() == lines(10)
+
+
+class TestTheShipperGoesOn:
+    def test_a_stream_deleted_meanwhile_is_made_again(self, server, tmp_path):
+        """Deleted under a running shipper, the stream is created again and the rest ships into it."""
+        path = tmp_path / NAME
+        path.write_bytes(lines(100))
+        opened = LogDirectory(str(tmp_path), 0o640)
+        shipper = Shipper(_config(server, "GONE"), opened)
+        shipper.start()
+        try:
+            wait_until(lambda: shipper.report.shipped_bytes == len(lines(100)), 30, "the first lines")
+            run_async(_delete(server.url, "GONE"))
+            with open(path, "ab") as file:
+                file.write(lines(10, start=100))
+            wait_until(lambda: shipper.report.shipped_bytes == len(lines(110)), 60, "the lines after")
+        finally:
+            shipper.stop(timeout=5)
+            opened.close()
+        [(headers, payload)] = chunks(server, "GONE")  # the new stream holds what came after
+        assert payload == lines(10, start=100)
+        assert parse_chunk(headers, payload).start == len(lines(100))
+
+    def test_an_unexpected_error_is_logged_and_shipping_goes_on(self, server, stream, tmp_path, caplog,
+                                                                monkeypatch):
+        (tmp_path / NAME).write_bytes(lines(10))
+        opened = LogDirectory(str(tmp_path), 0o640)
+        shipper = Shipper(_config(server, stream), opened)
+        real_sizes, failures = shipper._sizes, []
+
+        def failing_once():
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("injected")
+            return real_sizes()
+
+        monkeypatch.setattr(shipper, "_sizes", failing_once)
+        monkeypatch.setattr("fastevlog._shipper.FAILED_RETRY", 0.1)
+        shipper.start()
+        try:
+            wait_until(lambda: shipper.report.shipped_bytes == len(lines(10)), 30, "shipping after the error")
+        finally:
+            shipper.stop(timeout=5)
+            opened.close()
+        assert "the shipper failed (RuntimeError: injected)" in caplog.text
+        assert reassembled(server, stream) == {NAME: lines(10)}
+
+
+async def _delete(url, stream):
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    finally:
+        await nc.close()
+
+
+def test_a_max_payload_too_small_is_said(tmp_path, caplog):
+    """A server whose max_payload leaves no room for a chunk's headers: a warning, and nothing sent."""
+    require_nats_server()
+    with NatsServer(tmp_path / "nats", max_payload=HEADROOM) as tiny:
+        make_stream(tiny.url, "TINY", ["t.TINY"])
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "logs" / NAME).write_bytes(lines(10))
+        shipper = ship_once(tiny, "TINY", tmp_path / "logs")
+    assert shipper.report.shipped_bytes == 0
+    assert shipper.report.ship_lag_bytes == len(lines(10))
+    assert "leaves no room for a chunk" in caplog.text
