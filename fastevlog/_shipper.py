@@ -150,6 +150,7 @@ class Shipper:
         self._thread: Optional[threading.Thread] = None
         self._warned: Dict[str, float] = {}
         self.failed = False  # run() ended on an unexpected error (logged)
+        self._lag_at = -math.inf  # when the lag was last looked at while connecting
 
     # --- on a thread beside a logger -------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class Shipper:
     async def _main(self, until_idle: Optional[float]) -> None:
         while True:
             client = await connect(self.config.servers, name=f"fastevlog-ship {self.config.host}",
-                                   on_reconnect=self._reconnected, stopping=self._past_deadline)
+                                   on_reconnect=self._reconnected, stopping=self._connecting)
             if client is None:
                 return
             try:
@@ -219,6 +220,24 @@ class Shipper:
                 except Exception:  # closing a broken connection: nothing is left to lose
                     pass
 
+    def _connecting(self) -> bool:
+        """connect()'s stop test, which keeps the lag current (about every second) while no server answers."""
+        now = time.monotonic()
+        if now - self._lag_at >= 1.0:
+            self._lag_at = now
+            self._refresh_lag()
+        return self._past_deadline()
+
+    def _refresh_lag(self) -> None:
+        """The lag without shipping: by our offsets if we are the shipper, else by the shipper's cursor."""
+        if not self._is_shipper:
+            self._standby_lag()
+            return
+        try:
+            self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
+        except OSError:
+            pass
+
     def _reconnected(self) -> None:
         self.report.ship_reconnects += 1
 
@@ -236,7 +255,7 @@ class Shipper:
             if not stream_ready:
                 stream_ready = await self._ensure_stream(js)
                 if not stream_ready:
-                    self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
+                    self._refresh_lag()
                     await self._sleep(1.0)
                     continue
             try:

@@ -370,15 +370,15 @@ class TestTheShipperGoesOn:
         (tmp_path / NAME).write_bytes(lines(10))
         opened = LogDirectory(str(tmp_path), 0o640)
         shipper = Shipper(_config(server, stream), opened)
-        real_sizes, failures = shipper._sizes, []
+        real_ship_file, failures = shipper._ship_file, []
 
-        def failing_once():
+        async def failing_once(*args):
             if not failures:
                 failures.append(1)
                 raise RuntimeError("injected")
-            return real_sizes()
+            return await real_ship_file(*args)
 
-        monkeypatch.setattr(shipper, "_sizes", failing_once)
+        monkeypatch.setattr(shipper, "_ship_file", failing_once)
         monkeypatch.setattr("fastevlog._shipper.FAILED_RETRY", 0.1)
         shipper.start()
         try:
