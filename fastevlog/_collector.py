@@ -342,10 +342,8 @@ class Collector:
     def __init__(self, servers: Union[str, Sequence[str]], stream: str, directory: str,
                  durable: str = "fastevlog-collect", batch: int = 64, ack_wait: float = 30.0) -> None:
         self.servers = _nats.split_servers(servers, "servers")
-        for parameter, name in (("stream", stream), ("durable", durable)):
-            if not isinstance(name, str) or not name or any(c in name for c in ".*> \t\r\n/\\"):
-                raise ValueError(f"{parameter} must be a JetStream name (no '.', '*', '>', '/', '\\' or "
-                                 f"white space), not {name!r}")
+        _nats.check_name(stream, "stream")
+        _nats.check_name(durable, "durable")
         if not isinstance(directory, str) or not directory:
             raise ValueError(f"directory must be a path, not {directory!r}")
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:

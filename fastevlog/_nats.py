@@ -74,6 +74,16 @@ def check_host(host: Any, name: str = "host") -> str:
     return host
 
 
+def check_name(value: Any, name: str) -> str:
+    """A JetStream stream's or consumer's name: the server refuses spaces, '.', '*', '>', slashes in one."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value or len(value) > 200 or not value.isprintable() or any(c in value for c in " .*>/\\"):
+        raise ValueError(f"{name} must be a JetStream name: 1 to 200 printable characters without spaces, "
+                         f"'.', '*', '>' or slashes, not {value!r}")
+    return value
+
+
 async def connect(servers: List[str], *, name: str, on_reconnect: Callable[[], None],
                   stopping: Callable[[], bool]) -> Any:
     """A client connected to one of servers, reconnecting forever; None if stopping() came first.

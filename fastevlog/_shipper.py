@@ -30,7 +30,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from ._closed_files import log_file_pattern
 from ._directory import LogDirectory
-from ._nats import HEADROOM, check_host, chunk_headers, connect, import_nats, split_servers
+from ._nats import HEADROOM, check_host, check_name, chunk_headers, connect, import_nats, split_servers
 from ._ship_cursor import ShipCursor, read_cursor
 
 _log = logging.getLogger("fastevlog")
@@ -75,7 +75,7 @@ class NatsShipper:
                  replicas: int = 1, duplicate_window: float = 120.0, max_bytes: Optional[int] = None,
                  max_age: Optional[float] = None) -> None:
         self.servers = split_servers(servers)
-        self.stream = check_stream(stream)
+        self.stream = check_name(stream, "stream")
         self.subject = _check_subject(f"fastevlog.{stream}" if subject is None else subject)
         self.host = check_host(socket.gethostname().split(".")[0] if host is None else host)
         self.stop_timeout = _check_seconds("stop_timeout", stop_timeout, zero=True)
@@ -91,16 +91,6 @@ class NatsShipper:
     def __repr__(self) -> str:
         return (f"NatsShipper(servers={','.join(self.servers)!r}, stream={self.stream!r}, "
                 f"subject={self.subject!r}, host={self.host!r})")
-
-
-def check_stream(stream: Any, name: str = "stream") -> str:
-    """A JetStream stream name: the server refuses spaces, '.', '*', '>' and path separators in one."""
-    if not isinstance(stream, str):
-        raise TypeError(f"{name} must be a str, not {type(stream).__name__}")
-    if not stream or len(stream) > 200 or not stream.isprintable() or any(c in stream for c in " .*>/\\"):
-        raise ValueError(f"{name} must be a JetStream stream name: 1 to 200 printable characters without "
-                         f"spaces, '.', '*', '>' or slashes, not {stream!r}")
-    return stream
 
 
 def _check_subject(subject: Any) -> str:
