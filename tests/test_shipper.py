@@ -14,13 +14,13 @@ import threading
 import time
 
 import pytest
+from nats_servers import NatsServer, make_stream, require_nats_server, run_async, wait_until
 
 from fastevlog import EventLogCounter, NatsShipper
 from fastevlog._directory import LogDirectory
 from fastevlog._nats import HEADROOM, parse_chunk
 from fastevlog._ship_cursor import cursor_name
 from fastevlog._shipper import Shipper, _chunk_end
-from tests.nats_servers import NatsServer, make_stream, require_nats_server, run_async, wait_until
 
 pytest.importorskip("nats")
 
