@@ -126,8 +126,10 @@ async def _delete_stream(url: str, stream: str) -> None:
 
 def simulate(directory: str, events: int, *extra: str) -> float:
     """Run fastevlog simulate; its printed wall time in seconds."""
+    # From the directory's parent: in the repository's root `python -m` would find the uncompiled source.
     done = subprocess.run([sys.executable, "-m", "fastevlog", "simulate", "--events", str(events), "--dir",
-                           directory, "--no-progress", *extra], capture_output=True, text=True, check=True)
+                           directory, "--no-progress", *extra], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(directory))
     return float(re.search(r"wall time\s+([0-9.]+) s", done.stdout).group(1))
 
 
@@ -300,7 +302,7 @@ def part_c(args: argparse.Namespace, url: str, scratch: str) -> dict:
         stream = f"SIDE{round_}"
         ship = subprocess.Popen([sys.executable, "-m", "fastevlog", "ship", directory, "--nats", url,
                                  "--stream", stream, "--host", HOST, "--until-idle", "0.5"],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True, cwd=scratch)
         sidecar.append(simulate(directory, args.main_events))
         ended = time.perf_counter()
         out, _ = ship.communicate(timeout=600)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from support import child_env
 
 from fastevlog._closed_files import claim_closed, list_log_files
 from fastevlog._directory import LogDirectory
@@ -102,7 +103,7 @@ class TestOneShipper:
     def test_a_killed_shipper_lets_go(self, tmp_path, directory):
         """Another process holds the directory; once it is killed, we become the shipper."""
         holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE,
-                                  text=True)
+                                  text=True, cwd=tmp_path, env=child_env())
         try:
             assert holder.stdout.readline() == "ready\n"
             cursor = ShipCursor(directory, "S")

@@ -10,11 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import pytest
 from nats_servers import NatsServer, make_stream, require_nats_server, run_async, wait_until
+from support import child_env
 
 from fastevlog import EventLogCounter, NatsShipper
 from fastevlog._directory import LogDirectory
@@ -301,9 +303,14 @@ def _closed_port():
 
 
 class TestShipCommand:
-    def _run(self, *args, **options):
-        return subprocess.run([sys.executable, "-m", "fastevlog", "ship", *args], capture_output=True,
-                              text=True, timeout=60, **options)
+    def _run(self, *args):
+        # In a directory of its own: from the repository root, `python -m` would find the uncompiled source.
+        cwd = tempfile.mkdtemp()
+        try:
+            return subprocess.run([sys.executable, "-m", "fastevlog", "ship", *args], capture_output=True,
+                                  text=True, timeout=60, cwd=cwd, env=child_env())
+        finally:
+            os.rmdir(cwd)
 
     @pytest.mark.parametrize(("flags", "named"), [
         (["--nats", "localhost:4222"], "--nats"),
@@ -335,7 +342,7 @@ class TestShipCommand:
         (tmp_path / NAME).write_bytes(lines(10))
         process = subprocess.Popen([sys.executable, "-m", "fastevlog", "ship", str(tmp_path), "--nats",
                                     f"nats://127.0.0.1:{_closed_port()}"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=child_env())
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)

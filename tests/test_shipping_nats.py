@@ -156,7 +156,7 @@ def wait_mirrored(source: Path, mirror: Path, timeout: float = SETTLE) -> None:
 
 def count(path: Path) -> Dict:
     done = subprocess.run([sys.executable, "-m", "fastevlog", "count", str(path), "--format", "json"],
-                          capture_output=True, text=True, env=child_env(), timeout=120)
+                          capture_output=True, text=True, env=child_env(), timeout=120, cwd=path.parent)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["bad_lines"] == 0, result
