@@ -12,7 +12,6 @@ does it again.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Callable, List, Optional
 from ._closed_files import Claim, LogicalFile, claim_closed, list_log_files
 from ._compression import Compressor, Stopped, finish_compressions, settle_compressed
 from ._directory import LogDirectory
+from ._priority import lower_priority
 from ._retention import ClosedFile, Retention, expired
 
 _log = logging.getLogger("fastevlog")
@@ -260,7 +260,7 @@ class Housekeeper:
         return self._stop.is_set()
 
     def _main(self) -> None:
-        _lower_priority()
+        lower_priority()
         retry = FIRST_RETRY
         while not self._stop.is_set():
             try:
@@ -282,15 +282,6 @@ class Housekeeper:
             if woken and not self._stop.is_set():
                 time.sleep(SETTLE)
             self._wake.clear()
-
-
-def _lower_priority() -> None:
-    """Give the CPU to the application's threads first (Linux: a thread's nice value is its own)."""
-    try:
-        thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
-    except (AttributeError, OSError):
-        pass
 
 
 def housekeep(directory: str, log_file: str = "async_buffered_logs", compress: Optional[str] = None,
