@@ -221,12 +221,10 @@ class Shipper:
         return self._past_deadline()
 
     def _refresh_lag(self) -> None:
-        """The lag without shipping: by our offsets if we are the shipper, else by the shipper's cursor."""
-        if not self._is_shipper:
-            self._standby_lag()
-            return
+        """The lag without shipping: by our offsets if we are the shipper, else by the cursor it saved."""
         try:
-            self.report.ship_lag_bytes = _lag(self._sizes(), self.acked)
+            acked = self.acked if self._is_shipper else read_cursor(self.directory, self.cursor.name) or {}
+            self.report.ship_lag_bytes = _lag(self._sizes(), acked)
         except OSError:
             pass
 
@@ -241,7 +239,7 @@ class Shipper:
             if not self._become_shipper():
                 if self._draining:
                     return  # the directory's shipper ships our files too
-                self._standby_lag()
+                self._refresh_lag()
                 await self._sleep(STANDBY_POLL)
                 continue
             if not stream_ready:
@@ -280,14 +278,6 @@ class Shipper:
                 self._dirty = True
                 self._save(force=True)
         return self._is_shipper
-
-    def _standby_lag(self) -> None:
-        """While another process ships the directory: the lag by the cursor it saved."""
-        try:
-            acked = read_cursor(self.directory, self.cursor.name) or {}
-            self.report.ship_lag_bytes = _lag(self._sizes(), acked)
-        except OSError:
-            pass
 
     async def _ensure_stream(self, js: Any) -> bool:
         """Create the stream if it is missing; False (and a warning) while the servers cannot say."""
