@@ -19,6 +19,7 @@ from ._compression import KINDS, LEVELS, Compressor, finish_compressions
 from ._directory import LogDirectory
 from ._errors import WriteError
 from ._housekeeper import Housekeeper, Housekeeping
+from ._nats import import_nats
 from ._recovery import recover
 from ._retention import Retention
 from ._rotation import ROTATE_PERIODS, LogFiles
@@ -391,6 +392,8 @@ class EventLogCounter(_core.LoggerCore):
         retention = _check_retention(keep_files, keep_bytes, keep_days)
         if ship_to is not None and not isinstance(ship_to, NatsShipper):
             raise TypeError(f"ship_to must be a fastevlog.NatsShipper or None, not {type(ship_to).__name__}")
+        if ship_to is not None:
+            import_nats()  # an ImportError naming the extra now, not a failing thread later
         self._ship_to = ship_to
 
         log_directory = _open_directory(directory, file_mode)

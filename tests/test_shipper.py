@@ -418,3 +418,11 @@ def test_a_max_payload_too_small_is_said(tmp_path, caplog):
     assert shipper.report.shipped_bytes == 0
     assert shipper.report.ship_lag_bytes == len(lines(10))
     assert "leaves no room for a chunk" in caplog.text
+
+
+def test_ship_to_without_nats_py_names_the_extra(tmp_path, monkeypatch):
+    """Without nats-py, ship_to is refused at once with what to install, and nothing is created."""
+    monkeypatch.setitem(sys.modules, "nats", None)  # import nats raises ModuleNotFoundError
+    with pytest.raises(ImportError, match=r"fastevlog\[nats\]"):
+        EventLogCounter(directory=tmp_path / "logs", ship_to=NatsShipper(host="h1"))
+    assert not (tmp_path / "logs").exists()
