@@ -71,7 +71,7 @@ from ._logger import (  # noqa: E402
     stop_all,
 )
 from ._loguru import loguru_sink  # noqa: E402
-from ._shipper import NatsShipper  # noqa: E402
+from ._ship_config import NatsShipper  # noqa: E402
 from ._structlog import structlog_factory  # noqa: E402
 
 if TYPE_CHECKING:

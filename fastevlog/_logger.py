@@ -24,11 +24,12 @@ from ._recovery import recover
 from ._retention import Retention
 from ._rotation import ROTATE_PERIODS, LogFiles
 from ._scheduler import FlushScheduler
-from ._shipper import NatsShipper, Shipper, ShipReport
+from ._ship_config import NatsShipper, ShipReport
 from ._signals import install_sigterm_handler
 
 if TYPE_CHECKING:
     from ._core import Level
+    from ._shipper import Shipper
 
 _log = logging.getLogger("fastevlog")
 
@@ -440,6 +441,8 @@ class EventLogCounter(_core.LoggerCore):
         self._scheduler.start(ring)
         self._shipper: Optional[Shipper] = None
         if self._ship_to is not None:
+            from ._shipper import Shipper  # here: asyncio is loaded only once a logger ships
+
             # First: its cursor must be in the directory before the housekeeper's first pass.
             self._shipper = Shipper(self._ship_to, directory)
             self._shipper.start()

@@ -9,7 +9,6 @@ writes each chunk at its offset, so a duplicate only rewrites the same bytes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
@@ -91,6 +90,8 @@ async def connect(servers: List[str], *, name: str, on_reconnect: Callable[[], N
     With no limit on attempts nats-py also retries the first connection
     forever: a shipper started while the servers are down waits for them.
     """
+    import asyncio  # here: ``import fastevlog`` loads this module, and asyncio only once one connects
+
     nats = import_nats()
 
     async def reconnected() -> None:

@@ -23,7 +23,6 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional
 from . import __version__, _core, _count
 from ._buffer_file import log_files_with_buffers
 from ._closed_files import list_log_files, log_file_pattern
-from ._collector import Collector
 from ._compression import DEFAULT_LEVELS, KINDS, LEVELS, finish_compressions
 from ._directory import LogDirectory
 from ._housekeeper import housekeep
@@ -31,7 +30,7 @@ from ._logger import EventLogCounter, _check_log_file
 from ._nats import import_nats
 from ._recovery import recover_buffer_files
 from ._rotation import LogFiles
-from ._shipper import NatsShipper, Shipper
+from ._ship_config import NatsShipper
 
 DISTINCT_IDS = 1000  # event i has id event_{i % 1000}
 # Events a producer logs between two looks at the stop flag: 20 threads sharing about
@@ -444,6 +443,8 @@ def ship_command(args: argparse.Namespace) -> int:
         import_nats()
     except ImportError as error:
         raise CommandFailed(str(error)) from None
+    from ._shipper import Shipper  # here: asyncio is loaded by the commands that need it
+
     directory = LogDirectory(args.directory, 0o640)
     shipper = Shipper(config, directory)
     previous = {number: signal.signal(number, lambda *_: shipper.stop_now())
@@ -463,6 +464,8 @@ def ship_command(args: argparse.Namespace) -> int:
 
 def collect_command(args: argparse.Namespace) -> int:
     """Collect into --dir until a signal or --until-idle; 0 then."""
+    from ._collector import Collector  # here: asyncio is loaded by the commands that need it
+
     try:
         collector = Collector(args.nats, args.stream, args.directory, args.durable, args.batch, args.ack_wait)
     except (TypeError, ValueError) as error:

@@ -59,3 +59,14 @@ def test_another_missing_module_keeps_its_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert "No module named 'fastevlog._errors'" in done.stderr
     assert "compiled core" not in done.stderr
+
+
+def test_shipping_costs_nothing_until_used(tmp_path):
+    """import fastevlog (and its command line) loads neither asyncio nor nats-py: only shipping does."""
+    from support import child_env
+
+    code = "import sys, fastevlog, fastevlog.cli; print(sorted({'asyncio', 'nats'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
