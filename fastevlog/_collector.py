@@ -49,6 +49,7 @@ NAK_DELAY = 1.5
 NAK_MAX_DELAY = 29.5
 # Errors a consumer lookup may meet while the servers come and go: waited out.
 RETRY_DELAY = 0.5
+CONSUMER_CHECK = 2.0  # seconds between looks, while the stream is quiet, that the consumer is still there
 # A pull request's answer (messages, or the server's notice that it expired) is awaited this much
 # longer than the request lives on the server before the server counts as out of reach.
 ANSWER_GRACE = 0.5
@@ -156,6 +157,8 @@ class _Puller:
                 self._ended.add(number)
             if status == "409" and "deleted" in headers.get("Description", "").lower():
                 self.gone = headers["Description"]
+            elif status == "503":  # no responders: the consumer was deleted while no request waited on it
+                self.gone = "no consumer answered the pull request"
         self._arrived.set()
 
     def take(self, count: int) -> List[Any]:
@@ -392,6 +395,7 @@ class Collector:
                                                                           min(FETCH_TIMEOUT, until_idle))
             await puller.start()
             consumer_found = False
+            checked = time.monotonic()
             while not stopping() and not idle.over():
                 if not consumer_found:
                     consumer_found = await self._find_consumer(nats, js, stopping, idle)
@@ -408,6 +412,9 @@ class Collector:
                     consumer_found = False
                 elif answered:
                     idle.found_nothing()
+                    if time.monotonic() - checked >= CONSUMER_CHECK:
+                        checked = time.monotonic()
+                        consumer_found = await self._consumer_still_there(nats, js)
                 else:
                     # Not even an expiry notice: the server is out of reach, or it has no consumer
                     # (or stream) of that name to answer for; look it up again once connected.
@@ -451,6 +458,19 @@ class Collector:
             idle.reset()
             await asyncio.sleep(RETRY_DELAY)
         return False
+
+    async def _consumer_still_there(self, nats: Any, js: Any) -> bool:
+        """Whether the consumer is still there: to pull requests, a quiet stream and a consumer deleted
+        while no request waited on it can look alike (nats-server 2.9 was seen to say nothing)."""
+        try:
+            await js.consumer_info(self.stream, self.durable)
+        except nats.js.errors.NotFoundError as error:
+            _log.warning("consumer %s of stream %s: %s; looking it up again", self.durable, self.stream,
+                         error.description or error)
+            return False
+        except nats.errors.Error:  # out of reach for now: the next fetch says more
+            pass
+        return True
 
     async def _create_consumer(self, nats: Any, js: Any) -> None:
         config = nats.js.api.ConsumerConfig(
