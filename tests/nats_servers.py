@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import pytest
 
@@ -378,6 +378,22 @@ async def consumer_info(url: Union[str, Sequence[str]], stream: str, durable: st
         return await nc.jetstream(timeout=5).consumer_info(stream, durable)
     finally:
         await nc.close()
+
+
+def publish_messages(url: Union[str, Sequence[str]], subject: str,
+                     messages: Sequence[Tuple[Optional[Dict[str, str]], bytes]]) -> None:
+    """Publish (headers, payload) pairs on subject through JetStream, one at a time, each acked."""
+
+    async def publish() -> None:
+        nc = await _connect(url)
+        try:
+            js = nc.jetstream(timeout=5)
+            for headers, payload in messages:
+                await js.publish(subject, payload, headers=headers)
+        finally:
+            await nc.close()
+
+    run_async(publish())
 
 
 def stream_messages(url: Union[str, Sequence[str]], stream: str) -> int:

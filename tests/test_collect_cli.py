@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-from nats_servers import NatsServer, assert_mirror_equals, make_stream, require_nats_server, wait_until
+from nats_servers import (
+    NatsServer,
+    assert_mirror_equals,
+    make_stream,
+    publish_messages,
+    require_nats_server,
+    wait_until,
+)
 from support import child_env
 
 from fastevlog import _nats, cli
@@ -82,18 +89,6 @@ def test_a_dir_that_cannot_be_made_fails(capsys, tmp_path):
     assert status == 1 and err.startswith("fastevlog: ") and "file" in err
 
 
-async def _publish(url: str, subject: str, messages: List[Tuple[dict, bytes]]) -> None:
-    import nats
-
-    nc = await nats.connect(url, connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=5)
-        for headers, payload in messages:
-            await js.publish(subject, payload, headers=headers)
-    finally:
-        await nc.close()
-
-
 def _chunks(data: bytes, size: int) -> List[Tuple[dict, bytes]]:
     return [(_nats.chunk_headers(HOST, FILE, start, start + len(data[start:start + size])),
              data[start:start + size]) for start in range(0, len(data), size)]
@@ -108,7 +103,7 @@ def test_until_idle_collects_and_reports(tmp_path):
     with NatsServer(tmp_path) as server:
         make_stream(server.url, "S", ["S.events"])
         invalid = ({"Fastevlog-Host": "..", "Fastevlog-File": FILE, "Fastevlog-Offset": "0"}, b"x\n")
-        asyncio.run(_publish(server.url, "S.events", _chunks(DATA, 5000) + [invalid]))
+        publish_messages(server.url, "S.events", _chunks(DATA, 5000) + [invalid])
         done = _fastevlog("collect", "--nats", f"{server.url},{server.url}", "--dir", "m", "--stream", "S",
                           "--batch", "3", "--until-idle", "0.5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -127,7 +122,7 @@ def test_sigterm_finishes_and_exits_0(tmp_path):
                                   "m", "--stream", "S", "--durable", "mine"], cwd=tmp_path, env=child_env(),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            asyncio.run(_publish(server.url, "S.events", _chunks(DATA, 4000)))
+            publish_messages(server.url, "S.events", _chunks(DATA, 4000))
             target = tmp_path / "m" / HOST / FILE
             wait_until(lambda: target.exists() and target.read_bytes() == DATA, 30, "the mirrored file")
             child.send_signal(signal.SIGTERM)

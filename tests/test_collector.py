@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
-from nats_servers import NatsServer, make_stream, require_nats_server, wait_until
+from nats_servers import NatsServer, make_stream, publish_messages, require_nats_server, wait_until
 from support import mounted_tmpfs
 
 from fastevlog import _collector, _nats
@@ -66,20 +66,8 @@ def lines(count: int, tag: str = "") -> bytes:
     return b"".join(b'{"n": %d, "tag": "%s"}\n' % (n, tag.encode()) for n in range(count))
 
 
-async def _publish(url: str, subject: str, messages: Sequence[Message]) -> None:
-    import nats
-
-    nc = await nats.connect(url, connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=5)
-        for headers, payload in messages:
-            await js.publish(subject, payload, headers=headers)
-    finally:
-        await nc.close()
-
-
 def publish(server: NatsServer, stream: str, messages: Sequence[Message]) -> None:
-    asyncio.run(_publish(server.url, f"{stream}.events", messages))
+    publish_messages(server.url, f"{stream}.events", messages)
 
 
 async def _consumer(url: str, stream: str, durable: str) -> Any:
